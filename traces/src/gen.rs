@@ -1,0 +1,542 @@
+//! Seeded synthetic trace generators.
+//!
+//! Two availability models:
+//! - `renewal`: each host alternates up and down intervals drawn from its class's
+//!   distributions (a mixture of host classes with fractions), starting in a stationary state:
+//!   up with probability E[up] / (E[up] + E[down]) and with a residual-life first interval (see
+//!   [`crate::dist`]). Optional bulk preemptions take a random fraction of the hosts down
+//!   together, as when a Grid'5000 reservation reclaims best-effort nodes.
+//! - `spot`: a pool of instances whose running count is `budget / price(t)`, capped at the pool
+//!   size; when the count drops the newest instances are terminated first. The price follows a
+//!   synthetic mean-reverting process with spikes, or a real price series.
+//!
+//! Determinism: host `h` draws everything (class, speed, cores, intervals) from its own ChaCha8
+//! stream `h + 1` of the seed, and shared processes (preemption schedule, price) from stream 0.
+//! So the same seed gives the same trace on any machine, and the first N hosts of a bigger
+//! trace are exactly the trace of N hosts.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp, Normal};
+use serde::{Deserialize, Serialize};
+
+use crate::dist::Dist;
+use crate::io::{NoProgress, Progress};
+use crate::model::{Host, Seconds, SourceFormat, Trace, TraceBuilder, TraceMeta};
+
+const HOUR: f64 = 3600.0;
+
+/// Everything a generator needs besides host count, span and seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorConfig {
+    pub name: String,
+    pub availability: AvailabilityModel,
+    /// Speed of hosts whose class sets none.
+    #[serde(default)]
+    pub speed: SpeedModel,
+    #[serde(default)]
+    pub cores: CoresModel,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "lowercase", deny_unknown_fields)]
+pub enum AvailabilityModel {
+    Renewal {
+        classes: Vec<HostClass>,
+        #[serde(default)]
+        bulk: Option<BulkPreemption>,
+    },
+    Spot(SpotMarket),
+}
+
+/// A class of hosts in a renewal mixture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostClass {
+    pub name: String,
+    /// Probability that a host belongs to this class (fractions are normalised).
+    pub fraction: f64,
+    pub up: Dist,
+    pub down: Dist,
+    #[serde(default)]
+    pub speed: Option<SpeedModel>,
+}
+
+/// Outages that hit many hosts at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkPreemption {
+    /// Mean time between preemption waves, hours (Poisson arrivals).
+    pub mean_interval: f64,
+    /// Probability that a given host is taken by a wave.
+    pub fraction: f64,
+    /// How long a wave keeps its hosts, hours.
+    pub duration: Dist,
+}
+
+/// A budget-driven pool of spot instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpotMarket {
+    /// Dollars per hour the user spends.
+    pub budget: f64,
+    /// Long-run median price of one instance, dollars per hour.
+    pub base_price: f64,
+    /// Stationary standard deviation of ln(price).
+    pub volatility: f64,
+    /// Correlation of ln(price) between successive changes (0 = independent, < 1).
+    pub persistence: f64,
+    /// Mean time between price changes, hours.
+    pub change_mean: f64,
+    /// Probability that a change is a spike.
+    pub spike_prob: f64,
+    /// Price multiplier during a spike.
+    pub spike_factor: f64,
+    /// A real price series `(seconds from origin, dollars/hour)` replacing the synthetic one.
+    #[serde(default)]
+    pub prices: Option<Vec<(Seconds, f64)>>,
+}
+
+/// Per-core host speed, operations per second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dist", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SpeedModel {
+    Constant {
+        value: f64,
+    },
+    /// Normal clipped to `[min, max]` (the original simulator's N(1000, 400)
+    /// clipped to [333, 3000]; clipping piles ~4.7% of hosts at exactly 333).
+    Normal {
+        mean: f64,
+        sd: f64,
+        min: f64,
+        max: f64,
+    },
+    /// Exponential clipped to `[min, max]` (ComBoS draws GFLOPS this way).
+    Exponential {
+        mean: f64,
+        min: f64,
+        max: f64,
+    },
+    /// Drawn uniformly from measured values (e.g. a CPU list).
+    Empirical {
+        values: Vec<f64>,
+    },
+}
+
+impl Default for SpeedModel {
+    fn default() -> Self {
+        SpeedModel::Normal {
+            mean: 1000.0,
+            sd: 400.0,
+            min: 333.0,
+            max: 3000.0,
+        }
+    }
+}
+
+/// Cores per host: `values[i]` with weight `weights[i]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoresModel {
+    pub values: Vec<u32>,
+    pub weights: Vec<f64>,
+}
+
+impl Default for CoresModel {
+    fn default() -> Self {
+        CoresModel {
+            values: vec![1],
+            weights: vec![1.0],
+        }
+    }
+}
+
+impl SpeedModel {
+    fn validate(&self) -> Result<(), String> {
+        let ok = |v: f64| v.is_finite() && v > 0.0;
+        match self {
+            SpeedModel::Constant { value } if ok(*value) => Ok(()),
+            SpeedModel::Normal { mean, sd, min, max }
+                if ok(*mean) && sd.is_finite() && *sd >= 0.0 && ok(*min) && max >= min =>
+            {
+                Ok(())
+            }
+            SpeedModel::Exponential { mean, min, max } if ok(*mean) && ok(*min) && max >= min => {
+                Ok(())
+            }
+            SpeedModel::Empirical { values }
+                if !values.is_empty() && values.iter().all(|&v| ok(v)) =>
+            {
+                Ok(())
+            }
+            other => Err(format!(
+                "invalid speed model {other:?}: speeds must be positive and min <= max"
+            )),
+        }
+    }
+
+    fn sample<R: Rng>(&self, rng: &mut R) -> f64 {
+        match self {
+            SpeedModel::Constant { value } => *value,
+            SpeedModel::Normal { mean, sd, min, max } => Normal::new(*mean, *sd)
+                .unwrap()
+                .sample(rng)
+                .clamp(*min, *max),
+            SpeedModel::Exponential { mean, min, max } => {
+                Exp::new(1.0 / mean).unwrap().sample(rng).clamp(*min, *max)
+            }
+            SpeedModel::Empirical { values } => values[rng.random_range(0..values.len())],
+        }
+    }
+}
+
+impl GeneratorConfig {
+    /// Checks every parameter; the message says which one is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        self.speed.validate().map_err(|e| format!("speed: {e}"))?;
+        let c = &self.cores;
+        if c.values.is_empty() || c.values.len() != c.weights.len() || c.values.contains(&0) {
+            return Err("cores: values must be >= 1, non-empty, one weight each".into());
+        }
+        if c.weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+            || c.weights.iter().sum::<f64>() <= 0.0
+        {
+            return Err("cores: weights must be >= 0 and not all 0".into());
+        }
+        match &self.availability {
+            AvailabilityModel::Renewal { classes, bulk } => {
+                if classes.is_empty() {
+                    return Err("availability: at least one host class is needed".into());
+                }
+                for k in classes {
+                    let ctx = |e: String| format!("class `{}`: {e}", k.name);
+                    if !(k.fraction.is_finite() && k.fraction >= 0.0) {
+                        return Err(ctx(format!("fraction must be >= 0, got {}", k.fraction)));
+                    }
+                    k.up.validate().map_err(|e| ctx(format!("up: {e}")))?;
+                    k.down.validate().map_err(|e| ctx(format!("down: {e}")))?;
+                    if let Some(s) = &k.speed {
+                        s.validate().map_err(|e| ctx(format!("speed: {e}")))?;
+                    }
+                }
+                if classes.iter().map(|k| k.fraction).sum::<f64>() <= 0.0 {
+                    return Err("availability: class fractions add up to 0".into());
+                }
+                if let Some(b) = bulk {
+                    if !(b.mean_interval.is_finite() && b.mean_interval > 0.0) {
+                        return Err("bulk: mean_interval must be > 0".into());
+                    }
+                    if !(0.0..=1.0).contains(&b.fraction) {
+                        return Err("bulk: fraction must be within [0, 1]".into());
+                    }
+                    b.duration
+                        .validate()
+                        .map_err(|e| format!("bulk duration: {e}"))?;
+                }
+                Ok(())
+            }
+            AvailabilityModel::Spot(m) => {
+                let pos = |n: &str, v: f64| {
+                    if v.is_finite() && v > 0.0 {
+                        Ok(())
+                    } else {
+                        Err(format!("spot: {n} must be > 0, got {v}"))
+                    }
+                };
+                pos("budget", m.budget)?;
+                pos("base_price", m.base_price)?;
+                pos("change_mean", m.change_mean)?;
+                pos("spike_factor", m.spike_factor)?;
+                if !(m.volatility.is_finite() && m.volatility >= 0.0) {
+                    return Err("spot: volatility must be >= 0".into());
+                }
+                if !(0.0..1.0).contains(&m.persistence) {
+                    return Err("spot: persistence must be within [0, 1)".into());
+                }
+                if !(0.0..=1.0).contains(&m.spike_prob) {
+                    return Err("spot: spike_prob must be within [0, 1]".into());
+                }
+                if let Some(p) = &m.prices {
+                    if p.is_empty()
+                        || p.windows(2).any(|w| w[1].0 < w[0].0)
+                        || p.iter().any(|x| !(x.1 > 0.0))
+                    {
+                        return Err(
+                            "spot: prices must be non-empty, sorted by time, positive".into()
+                        );
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Stationary availability of the average host, when the model has a closed form.
+    pub fn expected_availability(&self) -> Option<f64> {
+        match &self.availability {
+            AvailabilityModel::Renewal {
+                classes,
+                bulk: None,
+            } => {
+                let total: f64 = classes.iter().map(|k| k.fraction).sum();
+                Some(
+                    classes
+                        .iter()
+                        .map(|k| {
+                            let (u, d) = (k.up.mean(), k.down.mean());
+                            k.fraction / total * u / (u + d)
+                        })
+                        .sum(),
+                )
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Generates `hosts` hosts over `span` seconds.
+pub fn generate(
+    config: &GeneratorConfig,
+    hosts: usize,
+    span: Seconds,
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<Trace, String> {
+    config.validate()?;
+    if hosts == 0 {
+        return Err("the number of hosts must be > 0".into());
+    }
+    if span <= 0 {
+        return Err("the trace length must be > 0".into());
+    }
+    progress.start(hosts as u64);
+    let mut shared = stream(seed, 0);
+    let mut b = TraceBuilder::new(format!("generator `{}`", config.name));
+    let mut ups: Vec<(f64, f64)> = Vec::new();
+    match &config.availability {
+        AvailabilityModel::Renewal { classes, bulk } => {
+            let waves = bulk
+                .as_ref()
+                .map(|w| preemption_waves(w, span, &mut shared))
+                .unwrap_or_default();
+            let total: f64 = classes.iter().map(|k| k.fraction).sum();
+            for h in 0..hosts {
+                let mut rng = stream(seed, h as u64 + 1);
+                let class = pick_class(classes, total, &mut rng);
+                let speed = class
+                    .speed
+                    .as_ref()
+                    .unwrap_or(&config.speed)
+                    .sample(&mut rng);
+                let cores = pick_cores(&config.cores, &mut rng);
+                let idx = b.add_host(host(h, speed, cores));
+                renewal(class, span as f64, &mut rng, &mut ups);
+                if let Some(w) = bulk {
+                    let hit: Vec<(f64, f64)> = waves
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| unit_hash(seed, h as u64, *j as u64) < w.fraction)
+                        .map(|(_, &iv)| iv)
+                        .collect();
+                    subtract(&mut ups, &hit);
+                }
+                push_rounded(&mut b, idx, &ups);
+                progress.advance(1);
+            }
+        }
+        AvailabilityModel::Spot(m) => {
+            let prices = match &m.prices {
+                Some(p) => p.iter().map(|&(t, p)| (t as f64, p)).collect(),
+                None => price_path(m, span, &mut shared),
+            };
+            // Running instance count over time: piecewise constant on the price steps.
+            let counts: Vec<(f64, usize)> = prices
+                .iter()
+                .map(|&(t, p)| (t.max(0.0), ((m.budget / p).floor() as usize).min(hosts)))
+                .collect();
+            for h in 0..hosts {
+                let mut rng = stream(seed, h as u64 + 1);
+                let speed = config.speed.sample(&mut rng);
+                let cores = pick_cores(&config.cores, &mut rng);
+                let idx = b.add_host(host(h, speed, cores));
+                ups.clear();
+                for (k, &(t, n)) in counts.iter().enumerate() {
+                    let next = counts
+                        .get(k + 1)
+                        .map_or(span as f64, |c| c.0)
+                        .min(span as f64);
+                    if n > h && next > t {
+                        ups.push((t, next));
+                    }
+                }
+                push_rounded(&mut b, idx, &ups);
+                progress.advance(1);
+            }
+        }
+    }
+    let meta = TraceMeta {
+        name: config.name.clone(),
+        source: SourceFormat::Generated,
+        origin: None,
+        span,
+    };
+    b.finish(meta, false)
+        .map(|(t, _)| t)
+        .map_err(|e| e.to_string())
+}
+
+/// Convenience for tests and callers without a progress bar.
+pub fn generate_quiet(
+    config: &GeneratorConfig,
+    hosts: usize,
+    span: Seconds,
+    seed: u64,
+) -> Result<Trace, String> {
+    generate(config, hosts, span, seed, &NoProgress)
+}
+
+fn stream(seed: u64, id: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(id);
+    rng
+}
+
+fn host(h: usize, speed: f64, cores: u32) -> Host {
+    Host {
+        id: h as u64,
+        name: format!("host-{h:06}"),
+        speed,
+        cores,
+    }
+}
+
+fn pick_class<'a>(classes: &'a [HostClass], total: f64, rng: &mut ChaCha8Rng) -> &'a HostClass {
+    let mut x = rng.random::<f64>() * total;
+    for k in classes {
+        if x < k.fraction {
+            return k;
+        }
+        x -= k.fraction;
+    }
+    classes
+        .iter()
+        .rev()
+        .find(|k| k.fraction > 0.0)
+        .unwrap_or(&classes[0])
+}
+
+fn pick_cores(c: &CoresModel, rng: &mut ChaCha8Rng) -> u32 {
+    if c.values.len() == 1 {
+        return c.values[0];
+    }
+    let total: f64 = c.weights.iter().sum();
+    let mut x = rng.random::<f64>() * total;
+    for (v, w) in c.values.iter().zip(&c.weights) {
+        if x < *w {
+            return *v;
+        }
+        x -= w;
+    }
+    *c.values.last().unwrap()
+}
+
+/// Up intervals of one stationary alternating renewal process on `[0, span)`, in seconds.
+fn renewal(class: &HostClass, span: f64, rng: &mut ChaCha8Rng, out: &mut Vec<(f64, f64)>) {
+    out.clear();
+    let (mu, md) = (class.up.mean(), class.down.mean());
+    let mut up = rng.random::<f64>() < mu / (mu + md);
+    let first = if up { &class.up } else { &class.down };
+    let mut t = 0.0;
+    let mut len = first.sample_residual(rng) * HOUR;
+    loop {
+        let end = t + len;
+        if up {
+            out.push((t, end.min(span)));
+        }
+        if end >= span {
+            break;
+        }
+        t = end;
+        up = !up;
+        len = if up {
+            class.up.sample(rng)
+        } else {
+            class.down.sample(rng)
+        } * HOUR;
+    }
+}
+
+/// Times of bulk preemption waves on `[0, span)`, seconds.
+fn preemption_waves(w: &BulkPreemption, span: Seconds, rng: &mut ChaCha8Rng) -> Vec<(f64, f64)> {
+    let gap = Exp::new(1.0 / (w.mean_interval * HOUR)).unwrap();
+    let mut out = Vec::new();
+    let mut t = gap.sample(rng);
+    while t < span as f64 {
+        out.push((t, t + w.duration.sample(rng) * HOUR));
+        t += gap.sample(rng);
+    }
+    out
+}
+
+/// Removes the union of `cuts` from sorted disjoint `ups`.
+fn subtract(ups: &mut Vec<(f64, f64)>, cuts: &[(f64, f64)]) {
+    for &(cs, ce) in cuts {
+        let mut out = Vec::with_capacity(ups.len() + 1);
+        for &(s, e) in ups.iter() {
+            if ce <= s || cs >= e {
+                out.push((s, e));
+                continue;
+            }
+            if s < cs {
+                out.push((s, cs));
+            }
+            if ce < e {
+                out.push((ce, e));
+            }
+        }
+        *ups = out;
+    }
+}
+
+/// A uniform number in [0, 1) from (seed, host, wave): membership of a host in a wave must not
+/// consume the host's own stream, or adding a wave would change every later draw.
+fn unit_hash(seed: u64, h: u64, j: u64) -> f64 {
+    let mut z =
+        seed ^ h.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ j.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Synthetic price steps `(start second, price)` covering `[0, span)`.
+fn price_path(m: &SpotMarket, span: Seconds, rng: &mut ChaCha8Rng) -> Vec<(f64, f64)> {
+    let gap = Exp::new(1.0 / (m.change_mean * HOUR)).unwrap();
+    let std = Normal::new(0.0, 1.0).unwrap();
+    let mu = m.base_price.ln();
+    let innovation = m.volatility * (1.0 - m.persistence * m.persistence).sqrt();
+    let mut x = mu + m.volatility * std.sample(rng);
+    let mut t = 0.0;
+    let mut out = Vec::new();
+    while t < span as f64 {
+        let spike = rng.random::<f64>() < m.spike_prob;
+        let p = x.exp() * if spike { m.spike_factor } else { 1.0 };
+        out.push((t, p));
+        t += gap.sample(rng);
+        x = mu + m.persistence * (x - mu) + innovation * std.sample(rng);
+    }
+    out
+}
+
+/// Pushes intervals rounded to whole seconds. Rounding both ends of each interval (rather
+/// than lengths) keeps errors from accumulating along the host's timeline.
+fn push_rounded(b: &mut TraceBuilder, h: usize, ups: &[(f64, f64)]) {
+    for &(s, e) in ups {
+        let (s, e) = (s.round() as Seconds, e.round() as Seconds);
+        if e > s {
+            b.push(h, s, e);
+        }
+    }
+}

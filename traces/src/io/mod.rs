@@ -1,0 +1,368 @@
+//! Readers and writers for the trace formats spequlos speaks.
+//!
+//! | format    | layout                                                    | reads | writes |
+//! |-----------|-----------------------------------------------------------|-------|--------|
+//! | `fta`     | Failure Trace Archive `event_trace.tab` (+ `node.tab`)     | yes   | no     |
+//! | `simgrid` | directory of SimGrid state profiles `<host>.profile`      | yes   | yes    |
+//! | `tr`      | directory of the original simulator's `<host>.tr` files   | yes   | yes    |
+//! | `csv`     | native `hosts.csv` + `intervals.csv` (the default output) | yes   | yes    |
+//!
+//! Every directory spequlos writes also holds `meta.json` (name, source, origin, span) and, for
+//! the non-native formats, `hosts.csv` for ids, speeds and cores: this is what makes a write →
+//! read round trip exact. Readers use both when present and fall back to the format's own
+//! conventions when they are not (foreign data).
+
+mod csv;
+mod fta;
+mod lines;
+mod simgrid;
+mod tr;
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::error::{ReadReport, Result, TraceError};
+use crate::model::{Host, Seconds, Trace, TraceMeta};
+
+pub use lines::parse_time;
+
+/// The speed given to hosts whose source carries none (the original simulator's average power).
+pub const DEFAULT_SPEED: f64 = 1000.0;
+
+/// A trace file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Fta,
+    Simgrid,
+    Tr,
+    Csv,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [Format::Fta, Format::Simgrid, Format::Tr, Format::Csv];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Fta => "fta",
+            Format::Simgrid => "simgrid",
+            Format::Tr => "tr",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown trace format `{s}` (expected fta, simgrid, tr or csv)"))
+    }
+}
+
+/// Receives read progress in bytes (the command line draws a bar with it).
+pub trait Progress {
+    fn start(&self, _total_bytes: u64) {}
+    fn advance(&self, _bytes: u64) {}
+}
+
+/// Ignores progress.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// How to read a trace.
+pub struct ReadOptions<'a> {
+    /// Force a format instead of detecting it.
+    pub format: Option<Format>,
+    /// Overlapping intervals of one host are an error instead of being merged.
+    pub strict: bool,
+    /// The trace span, when the input does not say it (looping SimGrid profiles need one).
+    pub span: Option<Seconds>,
+    /// Speed of hosts whose input gives none.
+    pub default_speed: f64,
+    pub progress: &'a dyn Progress,
+}
+
+impl Default for ReadOptions<'_> {
+    fn default() -> Self {
+        ReadOptions {
+            format: None,
+            strict: false,
+            span: None,
+            default_speed: DEFAULT_SPEED,
+            progress: &NoProgress,
+        }
+    }
+}
+
+/// Reads a trace from a file or directory, detecting its format unless `opts.format` is set.
+pub fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport)> {
+    let format = match opts.format {
+        Some(f) => f,
+        None => detect(path)?,
+    };
+    let (trace, report) = match format {
+        Format::Fta => fta::read(path, opts),
+        Format::Simgrid => simgrid::read(path, opts),
+        Format::Tr => tr::read(path, opts),
+        Format::Csv => csv::read(path, opts),
+    }?;
+    if trace.host_count() == 0 {
+        return Err(TraceError::Empty {
+            path: path.to_path_buf(),
+            why: "no host".into(),
+        });
+    }
+    Ok((trace, report))
+}
+
+/// Writes `trace` as a directory in `format`. The directory appears whole or not at all: files
+/// go to a temporary sibling that is renamed into place at the end.
+pub fn write(trace: &Trace, dir: &Path, format: Format) -> Result<()> {
+    if format == Format::Fta {
+        return Err(TraceError::Request(
+            "writing the FTA format is not supported; use csv, simgrid or tr".into(),
+        ));
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(TraceError::invalid(
+            dir,
+            "exists and is not a directory; a trace is written as a directory",
+        ));
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(|e| TraceError::io(&parent, e))?;
+    let file_name = dir
+        .file_name()
+        .ok_or_else(|| TraceError::invalid(dir, "not a valid output directory name"))?;
+    let tmp = parent.join(format!(
+        "{}.tmp-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| TraceError::io(&tmp, e))?;
+    }
+    fs::create_dir(&tmp).map_err(|e| TraceError::io(&tmp, e))?;
+    let written = (|| {
+        match format {
+            Format::Csv => csv::write(trace, &tmp)?,
+            Format::Simgrid => {
+                simgrid::write(trace, &tmp)?;
+                csv::write_hosts(trace, &tmp)?;
+            }
+            Format::Tr => {
+                tr::write(trace, &tmp)?;
+                csv::write_hosts(trace, &tmp)?;
+            }
+            Format::Fta => unreachable!("rejected above"),
+        }
+        write_meta(&trace.meta, &tmp)
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    replace_dir(&tmp, dir)
+}
+
+/// Moves the finished `tmp` directory to `dir`, replacing an earlier output.
+fn replace_dir(tmp: &Path, dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let old = tmp.with_extension("old");
+        fs::rename(dir, &old).map_err(|e| TraceError::io(dir, e))?;
+        fs::rename(tmp, dir).map_err(|e| TraceError::io(dir, e))?;
+        fs::remove_dir_all(&old).map_err(|e| TraceError::io(&old, e))?;
+    } else {
+        fs::rename(tmp, dir).map_err(|e| TraceError::io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// Tells the format of a path from what it holds.
+pub fn detect(path: &Path) -> Result<Format> {
+    let unknown = |why: &str| TraceError::UnknownFormat {
+        path: path.to_path_buf(),
+        why: why.into(),
+    };
+    let meta = fs::metadata(path).map_err(|e| TraceError::io(path, e))?;
+    if meta.is_file() {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        if name == "intervals.csv" || name == "hosts.csv" {
+            return Ok(Format::Csv);
+        }
+        if name.ends_with(".tab") {
+            return Ok(Format::Fta);
+        }
+        let first = lines::first_line(path)?;
+        if first.contains("event_type") {
+            return Ok(Format::Fta);
+        }
+        return Err(unknown(
+            "a file that is neither an FTA event_trace.tab nor a native intervals.csv; \
+             SimGrid and .tr traces are directories",
+        ));
+    }
+    if path.join("intervals.csv").is_file() {
+        return Ok(Format::Csv);
+    }
+    if path.join("event_trace.tab").is_file() {
+        return Ok(Format::Fta);
+    }
+    if !list_with_extension(path, "tr")?.is_empty() {
+        return Ok(Format::Tr);
+    }
+    if !list_with_extension(path, "profile")?.is_empty() {
+        return Ok(Format::Simgrid);
+    }
+    Err(unknown(
+        "a directory with no intervals.csv, event_trace.tab, *.tr or *.profile file",
+    ))
+}
+
+/// Files of `dir` whose name ends in `.ext`, sorted by name so host order never depends on the
+/// file system.
+fn list_with_extension(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| TraceError::io(dir, e))? {
+        let entry = entry.map_err(|e| TraceError::io(dir, e))?;
+        let p = entry.path();
+        if p.extension().is_some_and(|e| e == ext) && p.is_file() {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn file_size(path: &Path) -> u64 {
+    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// `meta.json` beside the data, when the directory was written by spequlos.
+fn read_meta(dir: &Path) -> Result<Option<TraceMeta>> {
+    let path = dir.join("meta.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = fs::read_to_string(&path).map_err(|e| TraceError::io(&path, e))?;
+    let meta: TraceMeta = serde_json::from_str(&text)
+        .map_err(|e| TraceError::parse(&path, e.line() as u64, "meta.json", e.to_string()))?;
+    if meta.span <= 0 {
+        return Err(TraceError::invalid(
+            &path,
+            format!("span must be > 0, got {}", meta.span),
+        ));
+    }
+    Ok(Some(meta))
+}
+
+fn write_meta(meta: &TraceMeta, dir: &Path) -> Result<()> {
+    let path = dir.join("meta.json");
+    let mut text = serde_json::to_string_pretty(meta).expect("metadata serialises");
+    text.push('\n');
+    fs::write(&path, text).map_err(|e| TraceError::io(&path, e))
+}
+
+/// Rejects host names that cannot be file names, for the one-file-per-host formats.
+fn check_file_name(dir: &Path, host: &Host) -> Result<()> {
+    let n = &host.name;
+    if n.is_empty() || n == "." || n == ".." || n.contains(['/', '\\', '\0']) {
+        return Err(TraceError::invalid(
+            dir,
+            format!(
+                "host {} has name `{n}`, which cannot be a file name",
+                host.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Name used for a trace read from `path` with no `meta.json`.
+fn default_name(path: &Path) -> String {
+    let p = if path.is_file() {
+        path.parent().unwrap_or(path)
+    } else {
+        path
+    };
+    fs::canonicalize(p)
+        .ok()
+        .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "trace".into())
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Pairs the per-host files of a directory format with host records: from `hosts.csv` when the
+/// directory has one (its order wins, and it must name exactly the hosts that have files),
+/// otherwise from `fallback(index, name)` in file-name order. Returns `(file index, host)` pairs.
+fn host_table(
+    dir: &Path,
+    names: &[String],
+    ext: &str,
+    fallback: impl Fn(usize, &str) -> Result<Host>,
+) -> Result<Vec<(usize, Host)>> {
+    let table = dir.join("hosts.csv");
+    if !table.is_file() {
+        return names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Ok((i, fallback(i, n)?)))
+            .collect();
+    }
+    let hosts = csv::read_hosts(&table)?;
+    let by_name: std::collections::HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut used = vec![false; names.len()];
+    let mut out = Vec::with_capacity(hosts.len());
+    for h in hosts {
+        let Some(&i) = by_name.get(h.name.as_str()) else {
+            return Err(TraceError::invalid(
+                &table,
+                format!(
+                    "lists host `{}` but there is no {}.{ext} beside it",
+                    h.name, h.name
+                ),
+            ));
+        };
+        used[i] = true;
+        out.push((i, h));
+    }
+    if let Some(i) = used.iter().position(|u| !u) {
+        return Err(TraceError::invalid(
+            &table,
+            format!(
+                "does not list host `{}` although {}.{ext} exists",
+                names[i], names[i]
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Host name of a per-host file: its name without the extension.
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
