@@ -540,3 +540,231 @@ fn push_rounded(b: &mut TraceBuilder, h: usize, ups: &[(f64, f64)]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::ks_distance;
+    use crate::presets;
+    use crate::stats;
+
+    const DAY: Seconds = 86400;
+
+    fn one_class(up: Dist, down: Dist) -> GeneratorConfig {
+        GeneratorConfig {
+            name: "test".into(),
+            availability: AvailabilityModel::Renewal {
+                classes: vec![HostClass {
+                    name: "c".into(),
+                    fraction: 1.0,
+                    up,
+                    down,
+                    speed: None,
+                }],
+                bulk: None,
+            },
+            speed: SpeedModel::default(),
+            cores: CoresModel::default(),
+        }
+    }
+
+    #[test]
+    fn same_seed_same_trace_and_prefix_stability() {
+        for p in presets::all() {
+            let c = p.config();
+            let a = generate_quiet(&c, 50, 5 * DAY, 7).unwrap();
+            assert_eq!(a, generate_quiet(&c, 50, 5 * DAY, 7).unwrap(), "{}", p.name);
+            let saturated = (0..50).all(|h| a.uptime(h) == a.meta.span);
+            if !saturated {
+                assert_ne!(a, generate_quiet(&c, 50, 5 * DAY, 8).unwrap(), "{}", p.name);
+            }
+            let big = generate_quiet(&c, 120, 5 * DAY, 7).unwrap();
+            assert_eq!(
+                big.first_hosts(50),
+                a,
+                "{}: the first hosts do not depend on the count",
+                p.name
+            );
+        }
+    }
+
+    /// The stationary start: a fresh first interval would give about 0.43 here instead of 0.246.
+    #[test]
+    fn seti_simple_availability_matches_the_stationary_value() {
+        let c = presets::get("seti-simple").unwrap();
+        let want = c.expected_availability().unwrap();
+        assert!((want - 0.246).abs() < 0.002);
+        let t = generate_quiet(&c, 4000, 30 * DAY, 1).unwrap();
+        let got = stats::compute(&t).hosts_available.mean / 4000.0;
+        assert!((got - want).abs() < 0.02, "availability {got} vs {want}");
+    }
+
+    #[test]
+    fn seti_mixture_availability_matches_the_class_average() {
+        let c = presets::get("seti").unwrap();
+        let want = c.expected_availability().unwrap();
+        let t = generate_quiet(&c, 4000, 30 * DAY, 2).unwrap();
+        let got = stats::compute(&t).hosts_available.mean / 4000.0;
+        assert!((got - want).abs() < 0.02, "availability {got} vs {want}");
+    }
+
+    /// Uncensored interval lengths follow the configured distributions. Intervals shorter than
+    /// a second vanish when boundaries are rounded, so the comparison is conditional on >= 1 s.
+    #[test]
+    fn interval_lengths_follow_the_configured_distributions() {
+        let cases = [
+            (
+                Dist::Weibull {
+                    shape: 0.393,
+                    scale: 2.964,
+                },
+                Dist::Lognormal {
+                    mu: -0.586,
+                    sigma: 2.844,
+                },
+            ),
+            (
+                Dist::Gamma {
+                    shape: 0.6,
+                    scale: 10.0,
+                },
+                Dist::Exponential { mean: 3.0 },
+            ),
+            (
+                Dist::Exponential { mean: 5.0 },
+                Dist::Hyperexp {
+                    probs: vec![0.3, 0.7],
+                    rates: vec![0.05, 2.0],
+                },
+            ),
+        ];
+        for (k, (up, down)) in cases.into_iter().enumerate() {
+            let c = one_class(up.clone(), down.clone());
+            let t = generate_quiet(&c, 1500, 60 * DAY, 10 + k as u64).unwrap();
+            let span = t.meta.span;
+            let (mut ups, mut downs) = (Vec::new(), Vec::new());
+            for h in 0..t.host_count() {
+                let iv: Vec<_> = t.iter_intervals(h).collect();
+                for w in iv.windows(2) {
+                    downs.push((w[1].0 - w[0].1) as f64 / 3600.0);
+                }
+                ups.extend(
+                    iv.iter()
+                        .filter(|&&(s, e)| s > 0 && e < span)
+                        .map(|&(s, e)| (e - s) as f64 / 3600.0),
+                );
+            }
+            for (name, d, xs) in [("up", &up, &mut ups), ("down", &down, &mut downs)] {
+                let lo = 0.5 / 3600.0;
+                let f0 = d.cdf(lo);
+                let ks = ks_distance(xs, |x| ((d.cdf(x) - f0) / (1.0 - f0)).max(0.0));
+                let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+                assert!(
+                    xs.len() > 10_000,
+                    "case {k} {name}: only {} intervals",
+                    xs.len()
+                );
+                assert!(
+                    ks < 0.03,
+                    "case {k} {name}: KS {ks} over {} intervals",
+                    xs.len()
+                );
+                // The window cuts (and the test excludes) long intervals. Where intervals longer
+                // than a tenth of the window carry real mass, as for LogNormal(sigma 2.8) whose
+                // mean comes half from intervals over 60 days, only KS is meaningful.
+                if 1.0 - d.cdf(6.0 * 24.0) < 1e-3 {
+                    assert!(
+                        (mean / d.mean() - 1.0).abs() < 0.05,
+                        "case {k} {name}: mean {mean} vs {}",
+                        d.mean()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn clipped_normal_speeds_pile_up_at_the_minimum() {
+        let t = generate_quiet(&presets::get("seti-simple").unwrap(), 20_000, DAY, 3).unwrap();
+        let speeds: Vec<f64> = t.hosts().iter().map(|h| h.speed).collect();
+        let at_min = speeds.iter().filter(|&&s| s == 333.0).count() as f64 / speeds.len() as f64;
+        assert!((0.035..0.06).contains(&at_min), "{at_min}");
+        assert!(speeds.iter().all(|&s| (333.0..=3000.0).contains(&s)));
+        let mean = speeds.iter().sum::<f64>() / speeds.len() as f64;
+        assert!((mean - 1000.0).abs() < 20.0, "{mean}");
+    }
+
+    #[test]
+    fn spot_count_follows_budget_over_price() {
+        let mut c = presets::get("spot10").unwrap();
+        let AvailabilityModel::Spot(m) = &mut c.availability else {
+            panic!()
+        };
+        m.budget = 3.0;
+        m.prices = Some(vec![(0, 1.0), (3600, 0.5), (7200, 2.0)]);
+        let t = generate_quiet(&c, 5, 3 * 3600, 0).unwrap();
+        let per_host: Vec<Vec<(Seconds, Seconds)>> =
+            (0..5).map(|h| t.iter_intervals(h).collect()).collect();
+        // Counts 3, then 5 (6 capped at the pool), then 1: the newest instances go first.
+        assert_eq!(per_host[0], [(0, 3 * 3600)]);
+        assert_eq!(per_host[2], [(0, 7200)]);
+        assert_eq!(per_host[3], [(3600, 7200)]);
+        assert_eq!(per_host[4], [(3600, 7200)]);
+        // Synthetic prices: the median count sits near budget / base price.
+        let t = generate_quiet(&presets::get("spot10").unwrap(), 1000, 30 * DAY, 4).unwrap();
+        let mean = stats::compute(&t).hosts_available.mean;
+        assert!((150.0..400.0).contains(&mean), "{mean}");
+    }
+
+    #[test]
+    fn bulk_preemption_takes_hosts_down_together() {
+        let mut c = one_class(
+            Dist::Exponential { mean: 1e9 },
+            Dist::Exponential { mean: 1e-6 },
+        );
+        let AvailabilityModel::Renewal { bulk, .. } = &mut c.availability else {
+            panic!()
+        };
+        *bulk = Some(BulkPreemption {
+            mean_interval: 10.0,
+            fraction: 1.0,
+            duration: Dist::Exponential { mean: 1.0 },
+        });
+        let t = generate_quiet(&c, 20, 20 * DAY, 5).unwrap();
+        let first: Vec<_> = t.iter_intervals(0).collect();
+        assert!(first.len() > 20, "waves happened");
+        for h in 1..20 {
+            assert_eq!(
+                t.iter_intervals(h).collect::<Vec<_>>(),
+                first,
+                "every host is taken by every wave"
+            );
+        }
+        let g = generate_quiet(&presets::get("g5klyo").unwrap(), 400, 30 * DAY, 6).unwrap();
+        let s = stats::compute(&g);
+        assert!(
+            s.hosts_available.min < 300 && s.hosts_available.max > 380,
+            "{:?}",
+            s.hosts_available
+        );
+    }
+
+    #[test]
+    fn invalid_configs_are_refused_with_the_parameter_named() {
+        let mut c = presets::get("seti").unwrap();
+        let AvailabilityModel::Renewal { classes, .. } = &mut c.availability else {
+            panic!()
+        };
+        classes[2].up = Dist::Gamma {
+            shape: -1.0,
+            scale: 1.0,
+        };
+        let err = generate_quiet(&c, 10, DAY, 0).unwrap_err();
+        assert!(
+            err.contains("seti-3") && err.contains("up") && err.contains("shape"),
+            "{err}"
+        );
+        assert!(generate_quiet(&presets::get("nd").unwrap(), 0, DAY, 0).is_err());
+        assert!(generate_quiet(&presets::get("nd").unwrap(), 1, 0, 0).is_err());
+    }
+}

@@ -134,7 +134,10 @@ fn push_intervals(b: &mut TraceBuilder, h: usize, p: &Profile, span: Seconds) {
     let mut emit = |date: Seconds, on: bool, on_since: &mut Option<Seconds>| match (on, *on_since) {
         (true, None) => *on_since = Some(date),
         (false, Some(s)) => {
-            b.push(h, s, date);
+            // `0 0` switches off a host that was on by default: no interval, not a dropped one.
+            if date > s {
+                b.push(h, s, date);
+            }
             *on_since = None;
         }
         _ => {}
