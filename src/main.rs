@@ -1,1 +1,75 @@
-fn main() {}
+//! The `spequlos` command line.
+//!
+//! Exit codes: 0 success, 2 bad input (malformed file, unknown option or value, impossible
+//! request), 1 anything else (a full disk, a permission problem).
+
+mod progress;
+mod trace_cmd;
+mod units;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Quality of Service for Bag-of-Tasks on best-effort infrastructures: trace tools, simulator,
+/// experiments and the live service.
+#[derive(Debug, Parser)]
+#[command(name = "spequlos", version, about, propagate_version = true)]
+struct Cli {
+    /// No progress bars and no notes on standard error.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Host availability traces: generate, inspect, convert.
+    #[command(subcommand)]
+    Trace(trace_cmd::TraceCmd),
+}
+
+/// An error caused by what the user gave us; exits with code 2.
+#[derive(Debug)]
+pub struct BadInput(String);
+
+impl BadInput {
+    pub fn new(msg: impl Into<String>) -> BadInput {
+        BadInput(msg.into())
+    }
+}
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.is::<BadInput>() {
+            return 2;
+        }
+        if let Some(t) = cause.downcast_ref::<spequlos_traces::TraceError>() {
+            return if t.is_bad_input() { 2 } else { 1 };
+        }
+    }
+    1
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Trace(cmd) => trace_cmd::run(cmd, cli.quiet),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}

@@ -10,12 +10,10 @@ use std::path::{Path, PathBuf};
 /// Everything that can go wrong reading or writing a trace.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The I/O error is part of the message rather than a `source`, so that printing the error
+    /// chain does not repeat it.
+    #[error("{}: {err}", path.display())]
+    Io { path: PathBuf, err: std::io::Error },
     /// Malformed content at a known line (1-based).
     #[error("{}:{line}: {field}: {message}", path.display())]
     Parse {
@@ -41,7 +39,7 @@ impl TraceError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         TraceError::Io {
             path: path.to_path_buf(),
-            source,
+            err: source,
         }
     }
 
@@ -70,8 +68,8 @@ impl TraceError {
     /// The command line exits with 2 for these.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            TraceError::Io { source, .. } => matches!(
-                source.kind(),
+            TraceError::Io { err, .. } => matches!(
+                err.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData
             ),
             _ => true,

@@ -261,7 +261,7 @@ impl GeneratorConfig {
                 if let Some(p) = &m.prices {
                     if p.is_empty()
                         || p.windows(2).any(|w| w[1].0 < w[0].0)
-                        || p.iter().any(|x| !(x.1 > 0.0))
+                        || p.iter().any(|x| !(x.1.is_finite() && x.1 > 0.0))
                     {
                         return Err(
                             "spot: prices must be non-empty, sorted by time, positive".into()
