@@ -231,7 +231,9 @@ fn bad_input_exits_2_with_file_and_line() {
 
     let garbage = dir.path().join("noise.bin");
     fs::write(&garbage, [0u8, 159, 146, 150, b'\n', b'x']).unwrap();
-    assert_eq!(run(&["trace", "stats", s(&garbage)]).status.code(), Some(2));
+    let out = run(&["trace", "stats", s(&garbage)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("noise.bin:1:"));
     assert_eq!(
         run(&["trace", "stats", s(&dir.path().join("missing"))])
             .status

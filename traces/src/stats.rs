@@ -92,25 +92,31 @@ pub fn quantile_sorted(xs: &[f64], q: f64) -> f64 {
 pub fn compute(trace: &Trace) -> TraceStats {
     let span = trace.meta.span;
     let n = trace.host_count();
-    let mut avail = Vec::with_capacity(n);
-    let mut ups = Vec::new();
-    let mut downs = Vec::new();
-    for h in 0..n {
-        avail.push(trace.uptime(h) as f64 / span as f64);
-        let mut prev_end: Option<Seconds> = None;
-        for (s, e) in trace.iter_intervals(h) {
-            if s > 0 && e < span {
-                ups.push((e - s) as f64 / 3600.0);
-            }
-            if let Some(p) = prev_end {
-                downs.push((s - p) as f64 / 3600.0);
-            }
-            prev_end = Some(e);
-        }
-    }
-    let hosts = trace.hosts();
+    // One large temporary at a time: the host-count sweep, then up lengths, then down lengths.
+    let hosts_available = hosts_available(trace);
+    let mut avail: Vec<f64> = (0..n)
+        .map(|h| trace.uptime(h) as f64 / span as f64)
+        .collect();
+    let mut ups: Vec<f64> = (0..n)
+        .flat_map(|h| trace.iter_intervals(h))
+        .filter(|&(s, e)| s > 0 && e < span)
+        .map(|(s, e)| (e - s) as f64 / 3600.0)
+        .collect();
     let up_hours = Summary::of(&mut ups);
+    drop(ups);
+    let mut downs: Vec<f64> = (0..n)
+        .flat_map(|h| {
+            let (starts, ends) = trace.intervals(h);
+            starts
+                .iter()
+                .skip(1)
+                .zip(ends)
+                .map(|(s, e)| (s - e) as f64 / 3600.0)
+        })
+        .collect();
     let down_hours = Summary::of(&mut downs);
+    drop(downs);
+    let hosts = trace.hosts();
     TraceStats {
         name: trace.meta.name.clone(),
         source: trace.meta.source.as_str(),
@@ -126,7 +132,7 @@ pub fn compute(trace: &Trace) -> TraceStats {
         availability: Summary::of(&mut avail),
         up_hours,
         down_hours,
-        hosts_available: hosts_available(trace),
+        hosts_available,
     }
 }
 

@@ -213,9 +213,16 @@ pub fn detect(path: &Path) -> Result<Format> {
         if first.contains("event_type") {
             return Ok(Format::Fta);
         }
-        return Err(unknown(
-            "a file that is neither an FTA event_trace.tab nor a native intervals.csv; \
-             SimGrid and .tr traces are directories",
+        let shown = lines::show(first.trim_end().as_bytes());
+        return Err(TraceError::parse(
+            path,
+            1,
+            "format",
+            format!(
+                "cannot tell the trace format: `{shown}` is not an FTA event_trace header and the \
+                 file is not a native intervals.csv (SimGrid and .tr traces are directories); \
+                 use --format fta|simgrid|tr|csv"
+            ),
         ));
     }
     if path.join("intervals.csv").is_file() {

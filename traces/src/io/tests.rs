@@ -285,7 +285,11 @@ fn detection() {
         Err(TraceError::UnknownFormat { .. })
     ));
     let f = write_file(dir.path(), "x.txt", "hello\n");
-    assert!(detect(&f).unwrap_err().to_string().contains("--format"));
+    let err = detect(&f).unwrap_err().to_string();
+    assert!(
+        err.contains("x.txt:1: format") && err.contains("`hello`") && err.contains("--format"),
+        "{err}"
+    );
     assert!(matches!(
         read_default(&dir.path().join("missing")),
         Err(TraceError::Io { .. })
