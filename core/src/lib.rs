@@ -2,4 +2,28 @@
 //!
 //! Pure by construction: no I/O, no wall clock, no global RNG. Time and observations come in,
 //! decisions go out, so the simulator and the live runtime drive exactly the same logic.
-//! The strategies themselves land with the core + simulator issue.
+//!
+//! - [`strategy`]: strategy names (`9A-G-D`, ...);
+//! - [`progress`]: what the Information module records about a BoT;
+//! - [`trigger`]: when to deploy Cloud workers;
+//! - [`controller`]: the Scheduler turn (deploy, size, stop, charge);
+//! - [`ledger`]: the Credit System;
+//! - [`oracle`]: completion-time prediction;
+//! - [`metrics`]: completion, tail, TRE, speedup, Cloud share, prediction checks.
+
+pub mod controller;
+pub mod ledger;
+pub mod metrics;
+pub mod oracle;
+pub mod params;
+pub mod progress;
+pub mod strategy;
+pub mod trigger;
+
+pub use controller::{Activity, Decision, QosController, StopReason, WorkerId, WorkerReport};
+pub use ledger::{BotKey, Credits, Ledger};
+pub use metrics::{PairMetrics, RunMetrics};
+pub use oracle::{Oracle, OracleParams, Prediction};
+pub use params::QosParams;
+pub use progress::{BotProgress, Sample};
+pub use strategy::{Sizing, Strategy, Trigger, Usage};

@@ -1,0 +1,363 @@
+//! The Scheduler's per-BoT decision procedure, run every tick.
+//!
+//! One call to [`QosController::tick`] is one Scheduler turn for one BoT, as in the original:
+//! 1. a complete BoT stops all its Cloud workers and its order is closed (refund);
+//! 2. otherwise, if the BoT has credits, has not been served yet (or redeployment is allowed)
+//!    and the trigger fires, workers are started, sized by the strategy; under Cloud
+//!    Duplication the incomplete tasks are copied first;
+//! 3. every running worker is stopped if it is idle (asked for work and got none) or if its
+//!    tick cannot be paid; otherwise it is charged. A worker is charged at the tick it starts.
+//!
+//! The controller owns the worker ids it hands out; the driver (simulator or live runtime)
+//! reports their activity and carries the decisions out.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::{BotKey, Credits, Ledger};
+use crate::params::QosParams;
+use crate::progress::BotProgress;
+use crate::strategy::{Sizing, Strategy, Usage};
+use crate::trigger;
+
+pub type WorkerId = u32;
+
+/// What a Cloud worker is doing, as the driver sees it at the tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activity {
+    /// Started, not yet asking for work.
+    Booting,
+    /// Holds at least one task.
+    Busy,
+    /// Asked for work and holds none.
+    Idle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerReport {
+    pub id: WorkerId,
+    pub activity: Activity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StopReason {
+    BotComplete,
+    Idle,
+    CreditsExhausted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Decision {
+    /// Copy every incomplete task to the Cloud-only queue (Cloud Duplication).
+    DuplicateIncomplete,
+    StartWorker {
+        id: WorkerId,
+    },
+    StopWorker {
+        id: WorkerId,
+        reason: StopReason,
+    },
+    /// The BoT is complete and its order closed; `refund` credits went back to the user.
+    Finished {
+        refund: Credits,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QosController {
+    strategy: Strategy,
+    params: QosParams,
+    bot: BotKey,
+    submitted_at: f64,
+    /// Running workers and the tick they started at.
+    running: BTreeMap<WorkerId, f64>,
+    next_id: WorkerId,
+    deployments: u32,
+    first_deployment: Option<f64>,
+    finished: bool,
+}
+
+impl QosController {
+    pub fn new(strategy: Strategy, params: QosParams, bot: BotKey, submitted_at: f64) -> Self {
+        QosController {
+            strategy,
+            params,
+            bot,
+            submitted_at,
+            running: BTreeMap::new(),
+            next_id: 0,
+            deployments: 0,
+            first_deployment: None,
+            finished: false,
+        }
+    }
+
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    pub fn params(&self) -> &QosParams {
+        &self.params
+    }
+
+    pub fn bot(&self) -> &BotKey {
+        &self.bot
+    }
+
+    pub fn workers_started(&self) -> u32 {
+        self.next_id
+    }
+
+    pub fn first_deployment(&self) -> Option<f64> {
+        self.first_deployment
+    }
+
+    pub fn running(&self) -> impl Iterator<Item = WorkerId> + '_ {
+        self.running.keys().copied()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Forgets a worker the driver lost (e.g. a revoked instance); it is no longer charged.
+    pub fn worker_lost(&mut self, id: WorkerId) {
+        self.running.remove(&id);
+    }
+
+    /// One Scheduler turn at `now`. `reports` gives the activity of running workers; a running
+    /// worker missing from it counts as booting.
+    pub fn tick(
+        &mut self,
+        now: f64,
+        p: &BotProgress,
+        reports: &[WorkerReport],
+        ledger: &mut Ledger,
+    ) -> Vec<Decision> {
+        let mut out = Vec::new();
+        if self.finished {
+            return out;
+        }
+        if p.is_complete() {
+            for id in std::mem::take(&mut self.running).into_keys() {
+                out.push(Decision::StopWorker {
+                    id,
+                    reason: StopReason::BotComplete,
+                });
+            }
+            let refund = ledger.close(now, &self.bot).unwrap_or(0);
+            self.finished = true;
+            out.push(Decision::Finished { refund });
+            return out;
+        }
+        let Strategy::Qos {
+            trigger,
+            sizing,
+            usage,
+        } = self.strategy
+        else {
+            return out;
+        };
+        let balance = ledger
+            .order_of(&self.bot)
+            .filter(|o| o.open)
+            .map_or(0, |o| o.balance());
+        let may_deploy = self.deployments == 0 || (self.params.redeploy && self.running.is_empty());
+        if balance > 0 && may_deploy && trigger::fires(trigger, p, &self.params, now) {
+            let n = self.size(sizing, balance, p, now);
+            if n > 0 {
+                if usage == Usage::Duplicate {
+                    out.push(Decision::DuplicateIncomplete);
+                }
+                for _ in 0..n {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    self.running.insert(id, now);
+                    out.push(Decision::StartWorker { id });
+                }
+                self.deployments += 1;
+                self.first_deployment.get_or_insert(now);
+            }
+        }
+        let activity: BTreeMap<WorkerId, Activity> =
+            reports.iter().map(|r| (r.id, r.activity)).collect();
+        let ids: Vec<WorkerId> = self.running.keys().copied().collect();
+        for id in ids {
+            let reason = if activity.get(&id) == Some(&Activity::Idle) {
+                Some(StopReason::Idle)
+            } else if ledger
+                .charge(now, &self.bot, id, self.params.cost_per_tick)
+                .is_err()
+            {
+                Some(StopReason::CreditsExhausted)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                self.running.remove(&id);
+                out.push(Decision::StopWorker { id, reason });
+            }
+        }
+        out
+    }
+
+    /// Workers to start with `balance` credits.
+    fn size(&self, sizing: Sizing, balance: Credits, p: &BotProgress, now: f64) -> u32 {
+        let per_hour = self.params.credits_per_worker_hour();
+        let n = match sizing {
+            Sizing::Greedy => balance as f64 / per_hour,
+            Sizing::Conservative => {
+                let elapsed = now - self.submitted_at;
+                let r = p.completion();
+                let remaining_h = if r > 0.0 {
+                    (elapsed / r - elapsed) / 3600.0
+                } else {
+                    f64::INFINITY
+                };
+                balance as f64 / (per_hour * remaining_h.max(self.params.min_remaining_hours))
+            }
+            Sizing::Fixed(n) => n as f64,
+        };
+        // Never more workers than one tick each can be paid for.
+        (n.floor() as u64).min(balance / self.params.cost_per_tick) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(strategy: &str, credits: Credits) -> (QosController, Ledger, BotKey) {
+        let bot = BotKey::new("b", "dg");
+        let mut l = Ledger::default();
+        l.deposit(0.0, "u", credits);
+        l.order(0.0, "u", &bot, credits).unwrap();
+        let c = QosController::new(
+            strategy.parse().unwrap(),
+            QosParams::default(),
+            bot.clone(),
+            0.0,
+        );
+        (c, l, bot)
+    }
+
+    fn progress(total: u32, assigned: u32, completed: u32) -> BotProgress {
+        let mut p = BotProgress::new(total);
+        p.record_assigned(0.0, assigned);
+        p.record_completed(100.0, completed);
+        p
+    }
+
+    #[test]
+    fn greedy_duplicate_deploys_once_and_charges_at_start() {
+        let (mut c, mut l, bot) = setup("9A-G-D", 150);
+        assert!(c.tick(0.0, &progress(10, 5, 0), &[], &mut l).is_empty());
+        let d = c.tick(240.0, &progress(10, 9, 2), &[], &mut l);
+        assert_eq!(d[0], Decision::DuplicateIncomplete);
+        assert_eq!(
+            d.iter()
+                .filter(|d| matches!(d, Decision::StartWorker { .. }))
+                .count(),
+            10,
+            "150 / 15 per hour"
+        );
+        assert_eq!(
+            l.order_of(&bot).unwrap().spent,
+            10,
+            "charged at the tick they start"
+        );
+        // Next tick: no second deployment; one worker idle is stopped, the others charged.
+        let reports: Vec<WorkerReport> = (0..10)
+            .map(|id| WorkerReport {
+                id,
+                activity: if id == 3 {
+                    Activity::Idle
+                } else {
+                    Activity::Busy
+                },
+            })
+            .collect();
+        let d = c.tick(480.0, &progress(10, 10, 5), &reports, &mut l);
+        assert_eq!(
+            d,
+            vec![Decision::StopWorker {
+                id: 3,
+                reason: StopReason::Idle
+            }]
+        );
+        assert_eq!(l.order_of(&bot).unwrap().spent, 19);
+        // Completion stops everything and refunds the rest.
+        let d = c.tick(720.0, &progress(10, 10, 10), &[], &mut l);
+        assert_eq!(
+            d.iter()
+                .filter(|d| matches!(
+                    d,
+                    Decision::StopWorker {
+                        reason: StopReason::BotComplete,
+                        ..
+                    }
+                ))
+                .count(),
+            9
+        );
+        assert_eq!(d.last(), Some(&Decision::Finished { refund: 150 - 19 }));
+        assert_eq!(l.balance("u"), 131);
+        l.verify().unwrap();
+        assert!(c.tick(960.0, &progress(10, 10, 10), &[], &mut l).is_empty());
+    }
+
+    #[test]
+    fn credits_run_out() {
+        let (mut c, mut l, _) = setup("9C-F3-F", 7);
+        let d = c.tick(0.0, &progress(10, 10, 9), &[], &mut l);
+        assert_eq!(d.len(), 3, "three workers, no duplication under Flat");
+        let busy: Vec<WorkerReport> = (0..3)
+            .map(|id| WorkerReport {
+                id,
+                activity: Activity::Busy,
+            })
+            .collect();
+        assert!(c
+            .tick(240.0, &progress(10, 10, 9), &busy, &mut l)
+            .is_empty());
+        // 1 credit left: one worker paid, two stopped.
+        let d = c.tick(480.0, &progress(10, 10, 9), &busy, &mut l);
+        assert_eq!(
+            d.iter()
+                .filter(|d| matches!(
+                    d,
+                    Decision::StopWorker {
+                        reason: StopReason::CreditsExhausted,
+                        ..
+                    }
+                ))
+                .count(),
+            2
+        );
+        assert_eq!(l.order_of(c.bot()).unwrap().balance(), 0);
+    }
+
+    #[test]
+    fn conservative_sizes_by_predicted_remaining_time() {
+        // 3 h elapsed at 50 %: 3 h remain, so 150 credits / (15 × 3) = 3 workers.
+        let (mut c, mut l, _) = setup("5C-C-R", 150);
+        let d = c.tick(3.0 * 3600.0, &progress(10, 10, 5), &[], &mut l);
+        assert_eq!(
+            d.iter()
+                .filter(|d| matches!(d, Decision::StartWorker { .. }))
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn baseline_never_acts_until_completion() {
+        let (mut c, mut l, _) = setup("none", 100);
+        assert!(c.tick(0.0, &progress(10, 10, 9), &[], &mut l).is_empty());
+        assert_eq!(
+            c.tick(1.0, &progress(10, 10, 10), &[], &mut l),
+            vec![Decision::Finished { refund: 100 }]
+        );
+    }
+}

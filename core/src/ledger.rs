@@ -1,0 +1,309 @@
+//! The Credit System: user accounts, QoS orders per BoT, charges, refunds.
+//!
+//! Credits are whole numbers, so balances are exact. Every movement is an [`Entry`]; balances
+//! can be recomputed from the entries ([`Ledger::verify`]), which is what an audit does. No
+//! operation can make a balance negative: a charge that cannot be paid is refused and the
+//! caller stops the worker.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub type Credits = u64;
+
+/// A BoT is identified by its batch id on a desktop grid.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BotKey {
+    pub batch: String,
+    pub dg: String,
+}
+
+impl BotKey {
+    pub fn new(batch: impl Into<String>, dg: impl Into<String>) -> Self {
+        BotKey {
+            batch: batch.into(),
+            dg: dg.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// Credits given to a user (bought, or earned by an institution).
+    Deposit { user: String },
+    /// Credits moved from a user account to a BoT order.
+    Order { user: String, bot: BotKey },
+    /// One tick of one Cloud worker.
+    Charge { bot: BotKey, worker: u32 },
+    /// What a finished BoT did not spend, back to its user.
+    Refund { user: String, bot: BotKey },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub t: f64,
+    pub kind: EntryKind,
+    pub amount: Credits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub user: String,
+    pub ordered: Credits,
+    pub spent: Credits,
+    pub open: bool,
+}
+
+impl Order {
+    pub fn balance(&self) -> Credits {
+        self.ordered - self.spent
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error("user `{user}` has {balance} credits, {wanted} wanted")]
+    Insufficient {
+        user: String,
+        balance: Credits,
+        wanted: Credits,
+    },
+    #[error("no open order for batch `{}` on `{}`", .0.batch, .0.dg)]
+    NoOrder(BotKey),
+    #[error("the order for batch `{}` on `{}` is closed", .0.batch, .0.dg)]
+    Closed(BotKey),
+    #[error("the ledger does not balance: {0}")]
+    Audit(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    accounts: BTreeMap<String, Credits>,
+    orders: BTreeMap<BotKey, Order>,
+    entries: Vec<Entry>,
+}
+
+impl Ledger {
+    pub fn balance(&self, user: &str) -> Credits {
+        self.accounts.get(user).copied().unwrap_or(0)
+    }
+
+    pub fn order_of(&self, bot: &BotKey) -> Option<&Order> {
+        self.orders.get(bot)
+    }
+
+    pub fn orders(&self) -> impl Iterator<Item = (&BotKey, &Order)> {
+        self.orders.iter()
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    fn record(&mut self, t: f64, kind: EntryKind, amount: Credits) {
+        let seq = self.entries.len() as u64;
+        self.entries.push(Entry {
+            seq,
+            t,
+            kind,
+            amount,
+        });
+    }
+
+    pub fn deposit(&mut self, t: f64, user: &str, amount: Credits) {
+        *self.accounts.entry(user.to_string()).or_default() += amount;
+        self.record(t, EntryKind::Deposit { user: user.into() }, amount);
+    }
+
+    /// Moves `amount` from `user` to the order of `bot` (an order may be topped up while open).
+    pub fn order(
+        &mut self,
+        t: f64,
+        user: &str,
+        bot: &BotKey,
+        amount: Credits,
+    ) -> Result<(), LedgerError> {
+        let balance = self.balance(user);
+        if amount > balance {
+            return Err(LedgerError::Insufficient {
+                user: user.into(),
+                balance,
+                wanted: amount,
+            });
+        }
+        if let Some(o) = self.orders.get(bot) {
+            if !o.open {
+                return Err(LedgerError::Closed(bot.clone()));
+            }
+        }
+        *self.accounts.get_mut(user).expect("balance checked") -= amount;
+        let o = self.orders.entry(bot.clone()).or_insert_with(|| Order {
+            user: user.into(),
+            ordered: 0,
+            spent: 0,
+            open: true,
+        });
+        o.ordered += amount;
+        self.record(
+            t,
+            EntryKind::Order {
+                user: user.into(),
+                bot: bot.clone(),
+            },
+            amount,
+        );
+        Ok(())
+    }
+
+    /// Charges one tick of `worker` to `bot`; refused (nothing recorded) if the order cannot pay.
+    pub fn charge(
+        &mut self,
+        t: f64,
+        bot: &BotKey,
+        worker: u32,
+        amount: Credits,
+    ) -> Result<(), LedgerError> {
+        let o = self
+            .orders
+            .get_mut(bot)
+            .ok_or_else(|| LedgerError::NoOrder(bot.clone()))?;
+        if !o.open {
+            return Err(LedgerError::Closed(bot.clone()));
+        }
+        if o.balance() < amount {
+            return Err(LedgerError::Insufficient {
+                user: o.user.clone(),
+                balance: o.balance(),
+                wanted: amount,
+            });
+        }
+        o.spent += amount;
+        self.record(
+            t,
+            EntryKind::Charge {
+                bot: bot.clone(),
+                worker,
+            },
+            amount,
+        );
+        Ok(())
+    }
+
+    /// Closes the order of a finished BoT and returns what it did not spend to its user.
+    pub fn close(&mut self, t: f64, bot: &BotKey) -> Result<Credits, LedgerError> {
+        let o = self
+            .orders
+            .get_mut(bot)
+            .ok_or_else(|| LedgerError::NoOrder(bot.clone()))?;
+        if !o.open {
+            return Ok(0);
+        }
+        o.open = false;
+        let (user, back) = (o.user.clone(), o.balance());
+        *self.accounts.entry(user.clone()).or_default() += back;
+        self.record(
+            t,
+            EntryKind::Refund {
+                user,
+                bot: bot.clone(),
+            },
+            back,
+        );
+        Ok(back)
+    }
+
+    /// Replays the entries and checks every balance and order against them.
+    pub fn verify(&self) -> Result<(), LedgerError> {
+        let mut accounts: BTreeMap<&str, i128> = BTreeMap::new();
+        let mut orders: BTreeMap<&BotKey, (i128, i128)> = BTreeMap::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.seq != i as u64 {
+                return Err(LedgerError::Audit(format!(
+                    "entry {i} has sequence {}",
+                    e.seq
+                )));
+            }
+            let a = e.amount as i128;
+            match &e.kind {
+                EntryKind::Deposit { user } => *accounts.entry(user).or_default() += a,
+                EntryKind::Order { user, bot } => {
+                    *accounts.entry(user).or_default() -= a;
+                    orders.entry(bot).or_default().0 += a;
+                }
+                EntryKind::Charge { bot, .. } => orders.entry(bot).or_default().1 += a,
+                EntryKind::Refund { user, .. } => *accounts.entry(user).or_default() += a,
+            }
+            if accounts.values().any(|&b| b < 0) || orders.values().any(|&(o, s)| s > o) {
+                return Err(LedgerError::Audit(format!(
+                    "a balance goes negative at entry {i}"
+                )));
+            }
+        }
+        for (user, &bal) in &self.accounts {
+            if accounts.get(user.as_str()).copied().unwrap_or(0) != bal as i128 {
+                return Err(LedgerError::Audit(format!(
+                    "account `{user}` is {bal}, its entries say otherwise"
+                )));
+            }
+        }
+        for (bot, o) in &self.orders {
+            let (ordered, spent) = orders.get(bot).copied().unwrap_or((0, 0));
+            if ordered != o.ordered as i128 || spent != o.spent as i128 {
+                return Err(LedgerError::Audit(format!(
+                    "order for `{}` does not match its entries",
+                    bot.batch
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_charge_refund_and_audit() {
+        let mut l = Ledger::default();
+        let bot = BotKey::new("b1", "seti");
+        l.deposit(0.0, "alice", 100);
+        assert!(matches!(
+            l.order(0.0, "alice", &bot, 150),
+            Err(LedgerError::Insufficient { .. })
+        ));
+        l.order(0.0, "alice", &bot, 10).unwrap();
+        assert_eq!(l.balance("alice"), 90);
+        for w in 0..10 {
+            l.charge(240.0, &bot, w, 1).unwrap();
+        }
+        assert!(
+            l.charge(480.0, &bot, 0, 1).is_err(),
+            "the order is empty; the balance never goes negative"
+        );
+        assert_eq!(l.order_of(&bot).unwrap().spent, 10);
+        assert_eq!(l.close(500.0, &bot).unwrap(), 0);
+        assert!(matches!(
+            l.charge(600.0, &bot, 0, 1),
+            Err(LedgerError::Closed(_))
+        ));
+        l.verify().unwrap();
+
+        let b2 = BotKey::new("b2", "seti");
+        l.order(700.0, "alice", &b2, 50).unwrap();
+        l.charge(720.0, &b2, 3, 5).unwrap();
+        assert_eq!(l.close(800.0, &b2).unwrap(), 45);
+        assert_eq!(l.balance("alice"), 85);
+        l.verify().unwrap();
+        assert_eq!(l.entries().len(), 1 + 1 + 10 + 1 + 1 + 1 + 1);
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let mut l = Ledger::default();
+        l.deposit(0.0, "u", 5);
+        l.accounts.insert("u".into(), 6);
+        assert!(matches!(l.verify(), Err(LedgerError::Audit(_))));
+    }
+}
