@@ -4,6 +4,7 @@
 //! request), 1 anything else (a full disk, a permission problem).
 
 mod progress;
+mod sim_cmd;
 mod trace_cmd;
 mod units;
 
@@ -28,6 +29,8 @@ enum Command {
     /// Host availability traces: generate, inspect, convert.
     #[command(subcommand)]
     Trace(trace_cmd::TraceCmd),
+    /// Simulate a BoT on a desktop grid, with and without SpeQuloS.
+    Sim(sim_cmd::SimArgs),
 }
 
 /// An error caused by what the user gave us; exits with code 2.
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Trace(cmd) => trace_cmd::run(cmd, cli.quiet),
+        Command::Sim(args) => sim_cmd::run(args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

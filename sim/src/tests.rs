@@ -1,0 +1,176 @@
+//! Hand-computed golden cases and model invariants.
+
+use proptest::prelude::*;
+use spequlos_core::{Oracle, Strategy};
+use spequlos_traces::{Host, SourceFormat, Trace, TraceBuilder, TraceMeta};
+
+use crate::run::{run_one, run_pair};
+use crate::scenario::{BoincParams, Middleware, Scenario, XwhepParams};
+use crate::workload::{TaskSpec, WorkloadSpec};
+use crate::world::World;
+
+/// Hosts given as (speed, intervals).
+fn trace(hosts: &[(f64, &[(i64, i64)])], span: i64) -> Trace {
+    let mut b = TraceBuilder::new("test");
+    for (i, (speed, ivs)) in hosts.iter().enumerate() {
+        let h = b.add_host(Host {
+            id: i as u64,
+            name: format!("h{i}"),
+            speed: *speed,
+            cores: 1,
+        });
+        for &(s, e) in ivs.iter() {
+            b.push(h, s, e);
+        }
+    }
+    let meta = TraceMeta {
+        name: "test".into(),
+        source: SourceFormat::Generated,
+        origin: None,
+        span,
+    };
+    b.finish(meta, false).unwrap().0
+}
+
+fn scenario(middleware: Middleware, count: u32, ops: f64) -> Scenario {
+    Scenario {
+        middleware,
+        workload: WorkloadSpec::Uniform { count, ops },
+        strategy: Strategy::None,
+        ..Scenario::default()
+    }
+}
+
+fn boinc(target: u32, quorum: u32) -> Middleware {
+    Middleware::Boinc(BoincParams {
+        target_nresults: target,
+        min_quorum: quorum,
+        ..BoincParams::default()
+    })
+}
+
+fn xwhep() -> Middleware {
+    Middleware::Xwhep(XwhepParams::default())
+}
+
+fn completion(sc: &Scenario, t: &Trace) -> f64 {
+    let tasks = crate::run::tasks(sc).unwrap();
+    run_one(sc, t, &tasks, &Oracle::default(), sc.strategy)
+        .metrics
+        .completion_time
+}
+
+#[test]
+fn two_always_on_hosts_four_equal_tasks() {
+    let t = trace(
+        &[(1000.0, &[(0, 100_000)]), (1000.0, &[(0, 100_000)])],
+        100_000,
+    );
+    // XWHEP: two tasks at a time, 3.6 s each.
+    assert_eq!(completion(&scenario(xwhep(), 4, 3600.0), &t), 7.2);
+    // BOINC, one replica: host 0 buffers tasks 0-2, host 1 task 3; host 0 ends at 3 × 3.6 s.
+    assert_eq!(completion(&scenario(boinc(1, 1), 4, 3600.0), &t), 10.8);
+    // BOINC, 3 replicas / quorum 2: each host runs one replica of every workunit (never two of
+    // one), so both hosts run four tasks: 4 × 3.6 s.
+    assert_eq!(completion(&scenario(boinc(3, 2), 4, 3600.0), &t), 14.4);
+}
+
+#[test]
+fn xwhep_restarts_and_boinc_resumes_after_an_outage() {
+    // One host, off from 100 to 200 s; one task of 300 s.
+    let t = trace(&[(1.0, &[(0, 100), (200, 10_000)])], 10_000);
+    // XWHEP: the 100 s done are lost; back on at 200, the server re-queues the task at once and
+    // the worker takes it again: 200 + 300.
+    assert_eq!(completion(&scenario(xwhep(), 1, 300.0), &t), 500.0);
+    // BOINC: the client resumes its checkpoint: 200 + 200.
+    assert_eq!(completion(&scenario(boinc(1, 1), 1, 300.0), &t), 400.0);
+}
+
+#[test]
+fn xwhep_timeout_requeues_to_another_worker() {
+    // Host 0 takes the task at 0 and leaves at 100 for good; its last keep-alive was at 60, so
+    // the server re-queues at 960. Host 1 comes on at 500 and has been polling with back-off:
+    // asks at 500 (nothing), 560, 680, 920, 1220: it gets the task at 1220, done at 1520.
+    let t = trace(&[(1.0, &[(0, 100)]), (1.0, &[(500, 10_000)])], 10_000);
+    assert_eq!(completion(&scenario(xwhep(), 1, 300.0), &t), 1520.0);
+}
+
+#[test]
+fn boinc_deadline_reissues_a_replica() {
+    // Host 0 takes the only replica at 0 and leaves; host 1 can only get it after the
+    // 86400 s deadline, at its next poll (every 300 s once backed off).
+    let t = trace(&[(1.0, &[(0, 10)]), (1.0, &[(0, 200_000)])], 200_000);
+    let c = completion(&scenario(boinc(1, 1), 1, 300.0), &t);
+    assert!(c > 86_400.0 + 300.0 && c <= 86_400.0 + 300.0 + 300.0, "{c}");
+}
+
+#[test]
+fn cloud_duplication_finishes_the_straggler() {
+    // Ten 1000 s tasks; host 9 is slow (0.01 ops/s): its task would take ~28 h. 9C deploys
+    // Cloud workers at the tick after 90 % completion; they copy the straggler and finish it.
+    let mut hosts: Vec<(f64, &[(i64, i64)])> = vec![(1.0, &[(0, 1_000_000)]); 9];
+    hosts.push((0.01, &[(0, 1_000_000)]));
+    let t = trace(&hosts, 1_000_000);
+    let mut sc = scenario(xwhep(), 10, 1000.0);
+    sc.strategy = "9C-G-D".parse().unwrap();
+    sc.cloud.credits = Some(30);
+    let out = run_pair(&sc, &t, &Oracle::default()).unwrap();
+    assert_eq!(out.baseline.metrics.completion_time, 100_000.0);
+    let s = out.speq.unwrap();
+    // Tick at 1200 sees 9/10; a worker boots in [75, 300] s and runs at 3 × mean speed.
+    assert!(
+        s.metrics.completion_time < 1200.0 + 300.0 + 1000.0 / (3.0 * 0.901) + 1.0,
+        "{:?}",
+        s.metrics
+    );
+    assert!(s.metrics.workers_started >= 1 && s.metrics.credits_spent >= 1);
+    let pair = out.pair.unwrap();
+    assert!(pair.tre > 0.9 && pair.speedup > 10.0, "{pair:?}");
+    assert!(s.tasks.iter().filter(|t| t.on_cloud).count() == 1);
+    s.ledger.verify().unwrap();
+}
+
+fn random_trace(seed: u64, hosts: usize) -> Trace {
+    let cfg = spequlos_traces::presets::get("seti-simple").unwrap();
+    spequlos_traces::gen::generate_quiet(&cfg, hosts, 20 * 86400, seed).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Random small scenarios: invariants at every step, and conservation at the end.
+    #[test]
+    fn invariants_hold(seed in 0u64..1000, hosts in 5usize..40, count in 1u32..60, mw in 0usize..2,
+                       strategy in prop::sample::select(vec!["none", "9A-G-D", "9C-G-F", "9A-C-R", "D-G-D", "T-F3-R", "9C-F2-D"])) {
+        let t = random_trace(seed, hosts);
+        let mut sc = scenario(if mw == 0 { xwhep() } else { boinc(3, 2) }, count, 3.6e5 + seed as f64);
+        sc.strategy = strategy.parse().unwrap();
+        sc.seed = seed;
+        sc.trace.offset = (seed % 5) as f64 * 86400.0;
+        let tasks: Vec<TaskSpec> = crate::run::tasks(&sc).unwrap();
+        let oracle = Oracle::default();
+        let mut w = World::new(&sc, &t, &tasks, &oracle, "k".into());
+        while w.step() {
+            w.check_invariants().map_err(TestCaseError::fail)?;
+        }
+        let out = run_one(&sc, &t, &tasks, &oracle, sc.strategy);
+        let m = &out.metrics;
+        // Every task completes at most once, and completions are counted once.
+        prop_assert!(out.progress.completed() <= count);
+        let done = out.tasks.iter().filter(|x| !x.completion.is_nan()).count() as u32;
+        prop_assert_eq!(done, out.progress.completed());
+        if m.completed() {
+            prop_assert_eq!(done, count);
+            // Work conservation: at least one full execution of every task was performed.
+            prop_assert!(m.ops_executed + 1e-6 >= tasks.iter().map(|t| t.ops).sum::<f64>());
+        }
+        // Credits never negative, the ledger balances, spending within the order.
+        out.ledger.verify().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(m.credits_spent <= m.credits_ordered);
+        // A finished run stops every Cloud worker.
+        if m.completed() {
+            let last = out.progress.samples().last().unwrap();
+            prop_assert!(out.ledger.orders().all(|(_, o)| !o.open), "order closed at the end: {:?}", last);
+        }
+    }
+}

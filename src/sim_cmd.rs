@@ -1,0 +1,323 @@
+//! `spequlos sim`: one scenario, baseline and SpeQuloS, as a table, JSON or CSV files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+use spequlos_core::{Oracle, PairMetrics, RunMetrics, Strategy};
+use spequlos_sim::output;
+use spequlos_sim::run::{self, SimError};
+use spequlos_sim::scenario::{Middleware, Scenario};
+use spequlos_sim::workload::WorkloadSpec;
+use spequlos_sim::PairOutput;
+
+use crate::BadInput;
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Scenario file (TOML); flags below override it. Without one, an embedded default runs:
+    /// seti preset, 2000 hosts, BOINC, small workload, 9A-G-D.
+    scenario: Option<PathBuf>,
+    /// Trace file or directory (any format `trace stats` reads).
+    #[arg(long, conflicts_with = "preset")]
+    trace: Option<PathBuf>,
+    /// Generate the trace from this preset.
+    #[arg(long)]
+    preset: Option<String>,
+    /// Hosts to generate (or the first N of --trace).
+    #[arg(long)]
+    hosts: Option<usize>,
+    /// Days of trace to generate.
+    #[arg(long)]
+    days: Option<f64>,
+    /// boinc or xwhep.
+    #[arg(long)]
+    middleware: Option<String>,
+    /// small, big, random, or a job file (`submit_time size_ops` per line).
+    #[arg(long)]
+    workload: Option<String>,
+    /// Strategy: 9A-G-D, 9C-C-R, D-G-F, T-C-D, none...
+    #[arg(long)]
+    strategy: Option<String>,
+    /// Run seed (Cloud boot times, random workloads).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Seconds into the trace at which the BoT is submitted.
+    #[arg(long)]
+    offset: Option<f64>,
+    /// Write runs.csv, timeline.csv and tasks.csv into this directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Oracle history (JSON): predictions use it, and this run is added to it.
+    #[arg(long)]
+    oracle: Option<PathBuf>,
+}
+
+fn bad(e: impl std::fmt::Display) -> anyhow::Error {
+    BadInput::new(e.to_string()).into()
+}
+
+fn build_scenario(a: &SimArgs) -> Result<Scenario> {
+    let mut sc: Scenario = match &a.scenario {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
+            toml::from_str(&text).map_err(|e| bad(format!("{}: {e}", p.display())))?
+        }
+        None => Scenario::default(),
+    };
+    if let Some(t) = &a.trace {
+        sc.trace.file = Some(t.to_string_lossy().into_owned());
+        if a.hosts.is_none() && a.scenario.is_none() {
+            sc.trace.hosts = 0;
+        }
+    }
+    if let Some(p) = &a.preset {
+        sc.trace.file = None;
+        sc.trace.preset = p.clone();
+    }
+    if let Some(n) = a.hosts {
+        sc.trace.hosts = n;
+    }
+    if let Some(d) = a.days {
+        sc.trace.days = d;
+    }
+    if let Some(m) = &a.middleware {
+        sc.middleware = Middleware::by_name(m)
+            .ok_or_else(|| bad(format!("--middleware: unknown `{m}` (boinc or xwhep)")))?;
+    }
+    if let Some(w) = &a.workload {
+        sc.workload = WorkloadSpec::parse(w);
+    }
+    if let Some(s) = &a.strategy {
+        sc.strategy = s.parse::<Strategy>().map_err(bad)?;
+    }
+    if let Some(s) = a.seed {
+        sc.seed = s;
+    }
+    if let Some(o) = a.offset {
+        sc.trace.offset = o;
+    }
+    sc.validate().map_err(bad)?;
+    Ok(sc)
+}
+
+fn sim_error(e: SimError) -> anyhow::Error {
+    match e {
+        SimError::Trace(t) => t.into(),
+        SimError::Input(m) => bad(m),
+    }
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    trace: String,
+    hosts: usize,
+    offset: f64,
+    middleware: &'static str,
+    workload: String,
+    tasks: u32,
+    strategy: String,
+    seed: u64,
+    baseline: &'a RunMetrics,
+    speq: Option<&'a RunMetrics>,
+    pair: Option<PairMetrics>,
+    events: u64,
+}
+
+pub fn run(a: SimArgs, quiet: bool) -> Result<()> {
+    let sc = build_scenario(&a)?;
+    let trace = run::load_trace(&sc.trace).map_err(sim_error)?;
+    let mut oracle = match &a.oracle {
+        Some(p) if p.exists() => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
+            let mut o: Oracle =
+                serde_json::from_str(&text).map_err(|e| bad(format!("{}: {e}", p.display())))?;
+            o.params = sc.oracle.clone();
+            o
+        }
+        _ => Oracle::new(sc.oracle.clone()),
+    };
+    let out = run::run_pair(&sc, &trace, &oracle).map_err(sim_error)?;
+    if let Some(dir) = &a.out {
+        write_outputs(dir, &sc, &out)?;
+    }
+    if let Some(p) = &a.oracle {
+        for (strategy, r) in [
+            (Strategy::None, Some(&out.baseline)),
+            (sc.strategy, out.speq.as_ref()),
+        ] {
+            if let Some(r) = r.filter(|r| r.metrics.completed()) {
+                oracle.learn(
+                    &run::oracle_key(&sc, strategy),
+                    &r.progress,
+                    r.metrics.completion_time,
+                    r.metrics.credits_spent,
+                );
+            }
+        }
+        let text = serde_json::to_string_pretty(&oracle).context("serialising the Oracle")?;
+        write_atomic(p, text.as_bytes())?;
+    }
+    let summary = Summary {
+        trace: sc.trace.label(),
+        hosts: trace.host_count(),
+        offset: sc.trace.offset,
+        middleware: sc.middleware.name(),
+        workload: sc.workload.label(),
+        tasks: out.baseline.progress.total(),
+        strategy: sc.strategy.to_string(),
+        seed: sc.seed,
+        baseline: &out.baseline.metrics,
+        speq: out.speq.as_ref().map(|r| &r.metrics),
+        pair: out.pair,
+        events: out.baseline.events + out.speq.as_ref().map_or(0, |r| r.events),
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&summary).context("serialising the summary")?
+        );
+    } else {
+        print_table(&summary);
+    }
+    if !quiet {
+        if let Some(dir) = &a.out {
+            eprintln!(
+                "wrote runs.csv, timeline.csv and tasks.csv to {}",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn write_outputs(dir: &Path, sc: &Scenario, out: &PairOutput) -> Result<()> {
+    let mut runs = format!("{}\n", output::RUNS_HEADER);
+    runs.push_str(&output::runs_rows(sc, out));
+    let mut timeline = output::TIMELINE_HEADER.to_string();
+    let mut tasks = output::TASKS_HEADER.to_string();
+    for (name, r) in [
+        ("baseline", Some(&out.baseline)),
+        ("speq", out.speq.as_ref()),
+    ] {
+        if let Some(r) = r {
+            timeline.push_str(&output::timeline(name, r));
+            tasks.push_str(&output::tasks(name, r));
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, text) in [
+        ("runs.csv", runs),
+        ("timeline.csv", timeline),
+        ("tasks.csv", tasks),
+    ] {
+        write_atomic(&dir.join(name), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Writes to a temporary sibling and renames, so a reader never sees half a file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+fn hours(s: f64) -> String {
+    if s.is_finite() {
+        format!("{:.2} h", s / 3600.0)
+    } else {
+        "did not finish".into()
+    }
+}
+
+fn print_table(s: &Summary) {
+    println!(
+        "{} ({} hosts, offset {} s) · {} · {} ({} tasks) · {} · seed {}",
+        s.trace, s.hosts, s.offset, s.middleware, s.workload, s.tasks, s.strategy, s.seed
+    );
+    let b = s.baseline;
+    let row =
+        |name: &str, base: String, speq: String| println!("  {name:<22} {base:>16} {speq:>16}");
+    row(
+        "",
+        "baseline".into(),
+        if s.speq.is_some() {
+            "SpeQuloS".into()
+        } else {
+            String::new()
+        },
+    );
+    let sp = |f: &dyn Fn(&RunMetrics) -> String| s.speq.map_or(String::new(), f);
+    row(
+        "completion time",
+        hours(b.completion_time),
+        sp(&|m| hours(m.completion_time)),
+    );
+    row(
+        "t_ideal (90% pace)",
+        hours(b.t_ideal),
+        sp(&|m| hours(m.t_ideal)),
+    );
+    row(
+        "tail slowdown",
+        format!("{:.3}", b.tail_slowdown),
+        sp(&|m| format!("{:.3}", m.tail_slowdown)),
+    );
+    if let Some(p) = s.pair {
+        row("speedup", String::new(), format!("{:.3}", p.speedup));
+        row(
+            "TRE",
+            String::new(),
+            if p.tre.is_finite() {
+                format!("{:.1} %", p.tre * 100.0)
+            } else {
+                "n/a (no tail)".into()
+            },
+        );
+    }
+    if let Some(m) = s.speq {
+        row(
+            "credits spent",
+            String::new(),
+            format!("{} / {}", m.credits_spent, m.credits_ordered),
+        );
+        row(
+            "Cloud workers started",
+            String::new(),
+            m.workers_started.to_string(),
+        );
+        row(
+            "Cloud share of work",
+            String::new(),
+            format!("{:.2} %", m.cloud_share * 100.0),
+        );
+        for c in &m.predictions {
+            let p = c.prediction;
+            row(
+                &format!("Oracle at {:.0} %", c.ratio * 100.0),
+                String::new(),
+                format!(
+                    "{} [{:.1}, {:.1}] h, error {:+.1} % {}{}",
+                    hours(p.completion),
+                    p.low / 3600.0,
+                    p.high / 3600.0,
+                    c.error * 100.0,
+                    if c.hit { "hit" } else { "miss" },
+                    if p.calibrated {
+                        ""
+                    } else {
+                        " (uncalibrated: no history)"
+                    }
+                ),
+            );
+        }
+    }
+    println!("  {:<22} {:>16}", "events simulated", s.events);
+}
