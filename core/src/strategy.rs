@@ -172,7 +172,7 @@ impl FromStr for Strategy {
 impl fmt::Display for Trigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pct = |p: u8| {
-            if p % 10 == 0 {
+            if p.is_multiple_of(10) {
                 (p / 10).to_string()
             } else {
                 p.to_string()

@@ -206,13 +206,17 @@ impl Default for CloudSpec {
     }
 }
 
-/// Options of the volunteer model.
+/// Options of the volunteer model. `sim/scenarios/original.toml` sets them as the authors'
+/// early simulator had them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelOptions {
     /// Delay each host's first request after it comes on by a random [0, min(300, len − 1)] s,
     /// as the authors' simulator does (off by default: it adds noise, not realism).
     pub on_jitter: bool,
+    /// Run every volunteer at this speed (ops/s) instead of the trace's speeds; the original
+    /// simulator's default is 1000 for all hosts.
+    pub uniform_speed: Option<f64>,
 }
 
 impl Scenario {
@@ -237,6 +241,9 @@ impl Scenario {
         }
         if !(self.ideal_fraction > 0.0 && self.ideal_fraction < 1.0) {
             return Err("ideal_fraction must be within (0, 1)".into());
+        }
+        if let Some(v) = self.model.uniform_speed {
+            pos("model.uniform_speed", v)?;
         }
         if !(self.trace.offset >= 0.0 && self.trace.offset.is_finite()) {
             return Err("trace.offset must be >= 0".into());

@@ -87,6 +87,23 @@ fn xwhep_restarts_and_boinc_resumes_after_an_outage() {
 }
 
 #[test]
+fn original_fidelity_options() {
+    let t = trace(&[(1.0, &[(0, 10_000)])], 10_000);
+    let mut sc = scenario(xwhep(), 1, 300.0);
+    sc.model.uniform_speed = Some(2.0);
+    assert_eq!(
+        completion(&sc, &t),
+        150.0,
+        "every volunteer at the uniform speed"
+    );
+    // ON jitter delays the first request by at most min(300, interval length - 1) s.
+    sc.model.on_jitter = true;
+    let c = completion(&sc, &t);
+    assert!((150.0..=450.0).contains(&c), "{c}");
+    assert_eq!(c, completion(&sc, &t), "jitter comes from the run seed");
+}
+
+#[test]
 fn xwhep_timeout_requeues_to_another_worker() {
     // Host 0 takes the task at 0 and leaves at 100 for good; its last keep-alive was at 60, so
     // the server re-queues at 960. Host 1 comes on at 500 and has been polling with back-off:
@@ -147,6 +164,7 @@ proptest! {
         sc.strategy = strategy.parse().unwrap();
         sc.seed = seed;
         sc.trace.offset = (seed % 5) as f64 * 86400.0;
+        sc.model.on_jitter = seed % 2 == 0;
         let tasks: Vec<TaskSpec> = crate::run::tasks(&sc).unwrap();
         let oracle = Oracle::default();
         let mut w = World::new(&sc, &t, &tasks, &oracle, "k".into());

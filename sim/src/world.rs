@@ -214,8 +214,9 @@ impl<'a> World<'a> {
     ) -> Self {
         let offset = sc.trace.offset.round() as i64;
         let horizon = (trace.meta.span - offset).max(0) as f64;
+        let speed_of = |h: &spequlos_traces::Host| sc.model.uniform_speed.unwrap_or(h.speed);
         let mean_speed =
-            trace.hosts().iter().map(|h| h.speed).sum::<f64>() / trace.host_count().max(1) as f64;
+            trace.hosts().iter().map(speed_of).sum::<f64>() / trace.host_count().max(1) as f64;
         let total_ops: f64 = tasks.iter().map(|t| t.ops).sum();
         let cloud_speed = sc.cloud.speed_factor * mean_speed;
         let bot = BotKey::new("bot-0", trace.meta.name.clone());
@@ -239,7 +240,7 @@ impl<'a> World<'a> {
             .iter()
             .map(|h| Worker {
                 cloud_id: NONE,
-                speed: h.speed,
+                speed: speed_of(h),
                 cores: h.cores.max(1),
                 online: false,
                 epoch: 0,

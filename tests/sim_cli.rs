@@ -1,0 +1,161 @@
+//! End-to-end tests of `spequlos sim`.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spequlos"))
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "spequlos {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn default_run_json_is_complete_and_repeatable() {
+    let a = ok(&["sim", "--json"]);
+    let b = ok(&["sim", "--json"]);
+    assert_eq!(a, b, "the same command twice gives the same output");
+    let j: serde_json::Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(j["strategy"], "9A-G-D");
+    assert_eq!(j["middleware"], "boinc");
+    assert_eq!(j["hosts"], 2000);
+    assert_eq!(j["tasks"], 1000);
+    assert!(j["baseline"]["completion_time"].as_f64().unwrap() > 0.0);
+    assert!(j["speq"]["workers_started"].as_u64().unwrap() > 0);
+    assert!(j["pair"]["speedup"].as_f64().is_some());
+    assert_eq!(j["speq"]["predictions"].as_array().unwrap().len(), 4);
+    let table = ok(&["sim"]);
+    for word in [
+        "completion time",
+        "tail slowdown",
+        "TRE",
+        "credits spent",
+        "Cloud share",
+        "Oracle at 50 %",
+    ] {
+        assert!(table.contains(word), "{word} in:\n{table}");
+    }
+}
+
+#[test]
+fn out_writes_three_csv_files_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for d in [&a, &b] {
+        ok(&[
+            "sim",
+            "--middleware",
+            "xwhep",
+            "--strategy",
+            "9C-G-R",
+            "--out",
+            d.to_str().unwrap(),
+        ]);
+    }
+    for f in ["runs.csv", "timeline.csv", "tasks.csv"] {
+        let x = fs::read(a.join(f)).unwrap();
+        assert_eq!(x, fs::read(b.join(f)).unwrap(), "{f} is byte-identical");
+        assert!(x.len() > 100, "{f} has content");
+    }
+    let runs = fs::read_to_string(a.join("runs.csv")).unwrap();
+    let lines: Vec<&str> = runs.lines().collect();
+    assert_eq!(lines.len(), 3, "header, baseline, speq");
+    assert!(lines[1].starts_with("baseline,seti,2000,") && lines[2].starts_with("speq,seti,2000,"));
+    assert!(lines[2].contains(",xwhep,small,9C-G-R,"));
+    let header_cols = lines[0].split(',').count();
+    assert!(lines.iter().all(|l| l.split(',').count() == header_cols));
+    let tasks = fs::read_to_string(a.join("tasks.csv")).unwrap();
+    assert_eq!(tasks.lines().count(), 1 + 2 * 1000);
+    let timeline = fs::read_to_string(a.join("timeline.csv")).unwrap();
+    assert!(timeline
+        .starts_with("run,t,total,completed,assigned,running,volunteers_online,cloud_workers\n"));
+}
+
+#[test]
+fn scenario_files_and_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("s.toml");
+    fs::write(
+        &good,
+        "seed = 3\nstrategy = \"9C-C-D\"\n[trace]\npreset = \"nd\"\nhosts = 300\ndays = 10\n[middleware]\nkind = \"xwhep\"\ntimeout = 600\n[workload]\nkind = \"uniform\"\ncount = 200\nops = 1.8e6\n",
+    )
+    .unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&["sim", good.to_str().unwrap(), "--json"])).unwrap();
+    assert_eq!(
+        (
+            j["trace"].as_str(),
+            j["hosts"].as_u64(),
+            j["tasks"].as_u64()
+        ),
+        (Some("nd"), Some(300), Some(200))
+    );
+    assert_eq!(j["strategy"], "9C-C-D");
+
+    let unknown = dir.path().join("u.toml");
+    fs::write(&unknown, "seed = 1\nbogus_field = 2\n").unwrap();
+    let out = run(&["sim", unknown.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("u.toml") && err.contains("bogus_field"),
+        "{err}"
+    );
+
+    let out = run(&["sim", "--strategy", "9Z-G-D"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("9Z-G-D"));
+
+    let out = run(&["sim", "--trace", "/no/such/trace"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/trace"));
+
+    let out = run(&["sim", "--middleware", "condor"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn runs_on_a_real_trace_file_and_learns_an_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let fta =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/tests/data/fta-sample/event_trace.tab");
+    let oracle = dir.path().join("oracle.json");
+    let args = [
+        "sim",
+        "--trace",
+        fta.to_str().unwrap(),
+        "--offset",
+        "86400",
+        "--workload",
+        "small",
+        "--strategy",
+        "9C-G-D",
+        "--json",
+        "--oracle",
+        oracle.to_str().unwrap(),
+    ];
+    let first: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    assert_eq!(first["hosts"], 40);
+    assert!(oracle.exists(), "the Oracle history is saved");
+    for _ in 0..3 {
+        ok(&args);
+    }
+    let fourth: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    let p = &fourth["speq"]["predictions"][1]["prediction"];
+    assert_eq!(
+        p["calibrated"], true,
+        "after three runs the Oracle has history: {p}"
+    );
+}
