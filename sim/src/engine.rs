@@ -1,7 +1,9 @@
 //! The event queue.
 //!
-//! Ordering contract: events run in increasing time; events at the same time run in the order
-//! they were scheduled (a global sequence number breaks ties). Nothing else, in particular no
+//! Ordering contract: events run in increasing time; at the same time, by increasing `tie` key,
+//! then in the order they were scheduled (a global sequence number). Callers give most events
+//! tie 0; a key that depends only on the event (such as a worker index) makes the order of
+//! simultaneous events independent of when they were scheduled. Nothing else, in particular no
 //! hash order or thread timing, decides which of two simultaneous events runs first.
 
 use std::cmp::Ordering;
@@ -9,6 +11,7 @@ use std::collections::BinaryHeap;
 
 struct Entry<E> {
     t: f64,
+    tie: u32,
     seq: u64,
     event: E,
 }
@@ -27,7 +30,11 @@ impl<E> PartialOrd for Entry<E> {
 impl<E> Ord for Entry<E> {
     // Reversed: BinaryHeap is a max-heap and we pop the earliest.
     fn cmp(&self, other: &Self) -> Ordering {
-        other.t.total_cmp(&self.t).then(other.seq.cmp(&self.seq))
+        other
+            .t
+            .total_cmp(&self.t)
+            .then(other.tie.cmp(&self.tie))
+            .then(other.seq.cmp(&self.seq))
     }
 }
 
@@ -57,8 +64,13 @@ impl<E> Queue<E> {
         }
     }
 
-    /// Schedules `event` at `t` (never before the current time).
+    /// Schedules `event` at `t` (never before the current time) with tie key 0.
     pub fn push(&mut self, t: f64, event: E) {
+        self.push_tied(t, 0, event);
+    }
+
+    /// Schedules `event` at `t`; among events at the same time, lower `tie` runs first.
+    pub fn push_tied(&mut self, t: f64, tie: u32, event: E) {
         debug_assert!(
             t >= self.now,
             "event scheduled in the past: {t} < {}",
@@ -68,11 +80,11 @@ impl<E> Queue<E> {
         self.seq += 1;
         self.heap.push(Entry {
             t: t.max(self.now),
+            tie,
             seq,
             event,
         });
     }
-
     pub fn pop(&mut self) -> Option<(f64, E)> {
         let e = self.heap.pop()?;
         self.now = e.t;
@@ -112,5 +124,16 @@ mod tests {
         let order: Vec<&str> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
         assert_eq!(order, ["a", "b", "c", "d"]);
         assert_eq!(q.popped(), 4);
+    }
+
+    #[test]
+    fn tie_keys_order_simultaneous_events() {
+        let mut q = Queue::default();
+        q.push_tied(2.0, 9, "late-key");
+        q.push_tied(2.0, 3, "early-key");
+        q.push(2.0, "untied");
+        q.push_tied(1.0, 50, "earlier-time");
+        let order: Vec<&str> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
+        assert_eq!(order, ["earlier-time", "untied", "early-key", "late-key"]);
     }
 }

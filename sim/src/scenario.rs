@@ -217,6 +217,9 @@ pub struct ModelOptions {
     /// Run every volunteer at this speed (ops/s) instead of the trace's speeds; the original
     /// simulator's default is 1000 for all hosts.
     pub uniform_speed: Option<f64>,
+    /// Simulate every idle poll as an event instead of computing the next successful one.
+    /// Results are identical (a test checks it); only slower. For validation.
+    pub naive_polling: bool,
 }
 
 impl Scenario {

@@ -192,3 +192,79 @@ proptest! {
         }
     }
 }
+
+/// Everything a run reports, as text (NaN-safe equality).
+fn fingerprint(out: &crate::world::RunOutput) -> String {
+    format!(
+        "{:?}\n{:?}\n{:?}\n{:?}",
+        out.metrics,
+        out.tasks,
+        out.progress.samples(),
+        out.ledger.entries()
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The idle-polling shortcut changes the event count, never the results.
+    #[test]
+    fn polling_shortcut_is_exact(seed in 0u64..10_000, hosts in 5usize..60, count in 1u32..120, mw in 0usize..2,
+                                 cores in 1u32..3, jitter: bool,
+                                 strategy in prop::sample::select(vec!["none", "9A-G-D", "9C-G-F", "9A-C-R", "D-G-D", "9C-F2-R"])) {
+        let mut t = random_trace(seed, hosts);
+        if cores > 1 {
+            // Multi-core hosts exercise partial requests.
+            let mut b = TraceBuilder::new("mc");
+            for h in 0..t.host_count() {
+                let mut host = t.hosts()[h].clone();
+                host.cores = 1 + (h as u32 % cores);
+                let i = b.add_host(host);
+                for (s, e) in t.iter_intervals(h) {
+                    b.push(i, s, e);
+                }
+            }
+            t = b.finish(t.meta.clone(), false).unwrap().0;
+        }
+        let mut sc = scenario(if mw == 0 { xwhep() } else { boinc(3, 2) }, count, 2.0e5 + (seed % 7) as f64 * 1.0e5);
+        sc.strategy = strategy.parse().unwrap();
+        sc.seed = seed;
+        sc.model.on_jitter = jitter;
+        sc.trace.offset = (seed % 4) as f64 * 43200.0;
+        let tasks = crate::run::tasks(&sc).unwrap();
+        let oracle = Oracle::default();
+        let fast = run_one(&sc, &t, &tasks, &oracle, sc.strategy);
+        sc.model.naive_polling = true;
+        let naive = run_one(&sc, &t, &tasks, &oracle, sc.strategy);
+        prop_assert_eq!(fingerprint(&fast), fingerprint(&naive));
+        prop_assert!(fast.events <= naive.events);
+    }
+}
+
+#[test]
+fn polling_shortcut_is_exact_on_the_default_scenario() {
+    for mw in ["boinc", "xwhep"] {
+        let mut sc = Scenario {
+            middleware: Middleware::by_name(mw).unwrap(),
+            ..Scenario::default()
+        };
+        sc.trace.hosts = 500;
+        let t = crate::run::load_trace(&sc.trace).unwrap();
+        let tasks = crate::run::tasks(&sc).unwrap();
+        let oracle = Oracle::default();
+        for strategy in ["none", "9A-G-D", "9C-G-R"] {
+            sc.strategy = strategy.parse().unwrap();
+            sc.model.naive_polling = false;
+            let fast = run_one(&sc, &t, &tasks, &oracle, sc.strategy);
+            sc.model.naive_polling = true;
+            let naive = run_one(&sc, &t, &tasks, &oracle, sc.strategy);
+            assert_eq!(fingerprint(&fast), fingerprint(&naive), "{mw} {strategy}");
+            assert!(
+                fast.events < naive.events,
+                "{mw} {strategy}: {} vs {} events",
+                fast.events,
+                naive.events
+            );
+        }
+    }
+}

@@ -17,8 +17,17 @@
 //! - Cloud workers boot, never fail, run at `speed_factor` × the mean volunteer speed, and
 //!   are served according to the strategy's usage mode (Flat, Reschedule, Duplicate).
 //! - When a task completes, every other copy of it is cancelled (first result wins).
-//! - Ties: events at the same time run in the order they were scheduled; at t = 0 host events
-//!   come first, then task submissions, then the first tick.
+//! - Ties: at the same instant, host, server and Scheduler events run first, in the order they
+//!   were scheduled (at t = 0: host events, then task submissions, then the first tick); then
+//!   work requests, in worker order.
+//!
+//! Idle polling shortcut: a volunteer whose request fails is *parked* with its back-off
+//! schedule instead of polling. A failed poll changes nothing but the schedule, and work only
+//! becomes assignable through a few events (submission, re-queue, re-issue, a stopped Cloud
+//! worker), so at any time only the parked volunteer with the earliest eligible poll (time,
+//! then index) needs a real event: it is *designated*, and chosen again whenever work appears,
+//! it polls, or it goes off. Schedules advance with the same arithmetic as real polls, so the
+//! results are those of polling one event at a time (`model.naive_polling`; a test compares).
 
 use std::collections::BTreeSet;
 
@@ -42,10 +51,11 @@ const NONE: u32 = u32::MAX;
 enum Event {
     HostOn(u32),
     HostOff(u32),
-    /// Worker asks for work; stale if the worker's epoch changed.
+    /// Worker asks for work; stale if the worker's epoch or request token changed.
     Request {
         w: u32,
         epoch: u32,
+        token: u32,
     },
     /// An execution finishes; stale if the execution was paused or cancelled since.
     Done {
@@ -117,8 +127,12 @@ struct Worker {
     /// Trace cursor: index of the next interval (volunteers only).
     cursor: usize,
     stopped: bool,
+    /// Parked (idle shortcut): `next_poll` is its next poll on its back-off schedule.
+    parked: bool,
+    next_poll: f64,
+    /// Bumped to cancel a designated poll.
+    token: u32,
 }
-
 impl Worker {
     fn is_cloud(&self) -> bool {
         self.cloud_id != NONE
@@ -200,8 +214,13 @@ pub struct World<'a> {
     running_execs: u32,
     cloud_online: u32,
     finished: bool,
+    /// Parked volunteers by (next poll time bits, index): non-negative f64 bits sort as numbers.
+    parked: BTreeSet<(u64, u32)>,
+    designated: Option<u32>,
+    /// Work may have become assignable, or the designated poller was lost: choose again.
+    redesignate: bool,
+    naive: bool,
 }
-
 impl<'a> World<'a> {
     /// Prepares a run of `tasks` on `trace` from `sc.trace.offset`, until the BoT is complete and
     /// the Scheduler has closed it, or the trace ends.
@@ -253,6 +272,9 @@ impl<'a> World<'a> {
                 stale: Vec::new(),
                 cursor: 0,
                 stopped: false,
+                parked: false,
+                next_poll: 0.0,
+                token: 0,
             })
             .collect();
         let task_vec = tasks
@@ -303,6 +325,10 @@ impl<'a> World<'a> {
             running_execs: 0,
             cloud_online: 0,
             finished: false,
+            parked: BTreeSet::new(),
+            designated: None,
+            redesignate: false,
+            naive: sc.model.naive_polling,
         };
         for h in 0..n {
             w.schedule_next_interval(h);
@@ -329,13 +355,25 @@ impl<'a> World<'a> {
     }
 
     fn handle(&mut self, t: f64, ev: Event) {
+        self.dispatch(t, ev);
+        if self.redesignate {
+            self.redesignate = false;
+            self.designate(t);
+        }
+    }
+
+    fn dispatch(&mut self, t: f64, ev: Event) {
         match ev {
             Event::HostOn(h) => self.host_on(h, t),
             Event::HostOff(h) => self.host_off(h, t),
-            Event::Request { w, epoch } => {
+            Event::Request { w, epoch, token } => {
                 let wk = &self.workers[w as usize];
-                if wk.epoch == epoch && wk.online {
+                if wk.epoch == epoch && wk.token == token && wk.online {
                     self.workers[w as usize].request_pending = false;
+                    if self.designated == Some(w) {
+                        self.designated = None;
+                        self.redesignate = true;
+                    }
                     self.request(w, t);
                 }
             }
@@ -415,6 +453,7 @@ impl<'a> World<'a> {
 
     fn host_off(&mut self, h: u32, t: f64) {
         self.online_volunteers -= 1;
+        self.unpark(h);
         {
             let w = &mut self.workers[h as usize];
             w.online = false;
@@ -652,10 +691,109 @@ impl<'a> World<'a> {
             return;
         }
         wk.request_pending = true;
-        let epoch = wk.epoch;
-        self.q.push(t, Event::Request { w, epoch });
+        let (epoch, token) = (wk.epoch, wk.token);
+        self.q
+            .push_tied(t, w + 1, Event::Request { w, epoch, token });
     }
 
+    // ---------------------------------------------------------------- idle polling shortcut
+
+    /// Parks volunteer `w`, whose request just failed, until its poll at `next` (or later).
+    fn park(&mut self, w: u32, next: f64) {
+        let wk = &mut self.workers[w as usize];
+        wk.parked = true;
+        // Like a scheduled poll, a parked one keeps `ask_at` from scheduling another.
+        wk.request_pending = true;
+        wk.next_poll = next;
+        self.parked.insert((next.to_bits(), w));
+    }
+
+    /// Forgets `w`'s parked or designated poll (it went off).
+    fn unpark(&mut self, w: u32) {
+        let wk = &mut self.workers[w as usize];
+        if wk.parked {
+            self.parked.remove(&(wk.next_poll.to_bits(), w));
+            wk.parked = false;
+        }
+        if self.designated == Some(w) {
+            self.designated = None;
+            wk.token += 1;
+            self.redesignate = true;
+        }
+    }
+
+    /// Makes the failed polls of `w` before `now`, with the arithmetic of `request`.
+    fn advance(&mut self, w: u32, now: f64) {
+        let (min, max) = self.backoff_bounds();
+        let wk = &mut self.workers[w as usize];
+        while wk.next_poll < now {
+            wk.backoff = if wk.backoff == 0.0 {
+                min * 2.0
+            } else {
+                wk.backoff * 2.0
+            }
+            .min(max);
+            wk.next_poll += wk.backoff;
+        }
+    }
+
+    fn backoff_bounds(&self) -> (f64, f64) {
+        match &self.sc.middleware {
+            Middleware::Xwhep(x) => (x.backoff_min, x.backoff_max),
+            Middleware::Boinc(b) => (b.backoff_min, b.backoff_max),
+        }
+    }
+
+    /// Whether a request by volunteer `w` now would get something.
+    fn eligible(&self, w: u32) -> bool {
+        match &self.sc.middleware {
+            Middleware::Xwhep(_) => !self.pending.is_empty(),
+            Middleware::Boinc(_) => self
+                .pending
+                .iter()
+                .any(|&t| !self.tasks[t as usize].sent_to.contains(&w)),
+        }
+    }
+
+    /// Gives a real poll event to the parked volunteer whose next poll would be the first to
+    /// succeed, if it comes before the current designated one's.
+    fn designate(&mut self, now: f64) {
+        if self.pending.is_empty() || self.parked.is_empty() {
+            return;
+        }
+        let behind: Vec<(u64, u32)> = self.parked.range(..(now.to_bits(), 0)).copied().collect();
+        for (bits, w) in behind {
+            self.parked.remove(&(bits, w));
+            self.advance(w, now);
+            self.parked
+                .insert((self.workers[w as usize].next_poll.to_bits(), w));
+        }
+        let Some((bits, w)) = self.parked.iter().copied().find(|&(_, w)| self.eligible(w)) else {
+            return;
+        };
+        if let Some(d) = self.designated {
+            let dp = self.workers[d as usize].next_poll;
+            if (dp.to_bits(), d) <= (bits, w) {
+                return;
+            }
+            // The earlier poller takes over; the other goes back to its schedule.
+            let dk = &mut self.workers[d as usize];
+            dk.token += 1;
+            dk.parked = true;
+            self.parked.insert((dp.to_bits(), d));
+        }
+        self.parked.remove(&(bits, w));
+        let wk = &mut self.workers[w as usize];
+        wk.parked = false;
+        wk.token += 1;
+        let (epoch, token) = (wk.epoch, wk.token);
+        self.designated = Some(w);
+        self.q.push_tied(
+            f64::from_bits(bits),
+            w + 1,
+            Event::Request { w, epoch, token },
+        );
+    }
     fn request(&mut self, w: u32, t: f64) {
         let (want, min, max) = {
             let wk = &self.workers[w as usize];
@@ -709,7 +847,11 @@ impl<'a> World<'a> {
             }
             .min(max);
             let next = t + wk.backoff;
-            self.ask_at(w, next);
+            if self.naive || wk.is_cloud() {
+                self.ask_at(w, next);
+            } else {
+                self.park(w, next);
+            }
         }
     }
 
@@ -812,6 +954,7 @@ impl<'a> World<'a> {
             tk.unsent = b.target_nresults;
         }
         self.pending.insert(task);
+        self.redesignate = true;
     }
 
     fn deadline(&mut self, e: u32, t: f64) {
@@ -826,6 +969,7 @@ impl<'a> World<'a> {
             tk.in_progress -= 1;
             tk.unsent += 1;
             self.pending.insert(task);
+            self.redesignate = true;
         }
         self.after_free(w, t);
     }
@@ -837,6 +981,7 @@ impl<'a> World<'a> {
             if tk.done_at.is_nan() && tk.holder == w {
                 tk.holder = NONE;
                 self.pending.insert(task);
+                self.redesignate = true;
             }
         }
     }
@@ -919,6 +1064,9 @@ impl<'a> World<'a> {
             stale: Vec::new(),
             cursor: 0,
             stopped: false,
+            parked: false,
+            next_poll: 0.0,
+            token: 0,
         });
         self.q.push(t + boot, Event::CloudUp { w });
     }
@@ -948,6 +1096,7 @@ impl<'a> World<'a> {
                         if tk.holder == w {
                             tk.holder = NONE;
                             self.pending.insert(task);
+                            self.redesignate = true;
                         }
                     }
                     Middleware::Boinc(_) => {
@@ -955,6 +1104,7 @@ impl<'a> World<'a> {
                         if kind == ExecKind::Normal {
                             tk.unsent += 1;
                             self.pending.insert(task);
+                            self.redesignate = true;
                         }
                     }
                 },
