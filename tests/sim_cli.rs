@@ -53,16 +53,27 @@ fn default_run_json_is_complete_and_repeatable() {
 fn out_writes_three_csv_files_identically() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    for d in [&a, &b] {
-        ok(&[
-            "sim",
-            "--middleware",
-            "xwhep",
-            "--strategy",
-            "9C-G-R",
-            "--out",
-            d.to_str().unwrap(),
-        ]);
+    // Whatever the thread count a caller sets, a run is single-threaded and byte-identical.
+    for (d, threads) in [(&a, "1"), (&b, "2")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_spequlos"))
+            .env("RAYON_NUM_THREADS", threads)
+            .args([
+                "--quiet",
+                "sim",
+                "--middleware",
+                "xwhep",
+                "--strategy",
+                "9C-G-R",
+                "--out",
+                d.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     for f in ["runs.csv", "timeline.csv", "tasks.csv"] {
         let x = fs::read(a.join(f)).unwrap();

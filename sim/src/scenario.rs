@@ -190,8 +190,10 @@ pub struct CloudSpec {
     /// BoT's work on Cloud workers.
     pub credits: Option<u64>,
     pub credit_fraction: f64,
+    /// Revocation model: a running Cloud worker is revoked after an exponential time with this
+    /// mean, in hours (spot instances); unset, Cloud workers never fail.
+    pub revocation_mean_hours: Option<f64>,
 }
-
 impl Default for CloudSpec {
     fn default() -> Self {
         CloudSpec {
@@ -202,6 +204,7 @@ impl Default for CloudSpec {
             boot_max: 300.0,
             credits: None,
             credit_fraction: 0.1,
+            revocation_mean_hours: None,
         }
     }
 }
@@ -244,6 +247,9 @@ impl Scenario {
         }
         if !(self.ideal_fraction > 0.0 && self.ideal_fraction < 1.0) {
             return Err("ideal_fraction must be within (0, 1)".into());
+        }
+        if let Some(h) = self.cloud.revocation_mean_hours {
+            pos("cloud.revocation_mean_hours", h)?;
         }
         if let Some(v) = self.model.uniform_speed {
             pos("model.uniform_speed", v)?;

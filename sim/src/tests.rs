@@ -147,6 +147,31 @@ fn cloud_duplication_finishes_the_straggler() {
     s.ledger.verify().unwrap();
 }
 
+#[test]
+fn revoked_cloud_workers_are_not_charged_and_their_work_returns() {
+    let mut hosts: Vec<(f64, &[(i64, i64)])> = vec![(1.0, &[(0, 1_000_000)]); 9];
+    hosts.push((0.01, &[(0, 1_000_000)]));
+    let t = trace(&hosts, 1_000_000);
+    let mut sc = scenario(xwhep(), 10, 1000.0);
+    sc.strategy = "9C-F5-D".parse().unwrap();
+    sc.cloud.credits = Some(100);
+    // Workers live about 36 s: far too short for a 370 s task.
+    sc.cloud.revocation_mean_hours = Some(0.01);
+    let out = run_pair(&sc, &t, &Oracle::default()).unwrap();
+    let s = out.speq.unwrap();
+    assert_eq!(s.revoked, 5);
+    assert_eq!(
+        s.metrics.credits_spent, 5,
+        "charged once, at the tick they started"
+    );
+    assert_eq!(
+        s.metrics.completion_time, out.baseline.metrics.completion_time,
+        "no Cloud help"
+    );
+    assert_eq!(s.cloud_running_at_end, 0);
+    s.ledger.verify().unwrap();
+}
+
 fn random_trace(seed: u64, hosts: usize) -> Trace {
     let cfg = spequlos_traces::presets::get("seti-simple").unwrap();
     spequlos_traces::gen::generate_quiet(&cfg, hosts, 20 * 86400, seed).unwrap()
@@ -165,6 +190,9 @@ proptest! {
         sc.seed = seed;
         sc.trace.offset = (seed % 5) as f64 * 86400.0;
         sc.model.on_jitter = seed % 2 == 0;
+        if seed % 3 == 0 {
+            sc.cloud.revocation_mean_hours = Some(0.05);
+        }
         let tasks: Vec<TaskSpec> = crate::run::tasks(&sc).unwrap();
         let oracle = Oracle::default();
         let mut w = World::new(&sc, &t, &tasks, &oracle, "k".into());
@@ -187,7 +215,7 @@ proptest! {
         prop_assert!(m.credits_spent <= m.credits_ordered);
         // A finished run stops every Cloud worker.
         if m.completed() {
-            let last = out.progress.samples().last().unwrap();
+            prop_assert_eq!(out.cloud_running_at_end, 0);let last = out.progress.samples().last().unwrap();
             prop_assert!(out.ledger.orders().all(|(_, o)| !o.open), "order closed at the end: {:?}", last);
         }
     }

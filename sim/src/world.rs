@@ -74,6 +74,10 @@ enum Event {
     CloudUp {
         w: u32,
     },
+    /// The Cloud provider takes worker `w` back (revocation model).
+    Revoke {
+        w: u32,
+    },
     Submit {
         task: u32,
     },
@@ -170,8 +174,11 @@ pub struct RunOutput {
     pub events: u64,
     /// Simulated time at which the run stopped.
     pub end: f64,
+    /// Cloud workers the provider revoked.
+    pub revoked: u32,
+    /// Cloud workers still running when the run stopped (0 once the Scheduler closed the BoT).
+    pub cloud_running_at_end: u32,
 }
-
 /// Per-task outcome for `tasks.csv`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TaskRecord {
@@ -208,11 +215,13 @@ pub struct World<'a> {
     next_point: usize,
     cloud_speed: f64,
     boot_rng: ChaCha8Rng,
+    revoke_rng: ChaCha8Rng,
     jitter_rng: ChaCha8Rng,
     ops_volunteer: f64,
     ops_cloud: f64,
     running_execs: u32,
     cloud_online: u32,
+    revoked: u32,
     finished: bool,
     /// Parked volunteers by (next poll time bits, index): non-negative f64 bits sort as numbers.
     parked: BTreeSet<(u64, u32)>,
@@ -252,6 +261,8 @@ impl<'a> World<'a> {
         let mut root = ChaCha8Rng::seed_from_u64(sc.seed);
         let mut boot_rng = root.clone();
         boot_rng.set_stream(1);
+        let mut revoke_rng = root.clone();
+        revoke_rng.set_stream(4);
         root.set_stream(3);
         let n = trace.host_count() as u32;
         let workers = trace
@@ -319,11 +330,13 @@ impl<'a> World<'a> {
             next_point: 0,
             cloud_speed,
             boot_rng,
+            revoke_rng,
             jitter_rng: root,
             ops_volunteer: 0.0,
             ops_cloud: 0.0,
             running_execs: 0,
             cloud_online: 0,
+            revoked: 0,
             finished: false,
             parked: BTreeSet::new(),
             designated: None,
@@ -395,7 +408,21 @@ impl<'a> World<'a> {
                     wk.online = true;
                     wk.came_on = t;
                     self.cloud_online += 1;
+                    if let Some(mean_h) = self.sc.cloud.revocation_mean_hours {
+                        let life = rand_distr::Exp::new(1.0 / (mean_h * 3600.0))
+                            .expect("validated")
+                            .sample(&mut self.revoke_rng);
+                        self.q.push(t + life, Event::Revoke { w });
+                    }
                     self.ask_now(w, t);
+                }
+            }
+            Event::Revoke { w } => {
+                if !self.workers[w as usize].stopped {
+                    let id = self.workers[w as usize].cloud_id;
+                    self.stop_cloud_worker(id, t);
+                    self.controller.worker_lost(id);
+                    self.revoked += 1;
                 }
             }
             Event::Submit { task } => self.submit(task, t),
@@ -1155,6 +1182,8 @@ impl<'a> World<'a> {
             ledger: self.ledger,
             events: self.q.popped(),
             end: self.q.now(),
+            revoked: self.revoked,
+            cloud_running_at_end: self.controller.running().count() as u32,
         }
     }
 
