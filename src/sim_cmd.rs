@@ -145,7 +145,7 @@ pub fn run(a: SimArgs, quiet: bool) -> Result<()> {
     };
     let out = run::run_pair(&sc, &trace, &oracle).map_err(sim_error)?;
     if let Some(dir) = &a.out {
-        write_outputs(dir, &sc, &out)?;
+        write_outputs(dir, &sc, trace.host_count(), &out)?;
     }
     if let Some(p) = &a.oracle {
         for (strategy, r) in [
@@ -197,9 +197,9 @@ pub fn run(a: SimArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-fn write_outputs(dir: &Path, sc: &Scenario, out: &PairOutput) -> Result<()> {
-    let mut runs = format!("{}\n", output::RUNS_HEADER);
-    runs.push_str(&output::runs_rows(sc, out));
+fn write_outputs(dir: &Path, sc: &Scenario, trace_hosts: usize, out: &PairOutput) -> Result<()> {
+    let mut runs = format!("{}\n", output::runs_header());
+    runs.push_str(&output::runs_rows(sc, trace_hosts, out));
     let mut timeline = output::TIMELINE_HEADER.to_string();
     let mut tasks = output::TASKS_HEADER.to_string();
     for (name, r) in [

@@ -83,10 +83,34 @@ fn out_writes_three_csv_files_identically() {
     let runs = fs::read_to_string(a.join("runs.csv")).unwrap();
     let lines: Vec<&str> = runs.lines().collect();
     assert_eq!(lines.len(), 3, "header, baseline, speq");
-    assert!(lines[1].starts_with("baseline,seti,2000,") && lines[2].starts_with("speq,seti,2000,"));
-    assert!(lines[2].contains(",xwhep,small,9C-G-R,"));
-    let header_cols = lines[0].split(',').count();
-    assert!(lines.iter().all(|l| l.split(',').count() == header_cols));
+    let header: Vec<&str> = lines[0].split(',').collect();
+    assert!(lines.iter().all(|l| l.split(',').count() == header.len()));
+    let field = |row: usize, name: &str| {
+        let i = header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
+        lines[row].split(',').nth(i).unwrap().to_string()
+    };
+    assert_eq!(
+        (field(1, "run"), field(2, "run")),
+        ("baseline".into(), "speq".into())
+    );
+    assert_eq!(
+        (field(1, "strategy"), field(2, "strategy")),
+        ("none".into(), "9C-G-R".into())
+    );
+    assert_eq!(field(2, "middleware.kind"), "xwhep");
+    assert_eq!(field(2, "middleware.timeout"), "900.0");
+    assert_eq!(
+        field(2, "middleware.min_quorum"),
+        "",
+        "a BOINC parameter is empty on an XWHEP row"
+    );
+    assert_eq!(field(2, "trace.preset"), "seti");
+    assert_eq!(field(2, "trace_hosts"), "2000");
+    assert_eq!(field(2, "tasks"), "1000");
+    assert!(field(2, "tre").parse::<f64>().is_ok());
     let tasks = fs::read_to_string(a.join("tasks.csv")).unwrap();
     assert_eq!(tasks.lines().count(), 1 + 2 * 1000);
     let timeline = fs::read_to_string(a.join("timeline.csv")).unwrap();

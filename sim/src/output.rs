@@ -5,51 +5,90 @@
 
 use std::fmt::Write as _;
 
+use spequlos_core::Strategy;
+
 use crate::run::PairOutput;
-use crate::scenario::{Middleware, Scenario};
+use crate::scenario::Scenario;
 use crate::world::RunOutput;
 
-pub const RUNS_HEADER: &str =
-    "run,trace,hosts,days,trace_seed,offset,middleware,workload,strategy,seed,\
-tick,cost_per_tick,cloud_speed_factor,credits_ordered,credits_spent,workers_started,deployed_at,\
-completion_time,t_ideal,tail_duration,tail_slowdown,speedup,tre,ops_executed,ops_cloud,cloud_share,\
-pred25,pred50,pred75,pred90,err25,err50,err75,err90,hit25,hit50,hit75,hit90,events";
+/// Metric columns of `runs.csv`, after the parameter columns.
+pub const METRIC_COLUMNS: &[&str] = &[
+    "trace_hosts",
+    "tasks",
+    "credits_ordered",
+    "credits_spent",
+    "workers_started",
+    "workers_revoked",
+    "deployed_at",
+    "completion_time",
+    "t_ideal",
+    "tail_duration",
+    "tail_slowdown",
+    "speedup",
+    "tre",
+    "ops_executed",
+    "ops_cloud",
+    "cloud_share",
+    "pred25",
+    "pred50",
+    "pred75",
+    "pred90",
+    "err25",
+    "err50",
+    "err75",
+    "err90",
+    "hit25",
+    "hit50",
+    "hit75",
+    "hit90",
+    "events",
+];
 
-/// Rows of `runs.csv` for one pair (baseline first), without the header.
-pub fn runs_rows(sc: &Scenario, out: &PairOutput) -> String {
+/// The header of `runs.csv`: `run`, every scenario parameter, then the metrics.
+pub fn runs_header() -> String {
+    let mut cols = vec!["run".to_string()];
+    cols.extend(Scenario::param_columns());
+    cols.extend(METRIC_COLUMNS.iter().map(|c| c.to_string()));
+    cols.join(",")
+}
+
+/// Rows of `runs.csv` for one pair (baseline first), without the header. The baseline row
+/// carries the scenario's parameters with `strategy = none`.
+pub fn runs_rows(sc: &Scenario, trace_hosts: usize, out: &PairOutput) -> String {
     let mut s = String::new();
-    row(&mut s, "baseline", sc, &out.baseline, None);
+    let mut base = sc.clone();
+    base.strategy = Strategy::None;
+    row(&mut s, "baseline", &base, trace_hosts, &out.baseline, None);
     if let (Some(r), Some(p)) = (&out.speq, &out.pair) {
-        row(&mut s, "speq", sc, r, Some((p.speedup, p.tre)));
+        row(&mut s, "speq", sc, trace_hosts, r, Some((p.speedup, p.tre)));
     }
     s
 }
 
-fn row(s: &mut String, kind: &str, sc: &Scenario, r: &RunOutput, pair: Option<(f64, f64)>) {
+fn row(
+    s: &mut String,
+    kind: &str,
+    sc: &Scenario,
+    trace_hosts: usize,
+    r: &RunOutput,
+    pair: Option<(f64, f64)>,
+) {
+    let flat = sc.flatten();
+    s.push_str(kind);
+    for col in Scenario::param_columns() {
+        s.push(',');
+        s.push_str(&csv_field(flat.get(&col).map_or("", String::as_str)));
+    }
     let m = &r.metrics;
-    let strategy = if kind == "baseline" {
-        "none".to_string()
-    } else {
-        sc.strategy.to_string()
-    };
     let (speedup, tre) = pair.unwrap_or((f64::NAN, f64::NAN));
     let _ = write!(
         s,
-        "{kind},{},{},{},{},{},{},{},{strategy},{},{},{},{},{},{},{},{},{},{},{},{},{speedup},{tre},{},{},{}",
-        csv_field(&sc.trace.label()),
-        sc.trace.hosts,
-        sc.trace.days,
-        sc.trace.seed,
-        sc.trace.offset,
-        sc.middleware.name(),
-        csv_field(&sc.workload.label()),
-        sc.seed,
-        sc.qos.tick,
-        sc.qos.cost_per_tick,
-        sc.cloud.speed_factor,
+        ",{trace_hosts},{},{},{},{},{},{},{},{},{},{},{speedup},{tre},{},{},{}",
+        r.progress.total(),
         m.credits_ordered,
         m.credits_spent,
         m.workers_started,
+        r.revoked,
         m.deployed_at,
         m.completion_time,
         m.t_ideal,
@@ -121,16 +160,5 @@ fn csv_field(v: &str) -> String {
         format!("\"{}\"", v.replace('"', "\"\""))
     } else {
         v.to_string()
-    }
-}
-
-/// A middleware's parameters as `key=value` pairs, for summaries.
-pub fn middleware_params(m: &Middleware) -> String {
-    match m {
-        Middleware::Boinc(b) => format!(
-            "target_nresults={} min_quorum={} delay_bound={} buffer_per_core={}",
-            b.target_nresults, b.min_quorum, b.delay_bound, b.buffer_per_core
-        ),
-        Middleware::Xwhep(x) => format!("keepalive={} timeout={}", x.keepalive, x.timeout),
     }
 }

@@ -16,6 +16,8 @@
 //! speed_factor = 3.0
 //! ```
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 use spequlos_core::{OracleParams, QosParams, Strategy};
 
@@ -226,6 +228,44 @@ pub struct ModelOptions {
 }
 
 impl Scenario {
+    /// Every parameter as `dotted.key → value`, from the serde form so that new parameters
+    /// appear without anyone listing them. Unset options are empty.
+    pub fn flatten(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        flatten_into(
+            &serde_json::to_value(self).expect("scenarios serialise"),
+            "",
+            &mut out,
+        );
+        out
+    }
+
+    /// The parameter columns of `runs.csv`: the union of the keys of both middlewares, sorted,
+    /// so rows of a sweep that mixes them line up.
+    pub fn param_columns() -> Vec<String> {
+        let mut keys: BTreeSet<String> = BTreeSet::new();
+        for m in [
+            Middleware::Boinc(BoincParams::default()),
+            Middleware::Xwhep(XwhepParams::default()),
+        ] {
+            for w in [
+                WorkloadSpec::Small,
+                WorkloadSpec::Uniform { count: 1, ops: 1.0 },
+                WorkloadSpec::File {
+                    path: String::new(),
+                },
+            ] {
+                let sc = Scenario {
+                    middleware: m.clone(),
+                    workload: w,
+                    ..Scenario::default()
+                };
+                keys.extend(sc.flatten().into_keys());
+            }
+        }
+        keys.into_iter().collect()
+    }
+
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), String> {
         self.qos.validate().map_err(|e| format!("qos: {e}"))?;
@@ -281,5 +321,66 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+}
+
+fn flatten_into(v: &serde_json::Value, prefix: &str, out: &mut BTreeMap<String, String>) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten_into(v, &key, out);
+            }
+        }
+        Value::Null => {
+            out.insert(prefix.to_string(), String::new());
+        }
+        Value::String(s) => {
+            out.insert(prefix.to_string(), s.clone());
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_parameter_is_a_column() {
+        let cols = Scenario::param_columns();
+        for key in [
+            "seed",
+            "strategy",
+            "trace.preset",
+            "trace.offset",
+            "middleware.kind",
+            "middleware.min_quorum",
+            "middleware.timeout",
+            "workload.kind",
+            "workload.count",
+            "qos.tick",
+            "qos.kappa",
+            "cloud.speed_factor",
+            "cloud.boot_mean",
+            "cloud.revocation_mean_hours",
+            "oracle.target_success",
+            "model.naive_polling",
+            "ideal_fraction",
+        ] {
+            assert!(cols.iter().any(|c| c == key), "{key} missing from {cols:?}");
+        }
+        let flat = Scenario::default().flatten();
+        assert_eq!(flat["strategy"], "9A-G-D");
+        assert_eq!(flat["middleware.kind"], "boinc");
+        assert_eq!(flat["cloud.credits"], "");
+        assert!(flat.keys().all(|k| cols.contains(k)));
     }
 }
