@@ -138,6 +138,28 @@ struct Worker {
     token: u32,
 }
 impl Worker {
+    fn new(cloud_id: u32, speed: f64, cores: u32, came_on: f64) -> Worker {
+        Worker {
+            cloud_id,
+            speed,
+            cores,
+            online: false,
+            epoch: 0,
+            held: Vec::new(),
+            running: 0,
+            backoff: 0.0,
+            request_pending: false,
+            idle: false,
+            came_on,
+            stale: Vec::new(),
+            cursor: 0,
+            stopped: false,
+            parked: false,
+            next_poll: 0.0,
+            token: 0,
+        }
+    }
+
     fn is_cloud(&self) -> bool {
         self.cloud_id != NONE
     }
@@ -268,25 +290,7 @@ impl<'a> World<'a> {
         let workers = trace
             .hosts()
             .iter()
-            .map(|h| Worker {
-                cloud_id: NONE,
-                speed: speed_of(h),
-                cores: h.cores.max(1),
-                online: false,
-                epoch: 0,
-                held: Vec::new(),
-                running: 0,
-                backoff: 0.0,
-                request_pending: false,
-                idle: false,
-                came_on: 0.0,
-                stale: Vec::new(),
-                cursor: 0,
-                stopped: false,
-                parked: false,
-                next_poll: 0.0,
-                token: 0,
-            })
+            .map(|h| Worker::new(NONE, speed_of(h), h.cores.max(1), 0.0))
             .collect();
         let task_vec = tasks
             .iter()
@@ -1076,25 +1080,7 @@ impl<'a> World<'a> {
         .clamp(c.boot_min, c.boot_max);
         let w = self.workers.len() as u32;
         debug_assert_eq!(w, self.n_volunteers + id);
-        self.workers.push(Worker {
-            cloud_id: id,
-            speed: self.cloud_speed,
-            cores: 1,
-            online: false,
-            epoch: 0,
-            held: Vec::new(),
-            running: 0,
-            backoff: 0.0,
-            request_pending: false,
-            idle: false,
-            came_on: t,
-            stale: Vec::new(),
-            cursor: 0,
-            stopped: false,
-            parked: false,
-            next_poll: 0.0,
-            token: 0,
-        });
+        self.workers.push(Worker::new(id, self.cloud_speed, 1, t));
         self.q.push(t + boot, Event::CloudUp { w });
     }
 

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{ReadReport, Result, TraceError};
 use crate::io::lines::{show, time_field, LineReader, Loc};
-use crate::io::{default_name, file_size, read_meta, ReadOptions};
-use crate::model::{Host, SourceFormat, Trace, TraceBuilder, TraceMeta};
+use crate::io::{file_size, meta_or_relative, read_meta, ReadOptions};
+use crate::model::{Host, SourceFormat, Trace, TraceBuilder};
 
 const HOSTS_HEADER: [&str; 4] = ["host", "name", "speed", "cores"];
 const INTERVALS_HEADER: &[u8] = b"host,start,end";
@@ -112,21 +112,7 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport
     }
     b.report_mut().records = records;
     b.report_mut().rounded += rounded;
-    let meta = match meta {
-        Some(m) => m,
-        None => TraceMeta {
-            name: default_name(path),
-            source: SourceFormat::Csv,
-            origin: None,
-            span: opts.span.unwrap_or(max_end),
-        },
-    };
-    if meta.span <= 0 {
-        return Err(TraceError::Empty {
-            path: dir,
-            why: "no availability interval and no span in meta.json".into(),
-        });
-    }
+    let meta = meta_or_relative(meta, path, SourceFormat::Csv, opts, max_end)?;
     b.finish(meta, opts.strict)
 }
 

@@ -301,6 +301,30 @@ fn check_file_name(dir: &Path, host: &Host) -> Result<()> {
     Ok(())
 }
 
+/// Metadata of a directory trace: its `meta.json` when present, else relative times with the
+/// span from `--span` or the last interval end.
+fn meta_or_relative(
+    meta: Option<TraceMeta>,
+    path: &Path,
+    source: crate::model::SourceFormat,
+    opts: &ReadOptions,
+    max_end: Seconds,
+) -> Result<TraceMeta> {
+    let meta = meta.unwrap_or_else(|| TraceMeta {
+        name: default_name(path),
+        source,
+        origin: None,
+        span: opts.span.unwrap_or(max_end),
+    });
+    if meta.span <= 0 {
+        return Err(TraceError::Empty {
+            path: path.to_path_buf(),
+            why: "no interval ends after time 0 and no span is given (meta.json or --span)".into(),
+        });
+    }
+    Ok(meta)
+}
+
 /// Name used for a trace read from `path` with no `meta.json`.
 fn default_name(path: &Path) -> String {
     let p = if path.is_file() {

@@ -15,10 +15,10 @@ use std::path::Path;
 use crate::error::{ReadReport, Result, TraceError};
 use crate::io::lines::{show, split_ws, time_field, LineReader, Loc};
 use crate::io::{
-    check_file_name, default_name, file_size, host_table, list_with_extension, read_meta, stem,
+    check_file_name, file_size, host_table, list_with_extension, meta_or_relative, read_meta, stem,
     ReadOptions,
 };
-use crate::model::{Host, SourceFormat, Trace, TraceBuilder, TraceMeta};
+use crate::model::{Host, SourceFormat, Trace, TraceBuilder};
 
 fn read_power(dir: &Path, name: &str) -> Result<Option<f64>> {
     let path = dir.join("power").join(name);
@@ -111,21 +111,7 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport
     }
     b.report_mut().records = records;
     b.report_mut().rounded += rounded;
-    let meta = match meta {
-        Some(m) => m,
-        None => TraceMeta {
-            name: default_name(path),
-            source: SourceFormat::Tr,
-            origin: None,
-            span: opts.span.unwrap_or(max_end),
-        },
-    };
-    if meta.span <= 0 {
-        return Err(TraceError::Empty {
-            path: path.to_path_buf(),
-            why: "no interval ends after time 0".into(),
-        });
-    }
+    let meta = meta_or_relative(meta, path, SourceFormat::Tr, opts, max_end)?;
     b.finish(meta, opts.strict)
 }
 
