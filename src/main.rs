@@ -5,6 +5,7 @@
 
 mod progress;
 mod sim_cmd;
+mod sweep_cmd;
 mod trace_cmd;
 mod units;
 
@@ -31,6 +32,10 @@ enum Command {
     Trace(trace_cmd::TraceCmd),
     /// Simulate a BoT on a desktop grid, with and without SpeQuloS.
     Sim(sim_cmd::SimArgs),
+    /// Run a parameter sweep (many simulations, in parallel) into runs.csv.
+    Sweep(sweep_cmd::SweepArgs),
+    /// Join the outputs of sharded sweeps (`sweep --shard k/n`).
+    Merge(sweep_cmd::MergeArgs),
 }
 
 /// An error caused by what the user gave us; exits with code 2.
@@ -68,6 +73,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Trace(cmd) => trace_cmd::run(cmd, cli.quiet),
         Command::Sim(args) => sim_cmd::run(args, cli.quiet),
+        Command::Sweep(args) => sweep_cmd::sweep(args, cli.quiet),
+        Command::Merge(args) => sweep_cmd::merge(args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

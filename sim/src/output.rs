@@ -41,6 +41,10 @@ pub const METRIC_COLUMNS: &[&str] = &[
     "hit50",
     "hit75",
     "hit90",
+    "t25",
+    "t50",
+    "t75",
+    "t90",
     "events",
 ];
 
@@ -58,20 +62,22 @@ pub fn runs_rows(sc: &Scenario, trace_hosts: usize, out: &PairOutput) -> String 
     let mut s = String::new();
     let mut base = sc.clone();
     base.strategy = Strategy::None;
-    row(&mut s, "baseline", &base, trace_hosts, &out.baseline, None);
+    run_row(&mut s, "baseline", &base, trace_hosts, &out.baseline, None);
     if let (Some(r), Some(p)) = (&out.speq, &out.pair) {
-        row(&mut s, "speq", sc, trace_hosts, r, Some((p.speedup, p.tre)));
+        run_row(&mut s, "speq", sc, trace_hosts, r, Some(*p));
     }
     s
 }
 
-fn row(
+/// Appends one `runs.csv` line (without the header) for run `r` of scenario `sc`; `pair` is the
+/// comparison with its baseline for a SpeQuloS run.
+pub fn run_row(
     s: &mut String,
     kind: &str,
     sc: &Scenario,
     trace_hosts: usize,
     r: &RunOutput,
-    pair: Option<(f64, f64)>,
+    pair: Option<spequlos_core::PairMetrics>,
 ) {
     let flat = sc.flatten();
     s.push_str(kind);
@@ -80,7 +86,7 @@ fn row(
         s.push_str(&csv_field(flat.get(&col).map_or("", String::as_str)));
     }
     let m = &r.metrics;
-    let (speedup, tre) = pair.unwrap_or((f64::NAN, f64::NAN));
+    let (speedup, tre) = pair.map_or((f64::NAN, f64::NAN), |p| (p.speedup, p.tre));
     let _ = write!(
         s,
         ",{trace_hosts},{},{},{},{},{},{},{},{},{},{},{speedup},{tre},{},{},{}",
@@ -112,6 +118,9 @@ fn row(
     }
     for p in points {
         let _ = write!(s, ",{}", at(p).map_or(String::new(), |c| c.hit.to_string()));
+    }
+    for p in points {
+        let _ = write!(s, ",{}", r.progress.time_at(p).unwrap_or(f64::NAN));
     }
     let _ = writeln!(s, ",{}", r.events);
 }

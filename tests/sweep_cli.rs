@@ -1,0 +1,198 @@
+//! End-to-end tests of `spequlos sweep` and `spequlos merge`.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spequlos"))
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "spequlos {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const SPEC: &str = r#"
+name = "t"
+[base.trace]
+hosts = 200
+days = 12
+[axes]
+middleware = ["boinc", "xwhep"]
+workload = ["small"]
+strategy = ["none", "9A-G-D", "9C-G-D", "9C-G-F"]
+offset_count = 6
+[axes.params]
+"cloud.speed_factor" = [2.0, 4.0]
+"#;
+
+fn write_spec(dir: &Path, text: &str) -> std::path::PathBuf {
+    let p = dir.join("spec.toml");
+    fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn output_is_identical_whatever_the_thread_count_and_shards_merge_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), SPEC);
+    let dry = ok(&["sweep", s(&spec), "--dry-run"]);
+    assert!(
+        dry.starts_with("t: 84 runs (12 baselines, 72 SpeQuloS runs)"),
+        "{dry}"
+    );
+    let one = dir.path().join("one");
+    let two = dir.path().join("two");
+    ok(&["sweep", s(&spec), "--out", s(&one), "--jobs", "1"]);
+    ok(&["sweep", s(&spec), "--out", s(&two), "--jobs", "2"]);
+    let a = fs::read(one.join("runs.csv")).unwrap();
+    assert_eq!(a, fs::read(two.join("runs.csv")).unwrap());
+    assert_eq!(String::from_utf8_lossy(&a).lines().count(), 85);
+    let mut shards = Vec::new();
+    for k in 1..=3 {
+        let d = dir.path().join(format!("shard{k}"));
+        ok(&[
+            "sweep",
+            s(&spec),
+            "--out",
+            s(&d),
+            "--shard",
+            &format!("{k}/3"),
+        ]);
+        shards.push(d);
+    }
+    let merged = dir.path().join("merged");
+    let mut args = vec!["merge", s(&merged)];
+    args.extend(shards.iter().map(|d| s(d)));
+    ok(&args);
+    assert_eq!(
+        fs::read(merged.join("runs.csv")).unwrap(),
+        a,
+        "merged shards equal the unsharded sweep"
+    );
+    // A missing shard is reported, not silently merged.
+    let partial = dir.path().join("partial");
+    let out = run(&["merge", s(&partial), s(&shards[0]), s(&shards[1])]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
+}
+
+#[test]
+fn a_killed_sweep_resumes_to_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = SPEC
+        .replace("offset_count = 6", "offset_count = 14")
+        .replace("hosts = 200", "hosts = 600")
+        .replace("days = 12", "days = 16");
+    let spec = write_spec(dir.path(), &big);
+    let full = dir.path().join("full");
+    ok(&["sweep", s(&spec), "--out", s(&full), "--jobs", "1"]);
+    let killed = dir.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spequlos"))
+        .args([
+            "--quiet",
+            "sweep",
+            s(&spec),
+            "--out",
+            s(&killed),
+            "--jobs",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some rows are on disk.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = fs::read_to_string(killed.join("runs.csv")).map_or(0, |t| t.lines().count());
+        if rows > 10 || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = fs::read_to_string(killed.join("runs.csv"))
+        .unwrap()
+        .lines()
+        .count();
+    let all = fs::read_to_string(full.join("runs.csv"))
+        .unwrap()
+        .lines()
+        .count();
+    assert!(
+        before > 1 && before < all,
+        "killed part-way: {before} of {all} lines"
+    );
+    // Without --resume the directory is refused, untouched.
+    let out = run(&["sweep", s(&spec), "--out", s(&killed)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+    ok(&["sweep", s(&spec), "--out", s(&killed), "--resume"]);
+    assert_eq!(
+        fs::read(killed.join("runs.csv")).unwrap(),
+        fs::read(full.join("runs.csv")).unwrap()
+    );
+    // Resuming a finished sweep simulates nothing and changes nothing.
+    ok(&["sweep", s(&spec), "--out", s(&killed), "--resume"]);
+    assert_eq!(
+        fs::read(killed.join("runs.csv")).unwrap(),
+        fs::read(full.join("runs.csv")).unwrap()
+    );
+}
+
+#[test]
+fn bad_sweeps_exit_2_and_overwrite_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, want) in [
+        (
+            "[axes]\nstrategy = [\"none\"]\ncolour = [\"red\"]",
+            "colour",
+        ),
+        ("[axes]\nstrategy = []", "axis `strategy` is empty"),
+        (
+            "[axes]\nstrategy = [\"none\"]\n[axes.params]\n\"qos.nope\" = [1]",
+            "qos.nope",
+        ),
+        (
+            "[axes]\nstrategy = [\"none\"]\ntrace = [\"/no/such/trace.tab\"]",
+            "/no/such/trace.tab",
+        ),
+    ] {
+        let spec = write_spec(dir.path(), text);
+        let out_dir = dir.path().join("o");
+        let out = run(&["sweep", s(&spec), "--out", s(&out_dir)]);
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{text}: {err}");
+    }
+    // A directory holding another sweep is refused on --resume.
+    let spec = write_spec(dir.path(), SPEC);
+    let d = dir.path().join("d");
+    ok(&["sweep", s(&spec), "--out", s(&d)]);
+    let before = fs::read(d.join("runs.csv")).unwrap();
+    let other = write_spec(
+        dir.path(),
+        &SPEC.replace("offset_count = 6", "offset_count = 5"),
+    );
+    let out = run(&["sweep", s(&other), "--out", s(&d), "--resume"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different sweep"));
+    assert_eq!(fs::read(d.join("runs.csv")).unwrap(), before);
+}
