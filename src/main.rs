@@ -4,6 +4,7 @@
 //! request), 1 anything else (a full disk, a permission problem).
 
 mod progress;
+mod report_cmd;
 mod sim_cmd;
 mod sweep_cmd;
 mod trace_cmd;
@@ -36,7 +37,11 @@ enum Command {
     Sweep(sweep_cmd::SweepArgs),
     /// Join the outputs of sharded sweeps (`sweep --shard k/n`).
     Merge(sweep_cmd::MergeArgs),
-}
+    /// Aggregate a sweep: summary.csv, report.md and figures (needs --features report).
+    Report(report_cmd::ReportArgs),
+    /// Figures of single runs (needs --features report).
+    #[command(subcommand)]
+    Plot(report_cmd::PlotCmd),}
 
 /// An error caused by what the user gave us; exits with code 2.
 #[derive(Debug)]
@@ -75,7 +80,8 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim_cmd::run(args, cli.quiet),
         Command::Sweep(args) => sweep_cmd::sweep(args, cli.quiet),
         Command::Merge(args) => sweep_cmd::merge(args, cli.quiet),
-    };
+        Command::Report(args) => report_cmd::report(args, cli.quiet),
+        Command::Plot(cmd) => report_cmd::plot(cmd, cli.quiet),};
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -1,9 +1,16 @@
 //! Parameter sweeps over spequlos simulations, and their aggregation.
 //!
 //! - [`spec`]: sweep specifications and their expansion into runs;
-//! - [`runner`]: parallel, resumable, shardable execution into `runs.csv`, and shard merging.
+//! - [`runner`]: parallel, resumable, shardable execution into `runs.csv`, and shard merging;
+//! - [`analysis`]: the Oracle's leave-one-out evaluation and the HPDC'12 findings;
+//! - `report` and `figures` (feature `report`): polars aggregation and plotters figures.
 //!
-//! Heavy crates (polars, plotters) live here and nowhere else.
+//! Heavy crates (polars, plotters) live here, behind the `report` feature, and nowhere else.
 
+pub mod analysis;
+#[cfg(feature = "report")]
+pub mod figures;
+#[cfg(feature = "report")]
+pub mod report;
 pub mod runner;
 pub mod spec;

@@ -5,7 +5,8 @@
 //! - `sweep.toml`: the spec as given;
 //! - `sweep.json`: name, spec hash (of the parsed spec, so reformatting the file does not
 //!   matter), run count, shard;
-//! - `runs.csv`: `run_id,baseline_id,trace_label,` then the columns of `spequlos sim --out`.
+//! - `runs.csv`: `run_id,baseline_id,trace_label,workload_label,` then the columns of
+//!   `spequlos sim --out`.
 //!
 //! Rows are appended one job (a baseline and its SpeQuloS runs) at a time, in one write, and
 //! flushed, so an interrupted sweep loses at most the jobs in flight; a torn last line (a kill
@@ -77,8 +78,7 @@ pub struct Summary {
 
 /// The header of a sweep's `runs.csv`.
 pub fn header() -> String {
-    format!("run_id,baseline_id,trace_label,{}", output::runs_header())
-}
+    format!("run_id,baseline_id,trace_label,workload_label,{}", output::runs_header())}
 
 /// FNV-1a of the parsed spec, in hex: stable across runs and platforms.
 pub fn spec_hash(spec: &SweepSpec) -> String {
@@ -315,11 +315,15 @@ fn run_job(job: &Job, trace: &Trace, done: &BTreeSet<u32>) -> Result<(String, u6
     let b = run_one(&base.scenario, trace, &t, &oracle, Strategy::None);
     let mut rows = String::new();
     let mut n = 1;
-    let prefix = |rows: &mut String, id: u32, baseline: u32, label: &str| {
-        rows.push_str(&format!("{id},{baseline},{},", csv_field(label)));
+    let prefix = |rows: &mut String, id: u32, baseline: u32, sc: &spequlos_sim::Scenario| {
+        rows.push_str(&format!(
+            "{id},{baseline},{},{},",
+            csv_field(&sc.trace.label()),
+            csv_field(&sc.workload.label())
+        ));
     };
     if !done.contains(&base.id) {
-        prefix(&mut rows, base.id, base.id, &base.scenario.trace.label());
+        prefix(&mut rows, base.id, base.id, &base.scenario);
         output::run_row(
             &mut rows,
             "baseline",
@@ -335,7 +339,7 @@ fn run_job(job: &Job, trace: &Trace, done: &BTreeSet<u32>) -> Result<(String, u6
         }
         let s = run_one(&r.scenario, trace, &t, &oracle, r.scenario.strategy);
         let pair = metrics::pair(&b.metrics, &s.metrics);
-        prefix(&mut rows, r.id, base.id, &r.scenario.trace.label());
+        prefix(&mut rows, r.id, base.id, &r.scenario);
         output::run_row(
             &mut rows,
             "speq",

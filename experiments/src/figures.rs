@@ -1,0 +1,508 @@
+//! Figures, each written as PNG and SVG, with labelled axes, units, legends and the Okabe–Ito
+//! colour-blind-safe palette:
+//! 1. `completion`: completion curve of one BoT with and without SpeQuloS, tail shaded, the
+//!    Cloud deployment marked;
+//! 2. `tail_slowdown_cdf`: CDF of the baseline tail slowdown per trace family;
+//! 3. `tre_by_strategy`: mean TRE ± 95 % CI per strategy, one panel per trace × middleware;
+//! 4. `credits_vs_completion`: mean credits spent vs mean completion time per strategy, with
+//!    the cost–makespan Pareto frontier;
+//! 5. `oracle`: predicted (leave-one-out, at 50 %) vs actual completion time, with the ±20 % band.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use spequlos_core::Strategy;
+use spequlos_sim::run::{load_trace, run_one, tasks};
+
+use crate::analysis::LooPrediction;
+use crate::report::RunsView;
+use crate::spec::{self, RunKind, SweepSpec};
+
+/// Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(213, 94, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(204, 121, 167),
+    RGBColor(240, 228, 66),
+    RGBColor(0, 0, 0),
+];
+
+fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+type Res<T> = Result<T, String>;
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("{e:?}")
+}
+
+/// Draws `draw` into `stem.png` and `stem.svg`.
+macro_rules! render {
+    ($stem:expr, $size:expr, $draw:ident ( $($arg:expr),* )) => {{
+        let stem: &Path = $stem;
+        let png = stem.with_extension("png");
+        let svg = stem.with_extension("svg");
+        {
+            let root = BitMapBackend::new(&png, $size).into_drawing_area();
+            $draw(&root, $($arg),*)?;
+            root.present().map_err(err)?;
+        }
+        {
+            let root = SVGBackend::new(&svg, $size).into_drawing_area();
+            $draw(&root, $($arg),*)?;
+            root.present().map_err(err)?;
+        }
+        Ok::<Vec<PathBuf>, String>(vec![png, svg])
+    }};
+}
+
+/// One BoT's completion curves.
+pub struct Curves {
+    pub title: String,
+    pub total: usize,
+    pub baseline: Vec<f64>,
+    pub speq: Option<(String, Vec<f64>)>,
+    pub t_ideal: f64,
+    pub deployed_at: f64,
+}
+
+fn draw_completion<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Curves) -> Res<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let h = |t: f64| t / 3600.0;
+    let end = c
+        .baseline
+        .iter()
+        .chain(c.speq.iter().flat_map(|s| s.1.iter()))
+        .copied()
+        .filter(|t| t.is_finite())
+        .fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(root)
+        .caption(&c.title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..h(end) * 1.03, 0.0..1.0)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("time since submission (h)")
+        .y_desc("tasks completed (fraction)")
+        .draw()
+        .map_err(err)?;
+    let base_done = c.baseline.iter().filter(|t| t.is_finite()).count();
+    if c.t_ideal.is_finite() && base_done == c.total {
+        let last = c.baseline.iter().copied().fold(0.0, f64::max);
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(h(c.t_ideal), 0.0), (h(last), 1.0)],
+                color(3).mix(0.12).filled(),
+            )))
+            .map_err(err)?
+            .label("baseline tail (after t_ideal)")
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], color(3).mix(0.3).filled()));
+    }
+    let curve = |times: &[f64]| {
+        let mut t: Vec<f64> = times.iter().copied().filter(|t| t.is_finite()).collect();
+        t.sort_by(f64::total_cmp);
+        let n = c.total as f64;
+        let mut pts = vec![(0.0, 0.0)];
+        for (i, x) in t.iter().enumerate() {
+            pts.push((h(*x), i as f64 / n));
+            pts.push((h(*x), (i + 1) as f64 / n));
+        }
+        pts
+    };
+    chart
+        .draw_series(LineSeries::new(curve(&c.baseline), color(0).stroke_width(2)))
+        .map_err(err)?
+        .label("without SpeQuloS")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(0).stroke_width(2)));
+    if let Some((name, times)) = &c.speq {
+        chart
+            .draw_series(LineSeries::new(curve(times), color(1).stroke_width(2)))
+            .map_err(err)?
+            .label(format!("with SpeQuloS ({name})"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(1).stroke_width(2)));
+    }
+    if c.deployed_at.is_finite() {
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(h(c.deployed_at), 0.0), (h(c.deployed_at), 1.0)],
+                6,
+                4,
+                color(2).stroke_width(2),
+            ))
+            .map_err(err)?
+            .label("Cloud workers requested")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(2).stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+pub fn completion_figure(stem: &Path, c: &Curves) -> Res<Vec<PathBuf>> {
+    render!(stem, (900, 560), draw_completion(c))
+}
+
+fn draw_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, series: &BTreeMap<String, Vec<f64>>) -> Res<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let xmax = series.values().flatten().copied().filter(|x| x.is_finite()).fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(root)
+        .caption("Tail slowdown of BoT executions without SpeQuloS", ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(1.0..xmax * 1.05, 0.0..1.0)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("tail slowdown (completion time / t_ideal)")
+        .y_desc("fraction of executions (CDF)")
+        .draw()
+        .map_err(err)?;
+    for (i, (name, xs)) in series.iter().enumerate() {
+        let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len() as f64;
+        let pts: Vec<(f64, f64)> = v.iter().enumerate().map(|(k, x)| (*x, (k + 1) as f64 / n)).collect();
+        chart
+            .draw_series(LineSeries::new(pts, color(i).stroke_width(2)))
+            .map_err(err)?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(i).stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Mean and 95 % normal-approximation CI half-width.
+fn mean_ci(xs: &[f64]) -> (f64, f64) {
+    let v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    let n = v.len() as f64;
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let m = v.iter().sum::<f64>() / n;
+    if v.len() < 2 {
+        return (m, 0.0);
+    }
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+    (m, 1.96 * (var / n).sqrt())
+}
+
+type Facets = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
+
+fn draw_tre<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, facets: &Facets) -> Res<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let root = root.titled("Tail Removal Efficiency per strategy (mean ± 95 % CI)", ("sans-serif", 20)).map_err(err)?;
+    let cols = 2usize.min(facets.len().max(1));
+    let rows = facets.len().div_ceil(cols).max(1);
+    let panels = root.split_evenly((rows, cols));
+    for ((facet, by_strategy), panel) in facets.iter().zip(panels.iter()) {
+        let names: Vec<&String> = by_strategy.keys().collect();
+        let n = names.len().max(1);
+        let mut chart = ChartBuilder::on(panel)
+            .caption(facet, ("sans-serif", 15))
+            .margin(8)
+            .x_label_area_size(60)
+            .y_label_area_size(50)
+            .build_cartesian_2d(-0.5..(n as f64 - 0.5), -0.2..1.05)
+            .map_err(err)?;
+        let label = |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
+                names[i as usize].clone()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_labels(n)
+            .x_label_formatter(&label)
+            .x_label_style(("sans-serif", 11).into_font().transform(FontTransform::Rotate90))
+            .y_desc("TRE")
+            .disable_x_mesh()
+            .draw()
+            .map_err(err)?;
+        for (i, name) in names.iter().enumerate() {
+            let (m, ci) = mean_ci(&by_strategy[*name]);
+            if !m.is_finite() {
+                continue;
+            }
+            let c = color(match name.chars().last() {
+                Some('D') => 0,
+                Some('R') => 1,
+                _ => 3,
+            });
+            let x = i as f64;
+            chart
+                .draw_series(std::iter::once(ErrorBar::new_vertical(x, m - ci, m, m + ci, c.filled(), 8)))
+                .map_err(err)?;
+            chart.draw_series(std::iter::once(Circle::new((x, m), 4, c.filled()))).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+fn pareto(points: &[(String, f64, f64)]) -> Vec<(f64, f64)> {
+    let mut p: Vec<(f64, f64)> = points.iter().map(|(_, c, t)| (*c, *t)).filter(|(c, t)| c.is_finite() && t.is_finite()).collect();
+    p.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut front = Vec::new();
+    let mut best = f64::INFINITY;
+    for (c, t) in p {
+        if t < best {
+            front.push((c, t));
+            best = t;
+        }
+    }
+    front
+}
+
+fn draw_cost<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, points: &[(String, f64, f64)]) -> Res<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let cmax = points.iter().map(|p| p.1).filter(|x| x.is_finite()).fold(1.0, f64::max);
+    let tmax = points.iter().map(|p| p.2).filter(|x| x.is_finite()).fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(root)
+        .caption("Cost and makespan per strategy (means over all runs)", ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..cmax * 1.1, 0.0..tmax * 1.1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("credits spent (1 credit = one Cloud worker for 4 min)")
+        .y_desc("completion time (h)")
+        .draw()
+        .map_err(err)?;
+    let front = pareto(points);
+    chart
+        .draw_series(LineSeries::new(front.clone(), color(7).stroke_width(1)))
+        .map_err(err)?
+        .label("Pareto frontier")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(7)));
+    for (i, (name, c, t)) in points.iter().enumerate() {
+        if !(c.is_finite() && t.is_finite()) {
+            continue;
+        }
+        let col = color(i);
+        chart
+            .draw_series(std::iter::once(Circle::new((*c, *t), 5, col.filled())))
+            .map_err(err)?
+            .label(name.clone())
+            .legend(move |(x, y)| Circle::new((x + 9, y), 4, col.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+fn draw_oracle<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, preds: &[(f64, f64)]) -> Res<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let max = preds.iter().flat_map(|p| [p.0, p.1]).filter(|x| x.is_finite()).fold(1.0, f64::max) * 1.05;
+    let mut chart = ChartBuilder::on(root)
+        .caption("Oracle: predicted vs actual completion (at 50 %, leave-one-out)", ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..max, 0.0..max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("actual completion time (h)")
+        .y_desc("predicted completion time (h)")
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(std::iter::once(Polygon::new(
+            vec![(0.0, 0.0), (max, max * 0.8), (max, max * 1.2)],
+            color(4).mix(0.25).filled(),
+        )))
+        .map_err(err)?
+        .label("±20 % of the actual time")
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], color(4).mix(0.4).filled()));
+    chart
+        .draw_series(LineSeries::new(vec![(0.0, 0.0), (max, max)], color(7)))
+        .map_err(err)?
+        .label("perfect prediction")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(7)));
+    chart
+        .draw_series(preds.iter().map(|(a, p)| Circle::new((*a, *p), 2, color(0).mix(0.6).filled())))
+        .map_err(err)?
+        .label("one execution")
+        .legend(|(x, y)| Circle::new((x + 9, y), 3, color(0).filled()));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Re-simulates one representative pair of the sweep: the run with the median TRE of the
+/// strategy with the best mean TRE.
+fn representative(dir: &Path, v: &RunsView) -> Res<Option<Curves>> {
+    let mut by: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for i in 0..v.run.len() {
+        if v.run[i] == "speq" && v.tre[i].is_finite() {
+            by.entry(&v.strategy[i]).or_default().push(i);
+        }
+    }
+    let best = by.iter().max_by(|a, b| {
+        let m = |ix: &Vec<usize>| ix.iter().map(|&i| v.tre[i]).sum::<f64>() / ix.len() as f64;
+        m(a.1).total_cmp(&m(b.1))
+    });
+    let Some((_, idx)) = best else { return Ok(None) };
+    let mut idx = idx.clone();
+    idx.sort_by(|&a, &b| v.tre[a].total_cmp(&v.tre[b]));
+    let pick = idx[idx.len() / 2];
+    let id = v.run_id[pick] as u32;
+    let text = std::fs::read_to_string(dir.join("sweep.toml")).map_err(|e| format!("sweep.toml: {e}"))?;
+    let spec: SweepSpec = toml::from_str(&text).map_err(|e| format!("sweep.toml: {e}"))?;
+    let plan = spec::expand(&spec)?;
+    let Some(job) = plan.jobs.iter().find(|j| j.runs.iter().any(|r| r.id == id)) else { return Ok(None) };
+    let run = job.runs.iter().find(|r| r.id == id).expect("found");
+    let RunKind::Speq { .. } = run.kind else { return Ok(None) };
+    let sc = &run.scenario;
+    let trace = load_trace(&plan.traces[run.trace]).map_err(|e| e.to_string())?;
+    let t = tasks(sc).map_err(|e| e.to_string())?;
+    let oracle = spequlos_core::Oracle::default();
+    let b = run_one(&job.runs[0].scenario, &trace, &t, &oracle, Strategy::None);
+    let s = run_one(sc, &trace, &t, &oracle, sc.strategy);
+    Ok(Some(Curves {
+        title: format!(
+            "{} / {} / {}, offset {} h",
+            sc.trace.label(),
+            sc.middleware.name(),
+            sc.workload.label(),
+            sc.trace.offset / 3600.0
+        ),
+        total: t.len(),
+        baseline: b.tasks.iter().map(|x| x.completion).collect(),
+        speq: Some((sc.strategy.to_string(), s.tasks.iter().map(|x| x.completion).collect())),
+        t_ideal: b.metrics.t_ideal,
+        deployed_at: s.metrics.deployed_at,
+    }))
+}
+
+/// The five report figures.
+pub fn report_figures(dir: &Path, out: &Path, v: &RunsView, loo: &[LooPrediction]) -> Res<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    if let Some(c) = representative(dir, v)? {
+        files.extend(completion_figure(&out.join("completion"), &c)?);
+    }
+    let mut cdf: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut facets: Facets = BTreeMap::new();
+    let mut cost: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for i in 0..v.run.len() {
+        if v.run[i] == "baseline" {
+            cdf.entry(v.trace[i].clone()).or_default().push(v.tail_slowdown[i]);
+        } else {
+            facets
+                .entry(format!("{} / {}", v.trace[i], v.middleware[i]))
+                .or_default()
+                .entry(v.strategy[i].clone())
+                .or_default()
+                .push(v.tre[i]);
+            let e = cost.entry(v.strategy[i].clone()).or_default();
+            e.0.push(v.credits_spent[i]);
+            e.1.push(v.completion[i] / 3600.0);
+        }
+    }
+    files.extend(render!(&out.join("tail_slowdown_cdf"), (900, 560), draw_cdf(&cdf))?);
+    if !facets.is_empty() {
+        let rows = facets.len().div_ceil(2) as u32;
+        files.extend(render!(&out.join("tre_by_strategy"), (1200, 120 + 380 * rows), draw_tre(&facets))?);
+        let points: Vec<(String, f64, f64)> =
+            cost.iter().map(|(s, (c, t))| (s.clone(), mean_ci(c).0, mean_ci(t).0)).collect();
+        files.extend(render!(&out.join("credits_vs_completion"), (900, 600), draw_cost(&points))?);
+    }
+    let preds: Vec<(f64, f64)> =
+        loo.iter().filter(|p| p.ratio == 0.5).map(|p| (p.actual / 3600.0, p.predicted / 3600.0)).collect();
+    if !preds.is_empty() {
+        files.extend(render!(&out.join("oracle"), (800, 700), draw_oracle(&preds))?);
+    }
+    Ok(files)
+}
+
+/// Figure 1 for one `spequlos sim --out` directory, from its tasks.csv and runs.csv.
+pub fn timeline_figure(dir: &Path) -> Res<Vec<PathBuf>> {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
+    let tasks = read("tasks.csv")?;
+    let runs = read("runs.csv")?;
+    let mut lines = tasks.lines();
+    let head: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let (ri, ci) = match (head.iter().position(|h| *h == "run"), head.iter().position(|h| *h == "completion")) {
+        (Some(r), Some(c)) => (r, c),
+        _ => return Err(format!("{}: not a `spequlos sim --out` tasks.csv", dir.join("tasks.csv").display())),
+    };
+    let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (n, l) in lines.enumerate() {
+        let f: Vec<&str> = l.split(',').collect();
+        let t: f64 = f.get(ci).and_then(|x| x.parse().ok()).ok_or_else(|| format!("tasks.csv:{}: completion: not a number", n + 2))?;
+        by.entry(f.get(ri).unwrap_or(&"").to_string()).or_default().push(t);
+    }
+    let mut rl = runs.lines();
+    let rh: Vec<&str> = rl.next().unwrap_or("").split(',').collect();
+    let col = |row: &str, name: &str| -> f64 {
+        rh.iter().position(|h| *h == name).and_then(|i| row.split(',').nth(i)).and_then(|x| x.parse().ok()).unwrap_or(f64::NAN)
+    };
+    let rows: Vec<&str> = rl.collect();
+    let base_row = rows.iter().find(|r| r.starts_with("baseline,")).ok_or("runs.csv has no baseline row")?;
+    let speq_row = rows.iter().find(|r| r.starts_with("speq,"));
+    let strategy = speq_row.and_then(|r| rh.iter().position(|h| *h == "strategy").and_then(|i| r.split(',').nth(i))).unwrap_or("");
+    let baseline = by.remove("baseline").ok_or("tasks.csv has no baseline run")?;
+    let c = Curves {
+        title: "Completion of one BoT".into(),
+        total: baseline.len(),
+        speq: by.remove("speq").map(|t| (strategy.to_string(), t)),
+        baseline,
+        t_ideal: col(base_row, "t_ideal"),
+        deployed_at: speq_row.map_or(f64::NAN, |r| col(r, "deployed_at")),
+    };
+    completion_figure(&dir.join("timeline"), &c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pareto_keeps_only_undominated_points() {
+        let pts = vec![("a".into(), 10.0, 5.0), ("b".into(), 20.0, 3.0), ("c".into(), 15.0, 6.0), ("d".into(), 0.0, 9.0)];
+        assert_eq!(pareto(&pts), vec![(0.0, 9.0), (10.0, 5.0), (20.0, 3.0)]);
+    }
+
+    #[test]
+    fn mean_and_interval() {
+        let (m, ci) = mean_ci(&[1.0, 2.0, 3.0, f64::NAN]);
+        assert_eq!(m, 2.0);
+        assert!((ci - 1.96 * (1.0f64 / 3.0).sqrt()).abs() < 1e-12);
+    }
+}
