@@ -41,7 +41,8 @@ enum Command {
     Report(report_cmd::ReportArgs),
     /// Figures of single runs (needs --features report).
     #[command(subcommand)]
-    Plot(report_cmd::PlotCmd),}
+    Plot(report_cmd::PlotCmd),
+}
 
 /// An error caused by what the user gave us; exits with code 2.
 #[derive(Debug)]
@@ -81,7 +82,8 @@ fn main() -> ExitCode {
         Command::Sweep(args) => sweep_cmd::sweep(args, cli.quiet),
         Command::Merge(args) => sweep_cmd::merge(args, cli.quiet),
         Command::Report(args) => report_cmd::report(args, cli.quiet),
-        Command::Plot(cmd) => report_cmd::plot(cmd, cli.quiet),};
+        Command::Plot(cmd) => report_cmd::plot(cmd, cli.quiet),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

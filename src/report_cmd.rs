@@ -41,7 +41,10 @@ fn unavailable() -> anyhow::Error {
 #[cfg(feature = "report")]
 pub fn report(a: ReportArgs, quiet: bool) -> Result<()> {
     use spequlos_experiments::report::{self, ReportError, ReportOptions};
-    let opts = ReportOptions { parquet: a.parquet, figures: !a.no_figures };
+    let opts = ReportOptions {
+        parquet: a.parquet,
+        figures: !a.no_figures,
+    };
     let s = report::report(&a.dir, &opts).map_err(|e| match e {
         ReportError::Input(m) => crate::BadInput::new(m).into(),
         other => anyhow::Error::from(other),
@@ -72,7 +75,8 @@ pub fn report(_: ReportArgs, _: bool) -> Result<()> {
 pub fn plot(cmd: PlotCmd, quiet: bool) -> Result<()> {
     match cmd {
         PlotCmd::Timeline { dir } => {
-            let files = spequlos_experiments::figures::timeline_figure(&dir).map_err(crate::BadInput::new)?;
+            let files = spequlos_experiments::figures::timeline_figure(&dir)
+                .map_err(crate::BadInput::new)?;
             if !quiet {
                 for f in files {
                     eprintln!("wrote {}", f.display());

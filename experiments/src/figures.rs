@@ -91,6 +91,8 @@ fn draw_completion<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Curves
         .map_err(err)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
         .x_desc("time since submission (h)")
         .y_desc("tasks completed (fraction)")
         .draw()
@@ -105,7 +107,9 @@ fn draw_completion<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Curves
             )))
             .map_err(err)?
             .label("baseline tail (after t_ideal)")
-            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], color(3).mix(0.3).filled()));
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 18, y + 5)], color(3).mix(0.3).filled())
+            });
     }
     let curve = |times: &[f64]| {
         let mut t: Vec<f64> = times.iter().copied().filter(|t| t.is_finite()).collect();
@@ -119,7 +123,10 @@ fn draw_completion<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Curves
         pts
     };
     chart
-        .draw_series(LineSeries::new(curve(&c.baseline), color(0).stroke_width(2)))
+        .draw_series(LineSeries::new(
+            curve(&c.baseline),
+            color(0).stroke_width(2),
+        ))
         .map_err(err)?
         .label("without SpeQuloS")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(0).stroke_width(2)));
@@ -156,11 +163,22 @@ pub fn completion_figure(stem: &Path, c: &Curves) -> Res<Vec<PathBuf>> {
     render!(stem, (900, 560), draw_completion(c))
 }
 
-fn draw_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, series: &BTreeMap<String, Vec<f64>>) -> Res<()> {
+fn draw_cdf<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    series: &BTreeMap<String, Vec<f64>>,
+) -> Res<()> {
     root.fill(&WHITE).map_err(err)?;
-    let xmax = series.values().flatten().copied().filter(|x| x.is_finite()).fold(1.0, f64::max);
+    let xmax = series
+        .values()
+        .flatten()
+        .copied()
+        .filter(|x| x.is_finite())
+        .fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(root)
-        .caption("Tail slowdown of BoT executions without SpeQuloS", ("sans-serif", 20))
+        .caption(
+            "Tail slowdown of BoT executions without SpeQuloS",
+            ("sans-serif", 20),
+        )
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
@@ -168,6 +186,8 @@ fn draw_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, series: &BTreeMap
         .map_err(err)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
         .x_desc("tail slowdown (completion time / t_ideal)")
         .y_desc("fraction of executions (CDF)")
         .draw()
@@ -176,12 +196,19 @@ fn draw_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, series: &BTreeMap
         let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
         v.sort_by(f64::total_cmp);
         let n = v.len() as f64;
-        let pts: Vec<(f64, f64)> = v.iter().enumerate().map(|(k, x)| (*x, (k + 1) as f64 / n)).collect();
+        // An empirical CDF is a step function.
+        let mut pts = Vec::with_capacity(2 * v.len());
+        for (k, x) in v.iter().enumerate() {
+            pts.push((*x, k as f64 / n));
+            pts.push((*x, (k + 1) as f64 / n));
+        }
         chart
             .draw_series(LineSeries::new(pts, color(i).stroke_width(2)))
             .map_err(err)?
             .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(i).stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color(i).stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -212,33 +239,51 @@ type Facets = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
 
 fn draw_tre<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, facets: &Facets) -> Res<()> {
     root.fill(&WHITE).map_err(err)?;
-    let root = root.titled("Tail Removal Efficiency per strategy (mean ± 95 % CI)", ("sans-serif", 20)).map_err(err)?;
+    let root = root
+        .titled(
+            "Tail Removal Efficiency per strategy (mean ± 95 % CI); blue: Cloud Duplication, orange: Reschedule, red: Flat",
+            ("sans-serif", 18),
+        )
+        .map_err(err)?;
     let cols = 2usize.min(facets.len().max(1));
     let rows = facets.len().div_ceil(cols).max(1);
     let panels = root.split_evenly((rows, cols));
     for ((facet, by_strategy), panel) in facets.iter().zip(panels.iter()) {
         let names: Vec<&String> = by_strategy.keys().collect();
         let n = names.len().max(1);
+        // Up to eight labels fit side by side in a panel; more are turned upright.
+        let rotate = n > 8;
+        let label_font = if rotate {
+            ("sans-serif", 11)
+                .into_font()
+                .transform(FontTransform::Rotate90)
+        } else {
+            ("sans-serif", 12).into_font()
+        };
         let mut chart = ChartBuilder::on(panel)
             .caption(facet, ("sans-serif", 15))
             .margin(8)
-            .x_label_area_size(60)
+            .x_label_area_size(if rotate { 80 } else { 35 })
             .y_label_area_size(50)
             .build_cartesian_2d(-0.5..(n as f64 - 0.5), -0.2..1.05)
             .map_err(err)?;
         let label = |x: &f64| {
             let i = x.round();
             if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
-                names[i as usize].clone()
+                // Rotated labels start at the tick: pad them clear of the axis.
+                let pad = if rotate { "     " } else { "" };
+                format!("{pad}{}", names[i as usize])
             } else {
                 String::new()
             }
         };
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(RGBColor(225, 225, 225))
             .x_labels(n)
             .x_label_formatter(&label)
-            .x_label_style(("sans-serif", 11).into_font().transform(FontTransform::Rotate90))
+            .x_label_style(label_font)
             .y_desc("TRE")
             .disable_x_mesh()
             .draw()
@@ -255,16 +300,29 @@ fn draw_tre<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, facets: &Facets) 
             });
             let x = i as f64;
             chart
-                .draw_series(std::iter::once(ErrorBar::new_vertical(x, m - ci, m, m + ci, c.filled(), 8)))
+                .draw_series(std::iter::once(ErrorBar::new_vertical(
+                    x,
+                    m - ci,
+                    m,
+                    m + ci,
+                    c.filled(),
+                    8,
+                )))
                 .map_err(err)?;
-            chart.draw_series(std::iter::once(Circle::new((x, m), 4, c.filled()))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Circle::new((x, m), 4, c.filled())))
+                .map_err(err)?;
         }
     }
     Ok(())
 }
 
 fn pareto(points: &[(String, f64, f64)]) -> Vec<(f64, f64)> {
-    let mut p: Vec<(f64, f64)> = points.iter().map(|(_, c, t)| (*c, *t)).filter(|(c, t)| c.is_finite() && t.is_finite()).collect();
+    let mut p: Vec<(f64, f64)> = points
+        .iter()
+        .map(|(_, c, t)| (*c, *t))
+        .filter(|(c, t)| c.is_finite() && t.is_finite())
+        .collect();
     p.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
     let mut front = Vec::new();
     let mut best = f64::INFINITY;
@@ -277,19 +335,36 @@ fn pareto(points: &[(String, f64, f64)]) -> Vec<(f64, f64)> {
     front
 }
 
-fn draw_cost<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, points: &[(String, f64, f64)]) -> Res<()> {
+fn draw_cost<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    points: &[(String, f64, f64)],
+) -> Res<()> {
     root.fill(&WHITE).map_err(err)?;
-    let cmax = points.iter().map(|p| p.1).filter(|x| x.is_finite()).fold(1.0, f64::max);
-    let tmax = points.iter().map(|p| p.2).filter(|x| x.is_finite()).fold(1.0, f64::max);
+    let cmax = points
+        .iter()
+        .map(|p| p.1)
+        .filter(|x| x.is_finite())
+        .fold(1.0, f64::max);
+    let tmax = points
+        .iter()
+        .map(|p| p.2)
+        .filter(|x| x.is_finite())
+        .fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(root)
-        .caption("Cost and makespan per strategy (means over all runs)", ("sans-serif", 20))
+        .caption(
+            "Cost and makespan per strategy (means over all runs)",
+            ("sans-serif", 20),
+        )
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..cmax * 1.1, 0.0..tmax * 1.1)
+        // The right third is left free for the legend, so it hides no point.
+        .build_cartesian_2d(0.0..cmax * 1.5, 0.0..tmax * 1.1)
         .map_err(err)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
         .x_desc("credits spent (1 credit = one Cloud worker for 4 min)")
         .y_desc("completion time (h)")
         .draw()
@@ -323,9 +398,17 @@ fn draw_cost<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, points: &[(Strin
 
 fn draw_oracle<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, preds: &[(f64, f64)]) -> Res<()> {
     root.fill(&WHITE).map_err(err)?;
-    let max = preds.iter().flat_map(|p| [p.0, p.1]).filter(|x| x.is_finite()).fold(1.0, f64::max) * 1.05;
+    let max = preds
+        .iter()
+        .flat_map(|p| [p.0, p.1])
+        .filter(|x| x.is_finite())
+        .fold(1.0, f64::max)
+        * 1.05;
     let mut chart = ChartBuilder::on(root)
-        .caption("Oracle: predicted vs actual completion (at 50 %, leave-one-out)", ("sans-serif", 20))
+        .caption(
+            "Oracle: predicted vs actual completion (at 50 %, leave-one-out)",
+            ("sans-serif", 20),
+        )
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
@@ -333,6 +416,8 @@ fn draw_oracle<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, preds: &[(f64,
         .map_err(err)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
         .x_desc("actual completion time (h)")
         .y_desc("predicted completion time (h)")
         .draw()
@@ -351,7 +436,11 @@ fn draw_oracle<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, preds: &[(f64,
         .label("perfect prediction")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(7)));
     chart
-        .draw_series(preds.iter().map(|(a, p)| Circle::new((*a, *p), 2, color(0).mix(0.6).filled())))
+        .draw_series(
+            preds
+                .iter()
+                .map(|(a, p)| Circle::new((*a, *p), 2, color(0).mix(0.6).filled())),
+        )
         .map_err(err)?
         .label("one execution")
         .legend(|(x, y)| Circle::new((x + 9, y), 3, color(0).filled()));
@@ -378,17 +467,24 @@ fn representative(dir: &Path, v: &RunsView) -> Res<Option<Curves>> {
         let m = |ix: &Vec<usize>| ix.iter().map(|&i| v.tre[i]).sum::<f64>() / ix.len() as f64;
         m(a.1).total_cmp(&m(b.1))
     });
-    let Some((_, idx)) = best else { return Ok(None) };
+    let Some((_, idx)) = best else {
+        return Ok(None);
+    };
     let mut idx = idx.clone();
     idx.sort_by(|&a, &b| v.tre[a].total_cmp(&v.tre[b]));
     let pick = idx[idx.len() / 2];
     let id = v.run_id[pick] as u32;
-    let text = std::fs::read_to_string(dir.join("sweep.toml")).map_err(|e| format!("sweep.toml: {e}"))?;
+    let text =
+        std::fs::read_to_string(dir.join("sweep.toml")).map_err(|e| format!("sweep.toml: {e}"))?;
     let spec: SweepSpec = toml::from_str(&text).map_err(|e| format!("sweep.toml: {e}"))?;
     let plan = spec::expand(&spec)?;
-    let Some(job) = plan.jobs.iter().find(|j| j.runs.iter().any(|r| r.id == id)) else { return Ok(None) };
+    let Some(job) = plan.jobs.iter().find(|j| j.runs.iter().any(|r| r.id == id)) else {
+        return Ok(None);
+    };
     let run = job.runs.iter().find(|r| r.id == id).expect("found");
-    let RunKind::Speq { .. } = run.kind else { return Ok(None) };
+    let RunKind::Speq { .. } = run.kind else {
+        return Ok(None);
+    };
     let sc = &run.scenario;
     let trace = load_trace(&plan.traces[run.trace]).map_err(|e| e.to_string())?;
     let t = tasks(sc).map_err(|e| e.to_string())?;
@@ -405,14 +501,22 @@ fn representative(dir: &Path, v: &RunsView) -> Res<Option<Curves>> {
         ),
         total: t.len(),
         baseline: b.tasks.iter().map(|x| x.completion).collect(),
-        speq: Some((sc.strategy.to_string(), s.tasks.iter().map(|x| x.completion).collect())),
+        speq: Some((
+            sc.strategy.to_string(),
+            s.tasks.iter().map(|x| x.completion).collect(),
+        )),
         t_ideal: b.metrics.t_ideal,
         deployed_at: s.metrics.deployed_at,
     }))
 }
 
 /// The five report figures.
-pub fn report_figures(dir: &Path, out: &Path, v: &RunsView, loo: &[LooPrediction]) -> Res<Vec<PathBuf>> {
+pub fn report_figures(
+    dir: &Path,
+    out: &Path,
+    v: &RunsView,
+    loo: &[LooPrediction],
+) -> Res<Vec<PathBuf>> {
     let mut files = Vec::new();
     if let Some(c) = representative(dir, v)? {
         files.extend(completion_figure(&out.join("completion"), &c)?);
@@ -422,7 +526,9 @@ pub fn report_figures(dir: &Path, out: &Path, v: &RunsView, loo: &[LooPrediction
     let mut cost: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     for i in 0..v.run.len() {
         if v.run[i] == "baseline" {
-            cdf.entry(v.trace[i].clone()).or_default().push(v.tail_slowdown[i]);
+            cdf.entry(v.trace[i].clone())
+                .or_default()
+                .push(v.tail_slowdown[i]);
         } else {
             facets
                 .entry(format!("{} / {}", v.trace[i], v.middleware[i]))
@@ -435,49 +541,101 @@ pub fn report_figures(dir: &Path, out: &Path, v: &RunsView, loo: &[LooPrediction
             e.1.push(v.completion[i] / 3600.0);
         }
     }
-    files.extend(render!(&out.join("tail_slowdown_cdf"), (900, 560), draw_cdf(&cdf))?);
+    files.extend(render!(
+        &out.join("tail_slowdown_cdf"),
+        (900, 560),
+        draw_cdf(&cdf)
+    )?);
     if !facets.is_empty() {
         let rows = facets.len().div_ceil(2) as u32;
-        files.extend(render!(&out.join("tre_by_strategy"), (1200, 120 + 380 * rows), draw_tre(&facets))?);
-        let points: Vec<(String, f64, f64)> =
-            cost.iter().map(|(s, (c, t))| (s.clone(), mean_ci(c).0, mean_ci(t).0)).collect();
-        files.extend(render!(&out.join("credits_vs_completion"), (900, 600), draw_cost(&points))?);
+        files.extend(render!(
+            &out.join("tre_by_strategy"),
+            (1200, 120 + 380 * rows),
+            draw_tre(&facets)
+        )?);
+        let points: Vec<(String, f64, f64)> = cost
+            .iter()
+            .map(|(s, (c, t))| (s.clone(), mean_ci(c).0, mean_ci(t).0))
+            .collect();
+        files.extend(render!(
+            &out.join("credits_vs_completion"),
+            (900, 600),
+            draw_cost(&points)
+        )?);
     }
-    let preds: Vec<(f64, f64)> =
-        loo.iter().filter(|p| p.ratio == 0.5).map(|p| (p.actual / 3600.0, p.predicted / 3600.0)).collect();
+    let preds: Vec<(f64, f64)> = loo
+        .iter()
+        .filter(|p| p.ratio == 0.5)
+        .map(|p| (p.actual / 3600.0, p.predicted / 3600.0))
+        .collect();
     if !preds.is_empty() {
-        files.extend(render!(&out.join("oracle"), (800, 700), draw_oracle(&preds))?);
+        files.extend(render!(
+            &out.join("oracle"),
+            (800, 700),
+            draw_oracle(&preds)
+        )?);
     }
     Ok(files)
 }
 
 /// Figure 1 for one `spequlos sim --out` directory, from its tasks.csv and runs.csv.
 pub fn timeline_figure(dir: &Path) -> Res<Vec<PathBuf>> {
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+    };
     let tasks = read("tasks.csv")?;
     let runs = read("runs.csv")?;
     let mut lines = tasks.lines();
     let head: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let (ri, ci) = match (head.iter().position(|h| *h == "run"), head.iter().position(|h| *h == "completion")) {
+    let (ri, ci) = match (
+        head.iter().position(|h| *h == "run"),
+        head.iter().position(|h| *h == "completion"),
+    ) {
         (Some(r), Some(c)) => (r, c),
-        _ => return Err(format!("{}: not a `spequlos sim --out` tasks.csv", dir.join("tasks.csv").display())),
+        _ => {
+            return Err(format!(
+                "{}: not a `spequlos sim --out` tasks.csv",
+                dir.join("tasks.csv").display()
+            ))
+        }
     };
     let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for (n, l) in lines.enumerate() {
         let f: Vec<&str> = l.split(',').collect();
-        let t: f64 = f.get(ci).and_then(|x| x.parse().ok()).ok_or_else(|| format!("tasks.csv:{}: completion: not a number", n + 2))?;
-        by.entry(f.get(ri).unwrap_or(&"").to_string()).or_default().push(t);
+        let t: f64 = f
+            .get(ci)
+            .and_then(|x| x.parse().ok())
+            .ok_or_else(|| format!("tasks.csv:{}: completion: not a number", n + 2))?;
+        by.entry(f.get(ri).unwrap_or(&"").to_string())
+            .or_default()
+            .push(t);
     }
     let mut rl = runs.lines();
     let rh: Vec<&str> = rl.next().unwrap_or("").split(',').collect();
     let col = |row: &str, name: &str| -> f64 {
-        rh.iter().position(|h| *h == name).and_then(|i| row.split(',').nth(i)).and_then(|x| x.parse().ok()).unwrap_or(f64::NAN)
+        rh.iter()
+            .position(|h| *h == name)
+            .and_then(|i| row.split(',').nth(i))
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(f64::NAN)
     };
     let rows: Vec<&str> = rl.collect();
-    let base_row = rows.iter().find(|r| r.starts_with("baseline,")).ok_or("runs.csv has no baseline row")?;
+    let base_row = rows
+        .iter()
+        .find(|r| r.starts_with("baseline,"))
+        .ok_or("runs.csv has no baseline row")?;
     let speq_row = rows.iter().find(|r| r.starts_with("speq,"));
-    let strategy = speq_row.and_then(|r| rh.iter().position(|h| *h == "strategy").and_then(|i| r.split(',').nth(i))).unwrap_or("");
-    let baseline = by.remove("baseline").ok_or("tasks.csv has no baseline run")?;
+    let strategy = speq_row
+        .and_then(|r| {
+            rh.iter()
+                .position(|h| *h == "strategy")
+                .and_then(|i| r.split(',').nth(i))
+        })
+        .unwrap_or("");
+    let baseline = by
+        .remove("baseline")
+        .ok_or("tasks.csv has no baseline run")?;
     let c = Curves {
         title: "Completion of one BoT".into(),
         total: baseline.len(),
@@ -495,7 +653,12 @@ mod tests {
 
     #[test]
     fn pareto_keeps_only_undominated_points() {
-        let pts = vec![("a".into(), 10.0, 5.0), ("b".into(), 20.0, 3.0), ("c".into(), 15.0, 6.0), ("d".into(), 0.0, 9.0)];
+        let pts = vec![
+            ("a".into(), 10.0, 5.0),
+            ("b".into(), 20.0, 3.0),
+            ("c".into(), 15.0, 6.0),
+            ("d".into(), 0.0, 9.0),
+        ];
         assert_eq!(pareto(&pts), vec![(0.0, 9.0), (10.0, 5.0), (20.0, 3.0)]);
     }
 

@@ -69,7 +69,10 @@ fn stats(names: &[&str]) -> Vec<Expr> {
 fn read_runs(dir: &Path) -> Result<DataFrame, ReportError> {
     let path = dir.join("runs.csv");
     if !path.is_file() {
-        return Err(ReportError::Input(format!("{}: no runs.csv (run `spequlos sweep` first)", dir.display())));
+        return Err(ReportError::Input(format!(
+            "{}: no runs.csv (run `spequlos sweep` first)",
+            dir.display()
+        )));
     }
     let text = path.to_string_lossy().into_owned();
     let df = LazyCsvReader::new(PlRefPath::from(text.as_str()))
@@ -78,9 +81,21 @@ fn read_runs(dir: &Path) -> Result<DataFrame, ReportError> {
         .finish()?
         .collect()
         .map_err(|e| ReportError::Input(format!("{}: {e}", path.display())))?;
-    for c in ["run_id", "run", "strategy", "trace_label", "middleware.kind", "workload_label", "tre", "completion_time"] {
+    for c in [
+        "run_id",
+        "run",
+        "strategy",
+        "trace_label",
+        "middleware.kind",
+        "workload_label",
+        "tre",
+        "completion_time",
+    ] {
         if df.column(c).is_err() {
-            return Err(ReportError::Input(format!("{}: column `{c}` is missing", path.display())));
+            return Err(ReportError::Input(format!(
+                "{}: column `{c}` is missing",
+                path.display()
+            )));
         }
     }
     if df.height() == 0 {
@@ -91,22 +106,31 @@ fn read_runs(dir: &Path) -> Result<DataFrame, ReportError> {
 
 fn f64s(df: &DataFrame, name: &str) -> Result<Vec<f64>, ReportError> {
     let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
 fn strs(df: &DataFrame, name: &str) -> Result<Vec<String>, ReportError> {
     let c = df.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?.into_iter().map(|v| v.unwrap_or("").to_string()).collect())
+    Ok(c.str()?
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect())
 }
 
 fn write_csv(df: &mut DataFrame, path: &Path) -> Result<(), ReportError> {
-    let mut f = File::create(path).map_err(|err| ReportError::Io { path: path.to_path_buf(), err })?;
+    let mut f = File::create(path).map_err(|err| ReportError::Io {
+        path: path.to_path_buf(),
+        err,
+    })?;
     CsvWriter::new(&mut f).include_header(true).finish(df)?;
     Ok(())
 }
 
 fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), ReportError> {
-    let f = File::create(path).map_err(|err| ReportError::Io { path: path.to_path_buf(), err })?;
+    let f = File::create(path).map_err(|err| ReportError::Io {
+        path: path.to_path_buf(),
+        err,
+    })?;
     ParquetWriter::new(f).finish(df)?;
     Ok(())
 }
@@ -132,8 +156,15 @@ fn view(df: &DataFrame) -> Result<RunsView, ReportError> {
     let trace = strs(df, "trace_label")?;
     let middleware = strs(df, "middleware.kind")?;
     let workload = strs(df, "workload_label")?;
-    let group = (0..df.height()).map(|i| format!("{}/{}/{}", trace[i], middleware[i], workload[i])).collect();
-    let (t25, t50, t75, t90) = (f64s(df, "t25")?, f64s(df, "t50")?, f64s(df, "t75")?, f64s(df, "t90")?);
+    let group = (0..df.height())
+        .map(|i| format!("{}/{}/{}", trace[i], middleware[i], workload[i]))
+        .collect();
+    let (t25, t50, t75, t90) = (
+        f64s(df, "t25")?,
+        f64s(df, "t50")?,
+        f64s(df, "t75")?,
+        f64s(df, "t90")?,
+    );
     Ok(RunsView {
         run: strs(df, "run")?,
         strategy: strs(df, "strategy")?,
@@ -146,7 +177,9 @@ fn view(df: &DataFrame) -> Result<RunsView, ReportError> {
         speedup: f64s(df, "speedup")?,
         credits_spent: f64s(df, "credits_spent")?,
         cloud_share: f64s(df, "cloud_share")?,
-        at: (0..df.height()).map(|i| [t25[i], t50[i], t75[i], t90[i]]).collect(),
+        at: (0..df.height())
+            .map(|i| [t25[i], t50[i], t75[i], t90[i]])
+            .collect(),
         run_id: f64s(df, "run_id")?,
     })
 }
@@ -158,7 +191,11 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
 
     // Oracle, leave-one-out, per (group, strategy).
     let times: Vec<RunTimes> = (0..v.run.len())
-        .map(|i| RunTimes { key: format!("{}/{}", v.group[i], v.strategy[i]), completion: v.completion[i], at: v.at[i] })
+        .map(|i| RunTimes {
+            key: format!("{}/{}", v.group[i], v.strategy[i]),
+            completion: v.completion[i],
+            at: v.at[i],
+        })
         .collect();
     let loo = analysis::loo_predictions(&times);
 
@@ -167,14 +204,32 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
         .clone()
         .filter(col("run").eq(lit("speq")))
         .group_by([col(GROUP[0]), col(GROUP[1]), col(GROUP[2]), col("strategy")])
-        .agg(stats(&["tre", "tail_slowdown", "speedup", "credits_spent", "cloud_share", "completion_time"]))
-        .sort(["trace_label", "middleware.kind", "workload_label", "strategy"], SortMultipleOptions::default())
+        .agg(stats(&[
+            "tre",
+            "tail_slowdown",
+            "speedup",
+            "credits_spent",
+            "cloud_share",
+            "completion_time",
+        ]))
+        .sort(
+            [
+                "trace_label",
+                "middleware.kind",
+                "workload_label",
+                "strategy",
+            ],
+            SortMultipleOptions::default(),
+        )
         .collect()?;
     let mut baselines = lazy
         .filter(col("run").eq(lit("baseline")))
         .group_by([col(GROUP[0]), col(GROUP[1]), col(GROUP[2])])
         .agg(stats(&["tail_slowdown", "completion_time", "t_ideal"]))
-        .sort(["trace_label", "middleware.kind", "workload_label"], SortMultipleOptions::default())
+        .sort(
+            ["trace_label", "middleware.kind", "workload_label"],
+            SortMultipleOptions::default(),
+        )
         .collect()?;
 
     // Oracle success columns, at each completion point.
@@ -183,12 +238,17 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
         let m = strs(&summary, "middleware.kind")?;
         let w = strs(&summary, "workload_label")?;
         let s = strs(&summary, "strategy")?;
-        (0..summary.height()).map(|i| format!("{}/{}/{}/{}", t[i], m[i], w[i], s[i])).collect()
+        (0..summary.height())
+            .map(|i| format!("{}/{}/{}/{}", t[i], m[i], w[i], s[i]))
+            .collect()
     };
     for (k, ratio) in spequlos_core::metrics::PREDICTION_POINTS.iter().enumerate() {
         let rates: Vec<f64> = keys
             .iter()
-            .map(|key| loo.get(key).map_or(f64::NAN, |p| analysis::success_rate(p, *ratio, 0.2)))
+            .map(|key| {
+                loo.get(key)
+                    .map_or(f64::NAN, |p| analysis::success_rate(p, *ratio, 0.2))
+            })
             .collect();
         let name = format!("oracle_success_{}", [25, 50, 75, 90][k]);
         summary.with_column(Column::new(name.into(), rates))?;
@@ -201,7 +261,10 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
     write_csv(&mut baselines, &baselines_path)?;
     files.push(baselines_path);
     if opts.parquet {
-        for (df, name) in [(&mut runs, "runs.parquet"), (&mut summary, "summary.parquet")] {
+        for (df, name) in [
+            (&mut runs, "runs.parquet"),
+            (&mut summary, "summary.parquet"),
+        ] {
             let p = dir.join(name);
             write_parquet(df, &p)?;
             files.push(p);
@@ -214,8 +277,16 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
         if v.run[i] == "baseline" {
             pooled.baseline_tail_slowdown.push(v.tail_slowdown[i]);
         } else {
-            pooled.tre.entry(v.strategy[i].clone()).or_default().push(v.tre[i]);
-            pooled.speedup.entry(v.strategy[i].clone()).or_default().push(v.speedup[i]);
+            pooled
+                .tre
+                .entry(v.strategy[i].clone())
+                .or_default()
+                .push(v.tre[i]);
+            pooled
+                .speedup
+                .entry(v.strategy[i].clone())
+                .or_default()
+                .push(v.speedup[i]);
             pooled.cloud_share.push(v.cloud_share[i]);
         }
     }
@@ -231,17 +302,36 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
     let fig_dir = dir.join("figures");
     let mut figure_files = Vec::new();
     if opts.figures {
-        fs::create_dir_all(&fig_dir).map_err(|err| ReportError::Io { path: fig_dir.clone(), err })?;
+        fs::create_dir_all(&fig_dir).map_err(|err| ReportError::Io {
+            path: fig_dir.clone(),
+            err,
+        })?;
         let all_loo: Vec<LooPrediction> = loo.values().flatten().copied().collect();
-        figure_files = figures::report_figures(dir, &fig_dir, &v, &all_loo).map_err(ReportError::Figure)?;
+        figure_files =
+            figures::report_figures(dir, &fig_dir, &v, &all_loo).map_err(ReportError::Figure)?;
         files.extend(figure_files.iter().cloned());
     }
 
-    let md = markdown(dir, &summary, &baselines, &findings, &figure_files, v.run.len())?;
+    let md = markdown(
+        dir,
+        &summary,
+        &baselines,
+        &findings,
+        &figure_files,
+        v.run.len(),
+    )?;
     let md_path = dir.join("report.md");
-    fs::write(&md_path, md).map_err(|err| ReportError::Io { path: md_path.clone(), err })?;
+    fs::write(&md_path, md).map_err(|err| ReportError::Io {
+        path: md_path.clone(),
+        err,
+    })?;
     files.push(md_path);
-    Ok(ReportSummary { runs: v.run.len(), groups: summary.height(), files, findings })
+    Ok(ReportSummary {
+        runs: v.run.len(),
+        groups: summary.height(),
+        files,
+        findings,
+    })
 }
 
 fn fmt(x: f64, digits: usize) -> String {
@@ -281,19 +371,39 @@ fn markdown(
 
     let _ = writeln!(md, "\n## Baseline tails\n");
     let _ = writeln!(md, "| trace | middleware | workload | runs | tail slowdown mean | median | p90 | completion mean (h) |\n|---|---|---|---|---|---|---|---|");
-    let (bt, bm, bw) = (strs(baselines, GROUP[0])?, strs(baselines, GROUP[1])?, strs(baselines, GROUP[2])?);
+    let (bt, bm, bw) = (
+        strs(baselines, GROUP[0])?,
+        strs(baselines, GROUP[1])?,
+        strs(baselines, GROUP[2])?,
+    );
     let bn = f64s(baselines, "n")?;
-    let (sm, smed, sp90) = (f64s(baselines, "tail_slowdown_mean")?, f64s(baselines, "tail_slowdown_median")?, f64s(baselines, "tail_slowdown_p90")?);
+    let (sm, smed, sp90) = (
+        f64s(baselines, "tail_slowdown_mean")?,
+        f64s(baselines, "tail_slowdown_median")?,
+        f64s(baselines, "tail_slowdown_p90")?,
+    );
     let cm = f64s(baselines, "completion_time_mean")?;
     for i in 0..baselines.height() {
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            bt[i], bm[i], bw[i], bn[i], fmt(sm[i], 2), fmt(smed[i], 2), fmt(sp90[i], 2), fmt(cm[i] / 3600.0, 2)
+            bt[i],
+            bm[i],
+            bw[i],
+            bn[i],
+            fmt(sm[i], 2),
+            fmt(smed[i], 2),
+            fmt(sp90[i], 2),
+            fmt(cm[i] / 3600.0, 2)
         );
     }
 
-    let (t, m, w, s) = (strs(summary, GROUP[0])?, strs(summary, GROUP[1])?, strs(summary, GROUP[2])?, strs(summary, "strategy")?);
+    let (t, m, w, s) = (
+        strs(summary, GROUP[0])?,
+        strs(summary, GROUP[1])?,
+        strs(summary, GROUP[2])?,
+        strs(summary, "strategy")?,
+    );
     let n = f64s(summary, "n")?;
     let tre = f64s(summary, "tre_mean")?;
     let tre_med = f64s(summary, "tre_median")?;
@@ -311,7 +421,10 @@ fn markdown(
         }
     }
     let _ = writeln!(md, "\n## Best strategy per group (highest mean TRE)\n");
-    let _ = writeln!(md, "| trace / middleware / workload | strategy | mean TRE | mean credits |\n|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "| trace / middleware / workload | strategy | mean TRE | mean credits |\n|---|---|---|---|"
+    );
     for (g, (st, tr, c)) in &best {
         let _ = writeln!(md, "| {g} | {st} | {} | {} |", fmt(*tr, 3), fmt(*c, 0));
     }
@@ -337,7 +450,10 @@ fn markdown(
     }
     if !figures.is_empty() {
         let _ = writeln!(md, "\n## Figures\n");
-        for f in figures.iter().filter(|f| f.extension().is_some_and(|e| e == "png")) {
+        for f in figures
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "png"))
+        {
             let rel = f.strip_prefix(dir).unwrap_or(f);
             let _ = writeln!(md, "![{}]({})\n", rel.display(), rel.display());
         }

@@ -78,7 +78,11 @@ pub struct Summary {
 
 /// The header of a sweep's `runs.csv`.
 pub fn header() -> String {
-    format!("run_id,baseline_id,trace_label,workload_label,{}", output::runs_header())}
+    format!(
+        "run_id,baseline_id,trace_label,workload_label,{}",
+        output::runs_header()
+    )
+}
 
 /// FNV-1a of the parsed spec, in hex: stable across runs and platforms.
 pub fn spec_hash(spec: &SweepSpec) -> String {

@@ -1,0 +1,138 @@
+//! End-to-end tests of `spequlos report` and `spequlos plot` (built with `--features report`).
+#![cfg(feature = "report")]
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spequlos"))
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "spequlos {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn is_png(p: &Path) -> bool {
+    fs::read(p).is_ok_and(|b| b.len() > 5_000 && b.starts_with(b"\x89PNG\r\n\x1a\n"))
+}
+
+fn is_svg(p: &Path) -> bool {
+    fs::read_to_string(p)
+        .is_ok_and(|t| t.contains("<svg") && t.contains("</svg>") && t.contains("<text"))
+}
+
+#[test]
+fn quick_sweep_report_has_tables_findings_and_five_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.toml");
+    fs::write(
+        &spec,
+        r#"
+name = "report-test"
+[base.trace]
+hosts = 300
+days = 12
+[axes]
+trace = ["seti", "nd"]
+middleware = ["boinc", "xwhep"]
+strategy = ["none", "9C-G-F", "9C-G-R", "9C-G-D", "9A-G-D"]
+offset_count = 5
+"#,
+    )
+    .unwrap();
+    let q = dir.path().join("q");
+    ok(&["sweep", s(&spec), "--out", s(&q)]);
+    let findings = ok(&["report", s(&q), "--parquet"]);
+    assert_eq!(findings.lines().count(), 5, "{findings}");
+    assert!(
+        findings.contains("tail") && findings.contains("Oracle"),
+        "{findings}"
+    );
+    for f in [
+        "summary.csv",
+        "baselines.csv",
+        "report.md",
+        "runs.parquet",
+        "summary.parquet",
+    ] {
+        assert!(q.join(f).is_file(), "{f}");
+    }
+    let summary = fs::read_to_string(q.join("summary.csv")).unwrap();
+    let header = summary.lines().next().unwrap();
+    for col in [
+        "tre_mean",
+        "tre_median",
+        "tre_p10",
+        "tre_p90",
+        "tail_slowdown_mean",
+        "speedup_p90",
+        "credits_spent_median",
+        "cloud_share_mean",
+        "oracle_success_50",
+    ] {
+        assert!(header.split(',').any(|c| c == col), "{col} in {header}");
+    }
+    // 2 traces × 2 middlewares × 1 workload × 4 SpeQuloS strategies.
+    assert_eq!(summary.lines().count(), 1 + 16);
+    let md = fs::read_to_string(q.join("report.md")).unwrap();
+    for part in [
+        "## Findings",
+        "## Baseline tails",
+        "## Best strategy per group",
+        "## Strategies",
+        "![figures/completion.png]",
+    ] {
+        assert!(md.contains(part), "{part} in report.md");
+    }
+    for fig in [
+        "completion",
+        "tail_slowdown_cdf",
+        "tre_by_strategy",
+        "credits_vs_completion",
+        "oracle",
+    ] {
+        assert!(is_png(&q.join(format!("figures/{fig}.png"))), "{fig}.png");
+        assert!(is_svg(&q.join(format!("figures/{fig}.svg"))), "{fig}.svg");
+    }
+    // The report is a function of runs.csv.
+    let first = fs::read(q.join("summary.csv")).unwrap();
+    ok(&["report", s(&q), "--no-figures"]);
+    assert_eq!(fs::read(q.join("summary.csv")).unwrap(), first);
+}
+
+#[test]
+fn timeline_plot_of_a_sim_run_and_bad_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("d");
+    ok(&[
+        "sim",
+        "--hosts",
+        "300",
+        "--strategy",
+        "9C-G-D",
+        "--out",
+        s(&d),
+    ]);
+    ok(&["plot", "timeline", s(&d)]);
+    assert!(is_png(&d.join("timeline.png")) && is_svg(&d.join("timeline.svg")));
+    let out = run(&["report", s(&dir.path().join("nothing"))]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("runs.csv"));
+    let out = run(&["plot", "timeline", s(dir.path())]);
+    assert_eq!(out.status.code(), Some(2));
+}
