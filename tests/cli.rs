@@ -1,35 +1,14 @@
 //! End-to-end tests of the real `spequlos` binary.
 
+mod common;
+
+use common::{ok, run, s};
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_spequlos"));
-    c.arg("--quiet");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "spequlos {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn fta_sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/tests/data/fta-sample/event_trace.tab")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Every file of a directory, by name, with its bytes.

@@ -1,31 +1,12 @@
 //! End-to-end tests of `spequlos report` and `spequlos plot` (built with `--features report`).
 #![cfg(feature = "report")]
 
+mod common;
+
+use common::{ok, run, s};
+
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spequlos"))
-        .arg("--quiet")
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "spequlos {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn is_png(p: &Path) -> bool {
     fs::read(p).is_ok_and(|b| b.len() > 5_000 && b.starts_with(b"\x89PNG\r\n\x1a\n"))

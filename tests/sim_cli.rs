@@ -1,26 +1,12 @@
 //! End-to-end tests of `spequlos sim`.
 
+mod common;
+
+use common::{ok, run};
+
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spequlos"))
-        .arg("--quiet")
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "spequlos {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use std::process::Command;
 
 #[test]
 fn default_run_json_is_complete_and_repeatable() {

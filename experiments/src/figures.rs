@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use spequlos_core::Strategy;
@@ -40,6 +41,49 @@ type Res<T> = Result<T, String>;
 
 fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
+}
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A titled chart with labelled axes and a light grid: the frame every figure shares.
+fn frame<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_desc: &str,
+    y_desc: &str,
+) -> Res<Chart<'a, DB>> {
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x, y)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    at: SeriesLabelPosition,
+) -> Res<()> {
+    chart
+        .configure_series_labels()
+        .position(at)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
 }
 
 /// Draws `draw` into `stem.png` and `stem.svg`.
@@ -73,7 +117,6 @@ pub struct Curves {
 }
 
 fn draw_completion<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Curves) -> Res<()> {
-    root.fill(&WHITE).map_err(err)?;
     let h = |t: f64| t / 3600.0;
     let end = c
         .baseline
@@ -82,21 +125,14 @@ fn draw_completion<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Curves
         .copied()
         .filter(|t| t.is_finite())
         .fold(1.0, f64::max);
-    let mut chart = ChartBuilder::on(root)
-        .caption(&c.title, ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..h(end) * 1.03, 0.0..1.0)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .x_desc("time since submission (h)")
-        .y_desc("tasks completed (fraction)")
-        .draw()
-        .map_err(err)?;
+    let mut chart = frame(
+        root,
+        &c.title,
+        0.0..h(end) * 1.03,
+        0.0..1.0,
+        "time since submission (h)",
+        "tasks completed (fraction)",
+    )?;
     let base_done = c.baseline.iter().filter(|t| t.is_finite()).count();
     if c.t_ideal.is_finite() && base_done == c.total {
         let last = c.baseline.iter().copied().fold(0.0, f64::max);
@@ -149,13 +185,7 @@ fn draw_completion<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Curves
             .label("Cloud workers requested")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(2).stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     Ok(())
 }
 
@@ -167,31 +197,20 @@ fn draw_cdf<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     series: &BTreeMap<String, Vec<f64>>,
 ) -> Res<()> {
-    root.fill(&WHITE).map_err(err)?;
     let xmax = series
         .values()
         .flatten()
         .copied()
         .filter(|x| x.is_finite())
         .fold(1.0, f64::max);
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            "Tail slowdown of BoT executions without SpeQuloS",
-            ("sans-serif", 20),
-        )
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(1.0..xmax * 1.05, 0.0..1.0)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .x_desc("tail slowdown (completion time / t_ideal)")
-        .y_desc("fraction of executions (CDF)")
-        .draw()
-        .map_err(err)?;
+    let mut chart = frame(
+        root,
+        "Tail slowdown of BoT executions without SpeQuloS",
+        1.0..xmax * 1.05,
+        0.0..1.0,
+        "tail slowdown (completion time / t_ideal)",
+        "fraction of executions (CDF)",
+    )?;
     for (i, (name, xs)) in series.iter().enumerate() {
         let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
         v.sort_by(f64::total_cmp);
@@ -210,13 +229,7 @@ fn draw_cdf<DB: DrawingBackend>(
                 PathElement::new(vec![(x, y), (x + 18, y)], color(i).stroke_width(2))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     Ok(())
 }
 
@@ -251,6 +264,16 @@ fn draw_tre<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, facets: &Facets) 
     for ((facet, by_strategy), panel) in facets.iter().zip(panels.iter()) {
         let names: Vec<&String> = by_strategy.keys().collect();
         let n = names.len().max(1);
+        // TRE leaves [0, 1] when SpeQuloS beats the ideal time or slows the BoT down.
+        let (mut lo, mut hi) = (-0.2f64, 1.05f64);
+        for v in by_strategy.values() {
+            let (m, ci) = mean_ci(v);
+            if m.is_finite() {
+                lo = lo.min(m - ci - 0.05);
+                hi = hi.max(m + ci + 0.05);
+            }
+        }
+        let (lo, hi) = (lo.max(-3.0), hi.min(3.0));
         // Up to eight labels fit side by side in a panel; more are turned upright.
         let rotate = n > 8;
         let label_font = if rotate {
@@ -265,7 +288,7 @@ fn draw_tre<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, facets: &Facets) 
             .margin(8)
             .x_label_area_size(if rotate { 80 } else { 35 })
             .y_label_area_size(50)
-            .build_cartesian_2d(-0.5..(n as f64 - 0.5), -0.2..1.05)
+            .build_cartesian_2d(-0.5..(n as f64 - 0.5), lo..hi)
             .map_err(err)?;
         let label = |x: &f64| {
             let i = x.round();
@@ -339,7 +362,6 @@ fn draw_cost<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     points: &[(String, f64, f64)],
 ) -> Res<()> {
-    root.fill(&WHITE).map_err(err)?;
     let cmax = points
         .iter()
         .map(|p| p.1)
@@ -350,25 +372,14 @@ fn draw_cost<DB: DrawingBackend>(
         .map(|p| p.2)
         .filter(|x| x.is_finite())
         .fold(1.0, f64::max);
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            "Cost and makespan per strategy (means over all runs)",
-            ("sans-serif", 20),
-        )
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        // The right third is left free for the legend, so it hides no point.
-        .build_cartesian_2d(0.0..cmax * 1.5, 0.0..tmax * 1.1)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .x_desc("credits spent (1 credit = one Cloud worker for 4 min)")
-        .y_desc("completion time (h)")
-        .draw()
-        .map_err(err)?;
+    let mut chart = frame(
+        root,
+        "Cost and makespan per strategy (means over all runs)",
+        0.0..cmax * 1.5,
+        0.0..tmax * 1.1,
+        "credits spent (1 credit = one Cloud worker for 4 min)",
+        "completion time (h)",
+    )?;
     let front = pareto(points);
     chart
         .draw_series(LineSeries::new(front.clone(), color(7).stroke_width(1)))
@@ -386,42 +397,25 @@ fn draw_cost<DB: DrawingBackend>(
             .label(name.clone())
             .legend(move |(x, y)| Circle::new((x + 9, y), 4, col.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
 
 fn draw_oracle<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, preds: &[(f64, f64)]) -> Res<()> {
-    root.fill(&WHITE).map_err(err)?;
     let max = preds
         .iter()
         .flat_map(|p| [p.0, p.1])
         .filter(|x| x.is_finite())
         .fold(1.0, f64::max)
         * 1.05;
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            "Oracle: predicted vs actual completion (at 50 %, leave-one-out)",
-            ("sans-serif", 20),
-        )
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..max, 0.0..max)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .x_desc("actual completion time (h)")
-        .y_desc("predicted completion time (h)")
-        .draw()
-        .map_err(err)?;
+    let mut chart = frame(
+        root,
+        "Oracle: predicted vs actual completion (at 50 %, leave-one-out)",
+        0.0..max,
+        0.0..max,
+        "actual completion time (h)",
+        "predicted completion time (h)",
+    )?;
     chart
         .draw_series(std::iter::once(Polygon::new(
             vec![(0.0, 0.0), (max, max * 0.8), (max, max * 1.2)],
@@ -444,13 +438,7 @@ fn draw_oracle<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, preds: &[(f64,
         .map_err(err)?
         .label("one execution")
         .legend(|(x, y)| Circle::new((x + 9, y), 3, color(0).filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
 
