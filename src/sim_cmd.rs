@@ -1,6 +1,7 @@
 //! `spequlos sim`: one scenario, baseline and SpeQuloS, as a table, JSON or CSV files.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -31,7 +32,8 @@ pub struct SimArgs {
     /// Days of trace to generate.
     #[arg(long)]
     days: Option<f64>,
-    /// boinc or xwhep.
+    /// boinc, xwhep, or ideal-pull (plain master–worker without SpeQuloS, for comparisons
+    /// with other simulators).
     #[arg(long)]
     middleware: Option<String>,
     /// small, big, random, or a job file (`submit_time size_ops` per line).
@@ -55,8 +57,10 @@ pub struct SimArgs {
     /// Oracle history (JSON): predictions use it, and this run is added to it.
     #[arg(long)]
     oracle: Option<PathBuf>,
+    /// Print wall-clock figures (trace loading, engine time, events/s) on standard error.
+    #[arg(long)]
+    timing: bool,
 }
-
 fn bad(e: impl std::fmt::Display) -> anyhow::Error {
     BadInput::new(e.to_string()).into()
 }
@@ -86,9 +90,12 @@ fn build_scenario(a: &SimArgs) -> Result<Scenario> {
     if let Some(d) = a.days {
         sc.trace.days = d;
     }
-    if let Some(m) = &a.middleware {
-        sc.middleware = Middleware::by_name(m)
-            .ok_or_else(|| bad(format!("--middleware: unknown `{m}` (boinc or xwhep)")))?;
+    if let Some(m) = a.middleware.as_deref().filter(|m| *m != "ideal-pull") {
+        sc.middleware = Middleware::by_name(m).ok_or_else(|| {
+            bad(format!(
+                "--middleware: unknown `{m}` (boinc, xwhep or ideal-pull)"
+            ))
+        })?;
     }
     if let Some(w) = &a.workload {
         sc.workload = WorkloadSpec::parse(w);
@@ -131,7 +138,12 @@ struct Summary<'a> {
 
 pub fn run(a: SimArgs, quiet: bool) -> Result<()> {
     let sc = build_scenario(&a)?;
+    let started = Instant::now();
     let trace = run::load_trace(&sc.trace).map_err(sim_error)?;
+    let load_s = started.elapsed().as_secs_f64();
+    if a.middleware.as_deref() == Some("ideal-pull") {
+        return ideal_pull(&a, &sc, &trace, load_s);
+    }
     let mut oracle = match &a.oracle {
         Some(p) if p.exists() => {
             let text =
@@ -143,7 +155,9 @@ pub fn run(a: SimArgs, quiet: bool) -> Result<()> {
         }
         _ => Oracle::new(sc.oracle.clone()),
     };
+    let engine = Instant::now();
     let out = run::run_pair(&sc, &trace, &oracle).map_err(sim_error)?;
+    let engine_s = engine.elapsed().as_secs_f64();
     if let Some(dir) = &a.out {
         write_outputs(dir, &sc, trace.host_count(), &out)?;
     }
@@ -194,9 +208,79 @@ pub fn run(a: SimArgs, quiet: bool) -> Result<()> {
             );
         }
     }
+    if a.timing {
+        timing(load_s, engine_s, summary.events);
+    }
     Ok(())
 }
 
+fn timing(load_s: f64, engine_s: f64, events: u64) {
+    eprintln!(
+        "timing: trace {:.3} s, engine {:.3} s, {} events, {:.2} M events/s",
+        load_s,
+        engine_s,
+        events,
+        events as f64 / engine_s.max(1e-9) / 1e6
+    );
+}
+
+#[derive(Serialize)]
+struct IdealSummary {
+    trace: String,
+    hosts: usize,
+    tasks: usize,
+    offset: f64,
+    makespan: f64,
+    restarts: u64,
+    events: u64,
+}
+
+/// `--middleware ideal-pull`: the master–worker comparison model (no SpeQuloS).
+fn ideal_pull(
+    a: &SimArgs,
+    sc: &Scenario,
+    trace: &spequlos_traces::Trace,
+    load_s: f64,
+) -> Result<()> {
+    let tasks = run::tasks(sc).map_err(sim_error)?;
+    let engine = Instant::now();
+    let out = spequlos_sim::ideal::run(trace, sc.trace.offset.round() as i64, &tasks);
+    let engine_s = engine.elapsed().as_secs_f64();
+    let s = IdealSummary {
+        trace: sc.trace.label(),
+        hosts: trace.host_count(),
+        tasks: tasks.len(),
+        offset: sc.trace.offset,
+        makespan: out.makespan,
+        restarts: out.restarts,
+        events: out.events,
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&s).context("serialising the summary")?
+        );
+    } else {
+        println!(
+            "{} ({} hosts, offset {} s) · ideal-pull · {} tasks
+  makespan {} ({} s)
+  tasks restarted after a host failure {}
+  events simulated {}",
+            s.trace,
+            s.hosts,
+            s.offset,
+            s.tasks,
+            hours(s.makespan),
+            s.makespan,
+            s.restarts,
+            s.events
+        );
+    }
+    if a.timing {
+        timing(load_s, engine_s, out.events);
+    }
+    Ok(())
+}
 fn write_outputs(dir: &Path, sc: &Scenario, trace_hosts: usize, out: &PairOutput) -> Result<()> {
     let mut runs = format!("{}\n", output::runs_header());
     runs.push_str(&output::runs_rows(sc, trace_hosts, out));

@@ -180,3 +180,31 @@ fn runs_on_a_real_trace_file_and_learns_an_oracle() {
         "after three runs the Oracle has history: {p}"
     );
 }
+
+#[test]
+fn ideal_pull_mode_reports_a_makespan() {
+    let j: serde_json::Value = serde_json::from_str(&ok(&[
+        "sim",
+        "--middleware",
+        "ideal-pull",
+        "--hosts",
+        "500",
+        "--workload",
+        "big",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (j["hosts"].as_u64(), j["tasks"].as_u64()),
+        (Some(500), Some(10000))
+    );
+    let makespan = j["makespan"].as_f64().unwrap();
+    // 3.6e9 operations on at most 500 hosts of at most 3000 ops/s: at least 2400 s.
+    assert!(makespan >= 2400.0 && makespan.is_finite(), "{makespan}");
+    assert!(
+        j["events"].as_u64().unwrap() >= 20000,
+        "every task starts and ends"
+    );
+    let table = ok(&["sim", "--middleware", "ideal-pull", "--hosts", "500"]);
+    assert!(table.contains("makespan"), "{table}");
+}

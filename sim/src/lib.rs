@@ -9,6 +9,7 @@
 //! - [`run`]: a SpeQuloS run paired with its baseline, and the figures that compare them.
 
 pub mod engine;
+pub mod ideal;
 pub mod output;
 pub mod run;
 pub mod scenario;

@@ -418,7 +418,7 @@ impl<'a> World<'a> {
                             .sample(&mut self.revoke_rng);
                         self.q.push(t + life, Event::Revoke { w });
                     }
-                    self.ask_now(w, t);
+                    self.ask_at(w, t);
                 }
             }
             Event::Revoke { w } => {
@@ -657,7 +657,7 @@ impl<'a> World<'a> {
         self.fill_cores(w, t);
         if self.wants_work(w) {
             self.workers[w as usize].backoff = 0.0;
-            self.ask_now(w, t);
+            self.ask_at(w, t);
         }
     }
 
@@ -711,10 +711,6 @@ impl<'a> World<'a> {
     }
 
     // ---------------------------------------------------------------- requests
-
-    fn ask_now(&mut self, w: u32, t: f64) {
-        self.ask_at(w, t);
-    }
 
     fn ask_at(&mut self, w: u32, t: f64) {
         let wk = &mut self.workers[w as usize];
