@@ -45,6 +45,20 @@ impl QosParams {
         self.cost_per_tick as f64 * 3600.0 / self.tick
     }
 
+    /// The default order for a BoT: what running `fraction` of its `total_ops` operations on
+    /// Cloud workers of `cloud_speed` ops/s costs, rounded up to whole credits (the papers give
+    /// each BoT the cost of 10 % of its workload).
+    pub fn default_order(&self, total_ops: f64, cloud_speed: f64, fraction: f64) -> u64 {
+        let hours = fraction * total_ops / cloud_speed / 3600.0;
+        let credits = hours * self.credits_per_worker_hour();
+        // A value that is a whole number but for floating-point error must not round up.
+        let nearest = credits.round();
+        if (credits - nearest).abs() <= 1e-9 * nearest.max(1.0) {
+            nearest as u64
+        } else {
+            credits.ceil() as u64
+        }
+    }
     pub fn validate(&self) -> Result<(), String> {
         let pos = |n: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
@@ -64,5 +78,23 @@ impl QosParams {
             return Err("cost_per_tick must be >= 1".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_order_is_ten_percent_of_the_work_in_cloud_time() {
+        let p = QosParams::default();
+        assert_eq!(p.credits_per_worker_hour(), 15.0);
+        // 1000 tasks of 3.6e6 ops at 3000 ops/s: 333.3 h of Cloud time; 10 % is 33.3 h.
+        assert_eq!(p.default_order(3.6e9, 3000.0, 0.1), 500);
+        assert_eq!(
+            p.default_order(3.6e9, 3000.0, 0.1001),
+            501,
+            "a real fraction of a credit rounds up"
+        );
     }
 }

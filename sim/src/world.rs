@@ -118,7 +118,8 @@ struct Worker {
     online: bool,
     /// Bumped whenever pending requests and timeouts must be forgotten (off, on, stop).
     epoch: u32,
-    /// Executions held: running ones first is not guaranteed; `running` counts them.
+    /// Executions held, running or queued, in the order received; `running` counts the
+    /// running ones.
     held: Vec<u32>,
     running: u32,
     backoff: f64,
@@ -272,8 +273,8 @@ impl<'a> World<'a> {
         let bot = BotKey::new("bot-0", trace.meta.name.clone());
         let mut ledger = Ledger::default();
         let credits = sc.cloud.credits.unwrap_or_else(|| {
-            let hours = sc.cloud.credit_fraction * total_ops / cloud_speed / 3600.0;
-            (hours * sc.qos.credits_per_worker_hour()).ceil() as u64
+            sc.qos
+                .default_order(total_ops, cloud_speed, sc.cloud.credit_fraction)
         });
         ledger.deposit(0.0, "user", credits);
         ledger
