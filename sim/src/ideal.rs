@@ -179,33 +179,7 @@ pub fn run(trace: &Trace, offset: i64, tasks: &[TaskSpec]) -> IdealOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spequlos_traces::{Host as TraceHost, SourceFormat, TraceBuilder, TraceMeta};
-
-    fn trace(hosts: &[(f64, &[(i64, i64)])], span: i64) -> Trace {
-        let mut b = TraceBuilder::new("t");
-        for (i, (speed, ivs)) in hosts.iter().enumerate() {
-            let h = b.add_host(TraceHost {
-                id: i as u64,
-                name: format!("h{i}"),
-                speed: *speed,
-                cores: 1,
-            });
-            for &(s, e) in ivs.iter() {
-                b.push(h, s, e);
-            }
-        }
-        b.finish(
-            TraceMeta {
-                name: "t".into(),
-                source: SourceFormat::Generated,
-                origin: None,
-                span,
-            },
-            false,
-        )
-        .unwrap()
-        .0
-    }
+    use crate::tests::trace;
 
     fn tasks(n: usize, ops: f64) -> Vec<TaskSpec> {
         vec![TaskSpec { submit: 0.0, ops }; n]

@@ -9,8 +9,8 @@ use crate::scenario::{BoincParams, Middleware, Scenario, XwhepParams};
 use crate::workload::{TaskSpec, WorkloadSpec};
 use crate::world::World;
 
-/// Hosts given as (speed, intervals).
-fn trace(hosts: &[(f64, &[(i64, i64)])], span: i64) -> Trace {
+/// A trace of one-core hosts given as (speed, intervals); shared by the crate's tests.
+pub(crate) fn trace(hosts: &[(f64, &[(i64, i64)])], span: i64) -> Trace {
     let mut b = TraceBuilder::new("test");
     for (i, (speed, ivs)) in hosts.iter().enumerate() {
         let h = b.add_host(Host {
