@@ -216,7 +216,7 @@ pub fn run(a: SimArgs, quiet: bool) -> Result<()> {
 
 fn timing(load_s: f64, engine_s: f64, events: u64) {
     eprintln!(
-        "timing: trace {:.3} s, engine {:.3} s, {} events, {:.2} M events/s",
+        "timing: trace {:.6} s, engine {:.6} s, {} events, {:.2} M events/s",
         load_s,
         engine_s,
         events,
