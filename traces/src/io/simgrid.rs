@@ -16,9 +16,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use crate::error::{ReadReport, Result, TraceError};
-use crate::io::lines::{show, split_ws, time_field, LineReader, Loc};
+use crate::io::lines::{show, split_ws_into, time_field, LineReader, Loc};
 use crate::io::{
-    check_file_name, default_name, file_size, host_table, list_with_extension, read_meta, stem,
+    check_file_name, default_name, host_table, list_with_extension, read_meta, stem, total_size,
     ReadOptions,
 };
 use crate::model::{Host, Seconds, SourceFormat, Trace, TraceBuilder, TraceMeta};
@@ -33,6 +33,7 @@ fn parse(path: &Path, opts: &ReadOptions, rounded: &mut u64) -> Result<Profile> 
     let mut r = LineReader::open(path, opts.progress)?;
     let mut events: Vec<(Seconds, bool)> = Vec::new();
     let (mut loop_after, mut periodicity) = (None, None);
+    let mut ranges = Vec::with_capacity(4);
     while let Some((line_no, line)) = r.next_line()? {
         let loc = Loc {
             path,
@@ -42,11 +43,15 @@ fn parse(path: &Path, opts: &ReadOptions, rounded: &mut u64) -> Result<Profile> 
         if line.is_empty() || line[0] == b'#' || line[0] == b'%' {
             continue;
         }
-        let fields: Vec<&[u8]> = split_ws(line).collect();
+        // Ranges into the line, reused: no allocation per line.
+        split_ws_into(line, &mut ranges);
+        let fields: [&[u8]; 3] =
+            std::array::from_fn(|k| ranges.get(k).map_or(&b""[..], |r| &line[r.clone()]));
+        let count = ranges.len();
         match fields[0] {
             b"LOOPAFTER" | b"PERIODICITY" => {
                 let key = String::from_utf8_lossy(fields[0]).into_owned();
-                if fields.len() != 2 {
+                if count != 2 {
                     return Err(loc.error(key, "expected one number of seconds after it"));
                 }
                 let v = time_field(&loc, &key, fields[1], rounded)?;
@@ -68,7 +73,7 @@ fn parse(path: &Path, opts: &ReadOptions, rounded: &mut u64) -> Result<Profile> 
                 ));
             }
             _ => {
-                if fields.len() != 2 {
+                if count != 2 {
                     return Err(loc.error(
                         "line",
                         format!("expected `date value`, found `{}`", show(line)),
@@ -87,16 +92,21 @@ fn parse(path: &Path, opts: &ReadOptions, rounded: &mut u64) -> Result<Profile> 
                         ),
                     ));
                 }
-                let value: f64 = std::str::from_utf8(fields[1])
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .filter(|v: &f64| v.is_finite())
-                    .ok_or_else(|| {
-                        loc.error(
-                            "value",
-                            format!("expected a number, found `{}`", show(fields[1])),
-                        )
-                    })?;
+                // Profiles are nearly all 0s and 1s: skip the float parser for them.
+                let value: f64 = match fields[1] {
+                    b"0" => 0.0,
+                    b"1" => 1.0,
+                    other => std::str::from_utf8(other)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .filter(|v: &f64| v.is_finite())
+                        .ok_or_else(|| {
+                            loc.error(
+                                "value",
+                                format!("expected a number, found `{}`", show(fields[1])),
+                            )
+                        })?,
+                };
                 events.push((date, value != 0.0));
             }
         }
@@ -176,8 +186,7 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport
             why: "no *.profile file".into(),
         });
     }
-    opts.progress
-        .start(files.iter().map(|f| file_size(f)).sum());
+    opts.progress.start(total_size(opts.progress, &files));
     let names: Vec<String> = files.iter().map(|f| stem(f)).collect();
     let hosts = host_table(path, &names, "profile", |i, n| {
         Ok(Host {

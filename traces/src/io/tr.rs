@@ -15,8 +15,8 @@ use std::path::Path;
 use crate::error::{ReadReport, Result, TraceError};
 use crate::io::lines::{show, split_ws, time_field, LineReader, Loc};
 use crate::io::{
-    check_file_name, file_size, host_table, list_with_extension, meta_or_relative, read_meta, stem,
-    ReadOptions,
+    check_file_name, host_table, list_with_extension, meta_or_relative, read_meta, stem,
+    total_size, ReadOptions,
 };
 use crate::model::{Host, SourceFormat, Trace, TraceBuilder};
 
@@ -50,8 +50,7 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport
             why: "no *.tr file".into(),
         });
     }
-    opts.progress
-        .start(files.iter().map(|f| file_size(f)).sum());
+    opts.progress.start(total_size(opts.progress, &files));
     let names: Vec<String> = files.iter().map(|f| stem(f)).collect();
     let hosts = host_table(path, &names, "tr", |i, n| {
         Ok(Host {
