@@ -48,6 +48,9 @@ pub struct SimArgs {
     /// Seconds into the trace at which the BoT is submitted.
     #[arg(long)]
     offset: Option<f64>,
+    /// Span of a trace that does not give one (looping SimGrid profiles): 7d, 36h...
+    #[arg(long, value_parser = crate::units::parse_duration)]
+    span: Option<i64>,
     /// Write runs.csv, timeline.csv and tasks.csv into this directory.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -108,6 +111,9 @@ fn build_scenario(a: &SimArgs) -> Result<Scenario> {
     }
     if let Some(o) = a.offset {
         sc.trace.offset = o;
+    }
+    if a.span.is_some() {
+        sc.trace.span = a.span;
     }
     sc.validate().map_err(bad)?;
     Ok(sc)

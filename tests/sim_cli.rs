@@ -208,3 +208,30 @@ fn ideal_pull_mode_reports_a_makespan() {
     let table = ok(&["sim", "--middleware", "ideal-pull", "--hosts", "500"]);
     assert!(table.contains("makespan"), "{table}");
 }
+
+#[test]
+fn looping_simgrid_profiles_need_and_accept_a_span() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.profile"),
+        "0 1\n3600 0\n5400 1\nLOOPAFTER 1800\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b.profile"), "0 1\n").unwrap();
+    let t = dir.path().to_str().unwrap();
+    let out = run(&["sim", "--trace", t, "--workload", "small"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--span"));
+    let j: serde_json::Value = serde_json::from_str(&ok(&[
+        "sim",
+        "--trace",
+        t,
+        "--span",
+        "20d",
+        "--middleware",
+        "xwhep",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(j["hosts"], 2);
+}

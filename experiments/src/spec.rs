@@ -308,8 +308,8 @@ fn same_trace(
         && a.hosts == b.hosts
         && a.days == b.days
         && a.seed == b.seed
+        && a.span == b.span
 }
-
 /// Everything that shapes a baseline run: the scenario minus strategy and SpeQuloS-only knobs.
 fn baseline_key(sc: &Scenario) -> String {
     let mut flat = sc.flatten();

@@ -34,6 +34,7 @@ pub fn load_trace(spec: &TraceSpec) -> Result<Trace, SimError> {
                 .map_err(|e| SimError::Input(format!("trace.format: {e}")))?;
             let opts = ReadOptions {
                 format,
+                span: spec.span,
                 ..ReadOptions::default()
             };
             let (t, _) = spequlos_traces::read(Path::new(file), &opts)?;

@@ -75,6 +75,8 @@ pub struct TraceSpec {
     pub seed: u64,
     /// Seconds into the trace at which the BoT is submitted.
     pub offset: f64,
+    /// Span of a trace file that does not give one (looping SimGrid profiles), seconds.
+    pub span: Option<i64>,
 }
 
 impl Default for TraceSpec {
@@ -87,10 +89,10 @@ impl Default for TraceSpec {
             days: 30.0,
             seed: 1,
             offset: 0.0,
+            span: None,
         }
     }
 }
-
 impl TraceSpec {
     /// Short name for tables and CSV.
     pub fn label(&self) -> String {
