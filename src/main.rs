@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 2 bad input (malformed file, unknown option or value, impossible
 //! request), 1 anything else (a full disk, a permission problem).
 
+mod ledger_cmd;
 mod progress;
 mod report_cmd;
 mod sim_cmd;
@@ -42,6 +43,9 @@ enum Command {
     /// Figures of single runs (needs --features report).
     #[command(subcommand)]
     Plot(report_cmd::PlotCmd),
+    /// The live service's credit ledger.
+    #[command(subcommand)]
+    Ledger(ledger_cmd::LedgerCmd),
 }
 
 /// An error caused by what the user gave us; exits with code 2.
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => sweep_cmd::merge(args, cli.quiet),
         Command::Report(args) => report_cmd::report(args, cli.quiet),
         Command::Plot(cmd) => report_cmd::plot(cmd, cli.quiet),
+        Command::Ledger(cmd) => ledger_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,490 @@
+//! Durable state of the live service, in SQLite.
+//!
+//! The ledger table is the log of every credit movement; account balances and orders are not
+//! stored separately but rebuilt by replaying the log through the core [`Ledger`], so they can
+//! never disagree with it, and opening a store *is* an audit. Each movement is validated by the
+//! core first (no negative balance, no charge on a closed order) and then written in its own
+//! transaction: a crash leaves either the whole movement or nothing.
+//!
+//! Users authenticate with bearer tokens, stored as SHA-256 digests only.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use sha2::{Digest, Sha256};
+use spequlos_core::ledger::{Entry, EntryKind, LedgerError};
+use spequlos_core::{BotKey, Credits, Ledger};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    admin INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    seq INTEGER PRIMARY KEY,
+    t REAL NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('deposit', 'order', 'charge', 'refund')),
+    user TEXT,
+    batch TEXT,
+    dg TEXT,
+    worker INTEGER,
+    amount INTEGER NOT NULL CHECK (amount >= 0)
+);
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {err}", path.display())]
+    Db { path: PathBuf, err: rusqlite::Error },
+    #[error("{}: {}", .0.display(), .1)]
+    Schema(PathBuf, String),
+    /// A movement the core refuses (insufficient credits, closed order...): nothing written.
+    #[error(transparent)]
+    Refused(#[from] LedgerError),
+    /// The stored log does not replay: the file was changed outside spequlos or is corrupt.
+    #[error("{}: ledger entry {seq}: {why}", path.display())]
+    Audit {
+        path: PathBuf,
+        seq: i64,
+        why: String,
+    },
+    #[error("user `{0}` already exists")]
+    UserExists(String),
+}
+
+/// A user as the API sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub admin: bool,
+}
+
+pub struct Store {
+    path: PathBuf,
+    conn: Connection,
+    ledger: Ledger,
+}
+
+fn digest(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and replays its ledger.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = |err| StoreError::Db {
+            path: path.to_path_buf(),
+            err,
+        };
+        let conn = Connection::open(path).map_err(db)?;
+        // WAL keeps readers off the writer's back; FULL sync makes each commit durable.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db)?;
+        match version {
+            0 => {
+                conn.execute_batch(SCHEMA).map_err(db)?;
+                conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(db)?;
+            }
+            SCHEMA_VERSION => {}
+            v => {
+                return Err(StoreError::Schema(
+                    path.to_path_buf(),
+                    format!("schema version {v}, this spequlos knows {SCHEMA_VERSION}"),
+                ))
+            }
+        }
+        let ledger = replay(&conn, path)?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            conn,
+            ledger,
+        })
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |err| StoreError::Db {
+            path: self.path.clone(),
+            err,
+        }
+    }
+
+    /// Adds a user who will authenticate with `token` (only its digest is kept).
+    pub fn add_user(&self, name: &str, token: &str, admin: bool) -> Result<(), StoreError> {
+        let exists: Option<String> = self
+            .conn
+            .query_row("SELECT name FROM users WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.db())?;
+        if exists.is_some() {
+            return Err(StoreError::UserExists(name.to_string()));
+        }
+        self.conn
+            .execute(
+                "INSERT INTO users (name, token_sha256, admin) VALUES (?1, ?2, ?3)",
+                params![name, digest(token), admin],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// The user a bearer token belongs to.
+    pub fn authenticate(&self, token: &str) -> Result<Option<User>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT name, admin FROM users WHERE token_sha256 = ?1",
+                [digest(token)],
+                |r| {
+                    Ok(User {
+                        name: r.get(0)?,
+                        admin: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.db())
+    }
+
+    /// Applies a movement in memory (the core validates it), then writes the entry it made in
+    /// one transaction. If the write fails, memory is rebuilt from the database.
+    fn commit(
+        &mut self,
+        apply: impl FnOnce(&mut Ledger) -> Result<(), LedgerError>,
+    ) -> Result<(), StoreError> {
+        let before = self.ledger.entries().len();
+        apply(&mut self.ledger)?;
+        let new: Vec<Entry> = self.ledger.entries()[before..].to_vec();
+        let written = (|| -> rusqlite::Result<()> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for e in &new {
+                insert(&tx, e)?;
+            }
+            tx.commit()
+        })();
+        if let Err(err) = written {
+            self.ledger = replay(&self.conn, &self.path)?;
+            return Err(StoreError::Db {
+                path: self.path.clone(),
+                err,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn deposit(&mut self, t: f64, user: &str, amount: Credits) -> Result<(), StoreError> {
+        self.commit(|l| {
+            l.deposit(t, user, amount);
+            Ok(())
+        })
+    }
+
+    pub fn order(
+        &mut self,
+        t: f64,
+        user: &str,
+        bot: &BotKey,
+        amount: Credits,
+    ) -> Result<(), StoreError> {
+        self.commit(|l| l.order(t, user, bot, amount))
+    }
+
+    pub fn charge(
+        &mut self,
+        t: f64,
+        bot: &BotKey,
+        worker: u32,
+        amount: Credits,
+    ) -> Result<(), StoreError> {
+        self.commit(|l| l.charge(t, bot, worker, amount))
+    }
+
+    /// Closes a finished BoT's order; returns the refund.
+    pub fn close(&mut self, t: f64, bot: &BotKey) -> Result<Credits, StoreError> {
+        let mut refund = 0;
+        self.commit(|l| {
+            refund = l.close(t, bot)?;
+            Ok(())
+        })?;
+        Ok(refund)
+    }
+}
+
+fn insert(conn: &Connection, e: &Entry) -> rusqlite::Result<()> {
+    let (kind, user, bot, worker): (&str, Option<&str>, Option<&BotKey>, Option<u32>) =
+        match &e.kind {
+            EntryKind::Deposit { user } => ("deposit", Some(user), None, None),
+            EntryKind::Order { user, bot } => ("order", Some(user), Some(bot), None),
+            EntryKind::Charge { bot, worker } => ("charge", None, Some(bot), Some(*worker)),
+            EntryKind::Refund { user, bot } => ("refund", Some(user), Some(bot), None),
+        };
+    conn.execute(
+        "INSERT INTO ledger (seq, t, kind, user, batch, dg, worker, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            e.seq as i64,
+            e.t,
+            kind,
+            user,
+            bot.map(|b| b.batch.as_str()),
+            bot.map(|b| b.dg.as_str()),
+            worker,
+            e.amount as i64
+        ],
+    )?;
+    Ok(())
+}
+
+/// Rebuilds the ledger by replaying every stored entry through the core; any entry the core
+/// refuses, or that replays to a different entry, is reported with its sequence number.
+fn replay(conn: &Connection, path: &Path) -> Result<Ledger, StoreError> {
+    let db = |err| StoreError::Db {
+        path: path.to_path_buf(),
+        err,
+    };
+    let mut stmt = conn
+        .prepare("SELECT seq, t, kind, user, batch, dg, worker, amount FROM ledger ORDER BY seq")
+        .map_err(db)?;
+    type Row = (
+        i64,
+        f64,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        i64,
+    );
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+        .map_err(db)?;
+    let mut ledger = Ledger::default();
+    for row in rows {
+        let (seq, t, kind, user, batch, dg, worker, amount): Row = row.map_err(db)?;
+        let audit = |why: String| StoreError::Audit {
+            path: path.to_path_buf(),
+            seq,
+            why,
+        };
+        if seq != ledger.entries().len() as i64 {
+            return Err(audit(format!(
+                "expected sequence {}",
+                ledger.entries().len()
+            )));
+        }
+        let need = |v: Option<String>, what: &str| {
+            v.ok_or_else(|| audit(format!("{kind} entry without {what}")))
+        };
+        let amount =
+            Credits::try_from(amount).map_err(|_| audit(format!("negative amount {amount}")))?;
+        let result = match kind.as_str() {
+            "deposit" => {
+                ledger.deposit(t, &need(user, "user")?, amount);
+                Ok(())
+            }
+            "order" => {
+                let bot = BotKey::new(need(batch, "batch")?, need(dg, "dg")?);
+                ledger.order(t, &need(user, "user")?, &bot, amount)
+            }
+            "charge" => {
+                let bot = BotKey::new(need(batch, "batch")?, need(dg, "dg")?);
+                let w = worker
+                    .and_then(|w| u32::try_from(w).ok())
+                    .ok_or_else(|| audit("charge without worker".into()))?;
+                ledger.charge(t, &bot, w, amount)
+            }
+            "refund" => {
+                let bot = BotKey::new(need(batch, "batch")?, need(dg, "dg")?);
+                ledger.close(t, &bot).and_then(|got| {
+                    if got == amount {
+                        Ok(())
+                    } else {
+                        Err(LedgerError::Audit(format!(
+                            "refund of {amount} recorded, the order had {got} left"
+                        )))
+                    }
+                })
+            }
+            other => return Err(audit(format!("unknown kind `{other}`"))),
+        };
+        result.map_err(|e| audit(e.to_string()))?;
+    }
+    ledger.verify().map_err(|e| StoreError::Audit {
+        path: path.to_path_buf(),
+        seq: -1,
+        why: e.to_string(),
+    })?;
+    Ok(ledger)
+}
+
+/// A plain connection to a store file, for tools and tests that must bypass the store (for
+/// instance to simulate tampering).
+pub type RawConnection = Connection;
+
+pub fn raw_connection(path: &Path) -> rusqlite::Result<RawConnection> {
+    Connection::open(path)
+}
+
+/// What `spequlos ledger verify` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    pub entries: usize,
+    pub orders: usize,
+    pub open_orders: usize,
+    pub credits_charged: Credits,
+}
+
+/// Replays the ledger of the store at `path` (read-only) and summarises it.
+pub fn verify(path: &Path) -> Result<Audit, StoreError> {
+    if !path.is_file() {
+        return Err(StoreError::Schema(
+            path.to_path_buf(),
+            "no such store".into(),
+        ));
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|err| StoreError::Db {
+            path: path.to_path_buf(),
+            err,
+        })?;
+    let ledger = replay(&conn, path)?;
+    Ok(Audit {
+        entries: ledger.entries().len(),
+        orders: ledger.orders().count(),
+        open_orders: ledger.orders().filter(|(_, o)| o.open).count(),
+        credits_charged: ledger.orders().map(|(_, o)| o.spent).sum(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bot(b: &str) -> BotKey {
+        BotKey::new(b, "seti")
+    }
+
+    #[test]
+    fn movements_survive_reopening_and_replay_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        {
+            let mut s = Store::open(&path).unwrap();
+            s.add_user("alice", "secret-token", false).unwrap();
+            s.deposit(0.0, "alice", 100).unwrap();
+            s.order(1.0, "alice", &bot("b1"), 60).unwrap();
+            for w in 0..5 {
+                s.charge(240.0, &bot("b1"), w, 1).unwrap();
+            }
+            assert_eq!(s.close(480.0, &bot("b1")).unwrap(), 55);
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.ledger().balance("alice"), 95);
+        assert_eq!(s.ledger().entries().len(), 1 + 1 + 5 + 1);
+        assert_eq!(
+            s.authenticate("secret-token").unwrap(),
+            Some(User {
+                name: "alice".into(),
+                admin: false
+            })
+        );
+        assert_eq!(s.authenticate("wrong").unwrap(), None);
+        let a = verify(&path).unwrap();
+        assert_eq!(
+            (a.entries, a.orders, a.open_orders, a.credits_charged),
+            (8, 1, 0, 5)
+        );
+        // Only the digest of the token is stored.
+        let raw: String = s
+            .conn
+            .query_row("SELECT token_sha256 FROM users", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(raw.len(), 64);
+        assert!(!raw.contains("secret"));
+    }
+
+    #[test]
+    fn refused_movements_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let mut s = Store::open(&path).unwrap();
+        s.deposit(0.0, "bob", 10).unwrap();
+        assert!(matches!(
+            s.order(1.0, "bob", &bot("b"), 11),
+            Err(StoreError::Refused(_))
+        ));
+        s.order(1.0, "bob", &bot("b"), 2).unwrap();
+        s.charge(2.0, &bot("b"), 0, 2).unwrap();
+        assert!(
+            matches!(s.charge(3.0, &bot("b"), 0, 1), Err(StoreError::Refused(_))),
+            "the order is empty"
+        );
+        assert!(matches!(
+            s.charge(3.0, &bot("other"), 0, 1),
+            Err(StoreError::Refused(_))
+        ));
+        drop(s);
+        assert_eq!(verify(&path).unwrap().entries, 3);
+        let s = Store::open(&path).unwrap();
+        assert!(matches!(s.add_user("u", "t", true), Ok(())));
+        assert!(matches!(
+            s.add_user("u", "t2", false),
+            Err(StoreError::UserExists(_))
+        ));
+    }
+
+    #[test]
+    fn tampering_is_found_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        {
+            let mut s = Store::open(&path).unwrap();
+            s.deposit(0.0, "carol", 5).unwrap();
+            s.order(0.0, "carol", &bot("b"), 5).unwrap();
+            s.charge(1.0, &bot("b"), 0, 3).unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        // Someone makes a charge bigger than the order.
+        conn.execute("UPDATE ledger SET amount = 7 WHERE seq = 2", [])
+            .unwrap();
+        drop(conn);
+        let err = verify(&path).unwrap_err().to_string();
+        assert!(err.contains("s.sqlite") && err.contains("entry 2"), "{err}");
+        assert!(
+            Store::open(&path).is_err(),
+            "a store that does not replay is not opened"
+        );
+    }
+}
