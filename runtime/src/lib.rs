@@ -2,9 +2,11 @@
 //! desktop grid.
 //!
 //! - [`store`]: durable state in SQLite; the credit ledger is replayed through the core on
-//!   open, so every start is an audit.
+//!   open, so every start is an audit; Cloud workers are recorded before they are started;
+//! - [`cloud`]: the Cloud-driver boundary, the `command` driver, and start-up reconciliation.
 //!
-//! The service loop, the BOINC adapter, the Cloud drivers and the HTTP API are still to come
-//! (live-mode issue).
+//! The service loop, the BOINC adapter, the `local` boinc-client driver and the HTTP API are
+//! still to come (live-mode issue).
 
+pub mod cloud;
 pub mod store;

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use spequlos_core::ledger::{Entry, EntryKind, LedgerError};
 use spequlos_core::{BotKey, Credits, Ledger};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -32,6 +32,18 @@ CREATE TABLE IF NOT EXISTS ledger (
     dg TEXT,
     worker INTEGER,
     amount INTEGER NOT NULL CHECK (amount >= 0)
+);
+";
+
+/// Version 2: Cloud workers, recorded before they are started.
+const SCHEMA_V2: &str = "
+CREATE TABLE IF NOT EXISTS workers (
+    name TEXT PRIMARY KEY,
+    batch TEXT NOT NULL,
+    dg TEXT NOT NULL,
+    worker INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('starting', 'running', 'stopped', 'lost', 'failed')),
+    updated REAL NOT NULL
 );
 ";
 
@@ -92,10 +104,14 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(db)?;
         match version {
-            0 => {
-                conn.execute_batch(SCHEMA).map_err(db)?;
-                conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            0 | 1 => {
+                // Migrations run in order; each is idempotent.
+                let tx = conn.unchecked_transaction().map_err(db)?;
+                tx.execute_batch(SCHEMA).map_err(db)?;
+                tx.execute_batch(SCHEMA_V2).map_err(db)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                     .map_err(db)?;
+                tx.commit().map_err(db)?;
             }
             SCHEMA_VERSION => {}
             v => {
@@ -349,7 +365,125 @@ fn replay(conn: &Connection, path: &Path) -> Result<Ledger, StoreError> {
     Ok(ledger)
 }
 
-/// A plain connection to a store file, for tools and tests that must bypass the store (for
+/// A Cloud worker as the store knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerRecord {
+    pub name: String,
+    pub bot: BotKey,
+    pub worker: u32,
+    pub state: WorkerState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerState {
+    /// Recorded, start requested; the process may have died before knowing the outcome.
+    Starting,
+    Running,
+    Stopped,
+    /// Found gone at reconciliation.
+    Lost,
+    /// Its start did not happen.
+    Failed,
+}
+
+impl WorkerState {
+    fn as_str(self) -> &'static str {
+        match self {
+            WorkerState::Starting => "starting",
+            WorkerState::Running => "running",
+            WorkerState::Stopped => "stopped",
+            WorkerState::Lost => "lost",
+            WorkerState::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<WorkerState> {
+        [
+            WorkerState::Starting,
+            WorkerState::Running,
+            WorkerState::Stopped,
+            WorkerState::Lost,
+            WorkerState::Failed,
+        ]
+        .into_iter()
+        .find(|w| w.as_str() == s)
+    }
+}
+
+impl Store {
+    /// Records a worker about to be started (before the Cloud is asked, so that a crash in
+    /// between leaves a trace to reconcile).
+    pub fn record_worker(
+        &self,
+        t: f64,
+        name: &str,
+        bot: &BotKey,
+        worker: u32,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO workers (name, batch, dg, worker, state, updated) VALUES (?1, ?2, ?3, ?4, 'starting', ?5)",
+                params![name, bot.batch, bot.dg, worker, t],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    pub fn set_worker_state(
+        &self,
+        t: f64,
+        name: &str,
+        state: WorkerState,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE workers SET state = ?2, updated = ?3 WHERE name = ?1",
+                params![name, state.as_str(), t],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Workers in one of `states`, by name.
+    pub fn workers(&self, states: &[WorkerState]) -> Result<Vec<WorkerRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, batch, dg, worker, state FROM workers ORDER BY name")
+            .map_err(self.db())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(self.db())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, batch, dg, worker, state) = row.map_err(self.db())?;
+            let state = WorkerState::parse(&state).ok_or_else(|| {
+                StoreError::Schema(
+                    self.path.clone(),
+                    format!("worker `{name}` has unknown state `{state}`"),
+                )
+            })?;
+            if states.contains(&state) {
+                out.push(WorkerRecord {
+                    name,
+                    bot: BotKey::new(batch, dg),
+                    worker: worker as u32,
+                    state,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A plain connection to a store file,for tools and tests that must bypass the store (for
 /// instance to simulate tampering).
 pub type RawConnection = Connection;
 
@@ -463,6 +597,28 @@ mod tests {
             s.add_user("u", "t2", false),
             Err(StoreError::UserExists(_))
         ));
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated_with_its_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute("INSERT INTO ledger (seq, t, kind, user, amount) VALUES (0, 0.0, 'deposit', 'dave', 9)", [])
+                .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.ledger().balance("dave"), 9);
+        s.record_worker(0.0, "w", &bot("b"), 0).unwrap();
+        assert_eq!(s.workers(&[WorkerState::Starting]).unwrap().len(), 1);
+        let v: i64 = s
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
     }
 
     #[test]
