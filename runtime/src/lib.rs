@@ -3,10 +3,12 @@
 //!
 //! - [`store`]: durable state in SQLite; the credit ledger is replayed through the core on
 //!   open, so every start is an audit; Cloud workers are recorded before they are started;
-//! - [`cloud`]: the Cloud-driver boundary, the `command` driver, and start-up reconciliation.
+//! - [`cloud`]: the Cloud-driver boundary, the `command` driver, and start-up reconciliation;
+//! - [`boinc`]: BOINC's remote job submission RPC, request bodies and lenient reply parsing.
 //!
 //! The service loop, the BOINC adapter, the `local` boinc-client driver and the HTTP API are
 //! still to come (live-mode issue).
 
+pub mod boinc;
 pub mod cloud;
 pub mod store;
