@@ -9,16 +9,25 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+/// Sequence numbers get 40 bits of the key (10^12 events per run), the tie key 24.
+const SEQ_BITS: u32 = 40;
+
 struct Entry<E> {
-    t: f64,
-    tie: u32,
-    seq: u64,
+    /// (time bits, tie, seq) packed so that one integer comparison orders entries: the bit
+    /// pattern of a non-negative f64 orders like the number itself.
+    key: u128,
     event: E,
+}
+
+impl<E> Entry<E> {
+    fn time(&self) -> f64 {
+        f64::from_bits((self.key >> 64) as u64)
+    }
 }
 
 impl<E> PartialEq for Entry<E> {
     fn eq(&self, other: &Self) -> bool {
-        self.seq == other.seq
+        self.key == other.key
     }
 }
 impl<E> Eq for Entry<E> {}
@@ -30,11 +39,7 @@ impl<E> PartialOrd for Entry<E> {
 impl<E> Ord for Entry<E> {
     // Reversed: BinaryHeap is a max-heap and we pop the earliest.
     fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .t
-            .total_cmp(&self.t)
-            .then(other.tie.cmp(&self.tie))
-            .then(other.seq.cmp(&self.seq))
+        other.key.cmp(&self.key)
     }
 }
 
@@ -76,20 +81,22 @@ impl<E> Queue<E> {
             "event scheduled in the past: {t} < {}",
             self.now
         );
+        debug_assert!(
+            tie < 1 << (64 - SEQ_BITS) && self.seq < 1 << SEQ_BITS,
+            "tie or sequence overflow"
+        );
         let seq = self.seq;
         self.seq += 1;
-        self.heap.push(Entry {
-            t: t.max(self.now),
-            tie,
-            seq,
-            event,
-        });
+        // `+ 0.0` turns a -0.0 into 0.0, whose bits would otherwise sort after every time.
+        let t = t.max(self.now) + 0.0;
+        let key = ((t.to_bits() as u128) << 64) | ((tie as u128) << SEQ_BITS) | seq as u128;
+        self.heap.push(Entry { key, event });
     }
     pub fn pop(&mut self) -> Option<(f64, E)> {
         let e = self.heap.pop()?;
-        self.now = e.t;
+        self.now = e.time();
         self.popped += 1;
-        Some((e.t, e.event))
+        Some((self.now, e.event))
     }
 
     pub fn now(&self) -> f64 {
