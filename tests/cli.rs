@@ -307,6 +307,12 @@ fn every_subcommand_has_help_and_version_works() {
         vec!["trace", "stats", "--help"],
         vec!["trace", "convert", "--help"],
         vec!["trace", "presets", "--help"],
+        vec!["sim", "--help"],
+        vec!["sweep", "--help"],
+        vec!["merge", "--help"],
+        vec!["report", "--help"],
+        vec!["plot", "timeline", "--help"],
+        vec!["ledger", "verify", "--help"],
     ] {
         let out = ok(&args);
         assert!(out.contains("Usage"), "{args:?}");
