@@ -45,11 +45,6 @@ impl BotProgress {
         self.total
     }
 
-    /// Tasks were added to the BoT (arrivals of a `random` workload).
-    pub fn add_tasks(&mut self, n: u32) {
-        self.total += n;
-    }
-
     /// `n` more tasks got their first assignment at `t`.
     pub fn record_assigned(&mut self, t: f64, n: u32) {
         self.assign_times.extend(std::iter::repeat_n(t, n as usize));

@@ -9,7 +9,7 @@
 //! offsets, 16 bytes per interval, so 10 million intervals take 160 MB rather than one heap
 //! object each.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rand::seq::index::sample;
 use rand::SeedableRng;
@@ -256,10 +256,6 @@ impl TraceBuilder {
             sorted: true,
             report: ReadReport::default(),
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     pub fn report_mut(&mut self) -> &mut ReadReport {
