@@ -76,6 +76,9 @@ pub struct QosController {
     deployments: u32,
     first_deployment: Option<f64>,
     finished: bool,
+    /// Workers whose start failed, to be started again at the next tick.
+    #[serde(default)]
+    restarts: u32,
 }
 
 impl QosController {
@@ -90,6 +93,7 @@ impl QosController {
             deployments: 0,
             first_deployment: None,
             finished: false,
+            restarts: 0,
         }
     }
 
@@ -124,6 +128,21 @@ impl QosController {
     /// Forgets a worker the driver lost (e.g. a revoked instance); it is no longer charged.
     pub fn worker_lost(&mut self, id: WorkerId) {
         self.running.remove(&id);
+    }
+
+    /// The driver could not start worker `id` (a Cloud error). It is forgotten, and the
+    /// next tick starts a replacement if the order can still pay for one. The driver must not
+    /// keep the charge the start tick made for it (see `Ledger::apply`).
+    pub fn start_failed(&mut self, id: WorkerId) {
+        if self.running.remove(&id).is_some() {
+            self.restarts += 1;
+        }
+    }
+
+    /// Makes the next worker ids start at `next` or above (after a crash, ids already handed
+    /// to the Cloud must not be reused).
+    pub fn skip_ids_below(&mut self, next: WorkerId) {
+        self.next_id = self.next_id.max(next);
     }
 
     /// One Scheduler turn at `now`. `reports` gives the activity of running workers; a running
@@ -178,6 +197,17 @@ impl QosController {
                 }
                 self.deployments += 1;
                 self.first_deployment.get_or_insert(now);
+            }
+        } else if self.restarts > 0 && balance > 0 {
+            let n = self
+                .restarts
+                .min((balance / self.params.cost_per_tick).min(u32::MAX as u64) as u32);
+            self.restarts = 0;
+            for _ in 0..n {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.running.insert(id, now);
+                out.push(Decision::StartWorker { id });
             }
         }
         let activity: BTreeMap<WorkerId, Activity> =
@@ -349,6 +379,21 @@ mod tests {
                 .count(),
             3
         );
+    }
+
+    #[test]
+    fn a_failed_start_is_retried_at_the_next_tick_with_a_new_id() {
+        let (mut c, mut l, bot) = setup("9A-F2-D", 100);
+        let d = c.tick(0.0, &progress(10, 10, 9), &[], &mut l);
+        assert_eq!(d.len(), 3, "duplicate + 2 starts: {d:?}");
+        // Worker 1 did not start: the driver drops it (and its charge).
+        c.start_failed(1);
+        assert_eq!(c.running().collect::<Vec<_>>(), vec![0]);
+        let d = c.tick(240.0, &progress(10, 10, 9), &[], &mut l);
+        assert_eq!(d, vec![Decision::StartWorker { id: 2 }]);
+        assert_eq!(c.running().collect::<Vec<_>>(), vec![0, 2]);
+        assert_eq!(l.order_of(&bot).unwrap().spent, 2 + 2);
+        assert!(c.tick(480.0, &progress(10, 10, 9), &[], &mut l).is_empty());
     }
 
     #[test]

@@ -213,6 +213,30 @@ impl Ledger {
         Ok(back)
     }
 
+    /// Applies a recorded movement again (replaying a log, or re-applying a subset of a
+    /// tick's movements). A refund must equal what the order has left.
+    pub fn apply(&mut self, e: &Entry) -> Result<(), LedgerError> {
+        match &e.kind {
+            EntryKind::Deposit { user } => {
+                self.deposit(e.t, user, e.amount);
+                Ok(())
+            }
+            EntryKind::Order { user, bot } => self.order(e.t, user, bot, e.amount),
+            EntryKind::Charge { bot, worker } => self.charge(e.t, bot, *worker, e.amount),
+            EntryKind::Refund { bot, .. } => {
+                let got = self.close(e.t, bot)?;
+                if got == e.amount {
+                    Ok(())
+                } else {
+                    Err(LedgerError::Audit(format!(
+                        "refund of {} recorded, the order had {got} left",
+                        e.amount
+                    )))
+                }
+            }
+        }
+    }
+
     /// Replays the entries and checks every balance and order against them.
     pub fn verify(&self) -> Result<(), LedgerError> {
         let mut accounts: BTreeMap<&str, i128> = BTreeMap::new();

@@ -134,7 +134,7 @@ pub fn parse(xml: &str) -> Element {
     stack.pop().expect("document")
 }
 
-fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();
     }
@@ -145,7 +145,7 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -331,6 +331,39 @@ pub struct JobSpec {
     /// Run only on hosts of this user (the Cloud account), as BOINC's assigned jobs.
     pub target_user: Option<i64>,
     pub priority: Option<i64>,
+    pub inputs: Vec<InputFile>,
+}
+
+/// An input file of a submitted job (`<input_file>`), in the modes the adapter uses.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InputFile {
+    /// The file's content travels in the request.
+    Inline { content: String },
+    /// A file already staged on the server under `source`.
+    LocalStaged { source: String },
+    /// A file the server downloads.
+    Remote { url: String, nbytes: u64, md5: String },
+}
+
+impl InputFile {
+    fn xml(&self) -> String {
+        match self {
+            InputFile::Inline { content } => format!(
+                "<input_file><mode>inline</mode><source>{}</source></input_file>\n",
+                escape(content)
+            ),
+            InputFile::LocalStaged { source } => format!(
+                "<input_file><mode>local_staged</mode><source>{}</source></input_file>\n",
+                escape(source)
+            ),
+            InputFile::Remote { url, nbytes, md5 } => format!(
+                "<input_file><mode>remote</mode><url>{}</url><nbytes>{nbytes}</nbytes><md5>{}</md5></input_file>\n",
+                escape(url),
+                escape(md5)
+            ),
+        }
+    }
 }
 
 fn open(op: &str, authenticator: &str) -> String {
@@ -390,6 +423,9 @@ pub fn submit_batch(
         }
         if let Some(p) = j.priority {
             let _ = writeln!(s, "<priority>{p}</priority>");
+        }
+        for f in &j.inputs {
+            s.push_str(&f.xml());
         }
         s.push_str("</job>\n");
     }
@@ -509,6 +545,9 @@ mod tests {
             command_line: "--n 0 <&>".into(),
             target_user: Some(42),
             priority: Some(100),
+            inputs: vec![InputFile::Inline {
+                content: "a<b".into(),
+            }],
         }];
         let req = submit_batch("key&", "uppercase", "spq-tail-17", &jobs);
         let doc = parse(&req);
@@ -517,6 +556,9 @@ mod tests {
         let job = r.child("batch").unwrap().child("job").unwrap();
         assert_eq!(job.text_of("command_line"), Some("--n 0 <&>"));
         assert_eq!(job.text_of("target_user"), Some("42"));
+        let input = job.child("input_file").unwrap();
+        assert_eq!(input.text_of("mode"), Some("inline"));
+        assert_eq!(input.text_of("source"), Some("a<b"));
         assert!(query_batch("k", 17, true).contains("<get_job_details>1</get_job_details>"));
         assert_eq!(
             parse(&abort_jobs("k", &["a", "b"]))

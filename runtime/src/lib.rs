@@ -12,3 +12,5 @@
 pub mod boinc;
 pub mod cloud;
 pub mod store;
+pub mod client;
+pub mod testbed;

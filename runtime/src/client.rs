@@ -1,0 +1,481 @@
+//! Real `boinc` client processes on this machine: the `local` Cloud driver's workers and the
+//! testbed's volunteers.
+//!
+//! Each client gets its own data directory and GUI RPC port and runs with
+//! `--allow_multiple_clients`. The application is installed before attaching through the
+//! anonymous platform (`projects/<dir>/app_info.xml`), which needs no code signing
+//! (../shared/research/boinc.md §3.7). Clients are controlled with `boinccmd`.
+//!
+//! Apps that do not use the BOINC API survive their client (an aborted task is killed only
+//! after 60 s, and an acked abort orphans it), so stopping a client also kills every process
+//! whose working directory is inside the client's data directory.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// The application every client can run, installed under the anonymous platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppInstall {
+    pub name: String,
+    pub version_num: u32,
+    /// The executable: a script or a binary's bytes.
+    pub executable: Vec<u8>,
+    pub file_name: String,
+}
+
+/// The demo and test application: `spqapp.sh --seconds N` computes for N seconds of *running*
+/// time (one-second steps, so a suspended task does not advance), then writes `out` (its
+/// input followed by a line naming the host) and BOINC's `boinc_finish_called` marker.
+pub fn test_app() -> AppInstall {
+    let script = r#"#!/bin/sh
+# spequlos test app: compute for N seconds of running time, then write the output.
+N=5
+[ "$1" = "--seconds" ] && N=$2
+i=0
+while [ "$i" -lt "$N" ]; do
+    sleep 1
+    i=$((i + 1))
+done
+{ [ -f in ] && cat in; echo "done by $(hostname) in $N s"; } > out
+echo 0 > boinc_finish_called
+exit 0
+"#;
+    AppInstall {
+        name: "spqapp".into(),
+        version_num: 100,
+        executable: script.as_bytes().to_vec(),
+        file_name: "spqapp.sh".into(),
+    }
+}
+
+/// The project directory name a client uses for `url` (BOINC's `escape_project_url`): the
+/// URL without its scheme, non-alphanumerics replaced by `_`, trailing `_` dropped.
+pub fn project_dir_name(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let mut s: String = rest
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while s.ends_with('_') {
+        s.pop();
+    }
+    s
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientSpec {
+    pub dir: PathBuf,
+    pub gui_port: u16,
+    pub password: String,
+    pub project_url: String,
+    pub authenticator: String,
+    pub app: AppInstall,
+    pub ncpus: u32,
+}
+
+/// A running (or once running) client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub pid: u32,
+    pub dir: PathBuf,
+    pub gui_port: u16,
+    pub password: String,
+    pub project_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{}: {err}", path.display())]
+    Io { path: PathBuf, err: io::Error },
+    #[error("`boinc` could not be started ({0}); install it with `apt-get install boinc-client`")]
+    Spawn(io::Error),
+    #[error("boinccmd {args}: {why}")]
+    Boinccmd { args: String, why: String },
+}
+
+fn write(path: &Path, data: &[u8]) -> Result<(), ClientError> {
+    fs::write(path, data).map_err(|err| ClientError::Io {
+        path: path.to_path_buf(),
+        err,
+    })
+}
+
+/// Writes the client's configuration and the anonymous-platform app into `spec.dir`.
+pub fn prepare(spec: &ClientSpec) -> Result<(), ClientError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |err| ClientError::Io { path, err }
+    };
+    let proj = spec
+        .dir
+        .join("projects")
+        .join(project_dir_name(&spec.project_url));
+    fs::create_dir_all(&proj).map_err(io(&proj))?;
+    write(
+        &spec.dir.join("cc_config.xml"),
+        format!(
+            "<cc_config>\n<log_flags><sched_op_debug>1</sched_op_debug><task_debug>1</task_debug></log_flags>\n\
+             <options><no_info_fetch>1</no_info_fetch><dont_contact_ref_site>1</dont_contact_ref_site>\
+             <skip_cpu_benchmarks>1</skip_cpu_benchmarks><allow_multiple_clients>1</allow_multiple_clients>\
+             <report_results_immediately>1</report_results_immediately><no_gpus>1</no_gpus>\
+             <ncpus>{}</ncpus></options>\n</cc_config>\n",
+            spec.ncpus
+        )
+        .as_bytes(),
+    )?;
+    // Never suspend for other load (CI machines are busy) and keep a small work buffer.
+    write(
+        &spec.dir.join("global_prefs_override.xml"),
+        b"<global_preferences>\n<run_if_user_active>1</run_if_user_active>\
+          <suspend_cpu_usage>0</suspend_cpu_usage><cpu_usage_limit>100</cpu_usage_limit>\
+          <work_buf_min_days>0</work_buf_min_days><work_buf_additional_days>0.0001</work_buf_additional_days>\
+          <leave_apps_in_memory>1</leave_apps_in_memory>\n</global_preferences>\n",
+    )?;
+    write(
+        &spec.dir.join("nvc_config.xml"),
+        format!(
+            "<nvc_config><network_test_url>{}</network_test_url></nvc_config>\n",
+            spec.project_url
+        )
+        .as_bytes(),
+    )?;
+    write(&spec.dir.join("gui_rpc_auth.cfg"), spec.password.as_bytes())?;
+    let app = &spec.app;
+    write(
+        &proj.join("app_info.xml"),
+        format!(
+            "<app_info>\n<app><name>{n}</name><user_friendly_name>{n}</user_friendly_name></app>\n\
+             <file_info><name>{f}</name><executable/></file_info>\n\
+             <app_version><app_name>{n}</app_name><version_num>{v}</version_num>\
+             <platform>x86_64-pc-linux-gnu</platform><avg_ncpus>1</avg_ncpus>\
+             <file_ref><file_name>{f}</file_name><main_program/></file_ref></app_version>\n</app_info>\n",
+            n = app.name,
+            f = app.file_name,
+            v = app.version_num
+        )
+        .as_bytes(),
+    )?;
+    let exe = proj.join(&app.file_name);
+    write(&exe, &app.executable)?;
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).map_err(io(&exe))?;
+    Ok(())
+}
+
+/// Starts a client in its own session (so a signal to the service's terminal does not reach
+/// it before the service stops it cleanly), attaches it and sets its run mode to `always`.
+pub fn start(spec: &ClientSpec) -> Result<Client, ClientError> {
+    prepare(spec)?;
+    let log = spec.dir.join("client.out");
+    let out = fs::File::create(&log).map_err(|err| ClientError::Io {
+        path: log.clone(),
+        err,
+    })?;
+    let err = out.try_clone().map_err(|err| ClientError::Io {
+        path: log.clone(),
+        err,
+    })?;
+    let mut cmd = Command::new("boinc");
+    cmd.arg("--dir")
+        .arg(&spec.dir)
+        .arg("--gui_rpc_port")
+        .arg(spec.gui_port.to_string())
+        .args([
+            "--allow_multiple_clients",
+            "--no_info_fetch",
+            "--skip_cpu_benchmarks",
+            "--no_gpus",
+        ])
+        .current_dir(&spec.dir)
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    // SAFETY: setsid is async-signal-safe and touches no state of this process.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc_setsid();
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(ClientError::Spawn)?;
+    let client = Client {
+        pid: child.id(),
+        dir: spec.dir.clone(),
+        gui_port: spec.gui_port,
+        password: spec.password.clone(),
+        project_url: spec.project_url.clone(),
+    };
+    // Dropping `Child` neither kills nor waits; `alive` reaps the exited child later.
+    drop(child);
+    write(&spec.dir.join("client.pid"), client.pid.to_string().as_bytes())?;
+    // The GUI RPC port opens about a second after start.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match client.cmd(&["--set_run_mode", "always", "0"]) {
+            Ok(_) => break,
+            Err(e) if Instant::now() > deadline => {
+                client.kill();
+                return Err(e);
+            }
+            Err(_) => sleep(Duration::from_millis(250)),
+        }
+    }
+    client.cmd(&["--set_network_mode", "always", "0"])?;
+    client.cmd(&["--project_attach", &spec.project_url, &spec.authenticator])?;
+    Ok(client)
+}
+
+extern "C" {
+    fn setsid() -> i32;
+    fn kill(pid: i32, sig: i32) -> i32;
+    fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
+}
+
+fn libc_setsid() {
+    // SAFETY: plain syscall wrapper.
+    unsafe {
+        setsid();
+    }
+}
+
+const SIGKILL: i32 = 9;
+const WNOHANG: i32 = 1;
+
+/// Whether `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    // Reap it first if it is our exited child.
+    // SAFETY: waitpid on a pid with WNOHANG has no effect unless it is our child.
+    unsafe {
+        waitpid(pid as i32, std::ptr::null_mut(), WNOHANG);
+    }
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+fn sigkill(pid: u32) {
+    // SAFETY: sending a signal has no memory effects in this process.
+    unsafe {
+        kill(pid as i32, SIGKILL);
+    }
+}
+
+/// Processes whose working directory is `dir` or below it (app processes left by a client).
+pub fn processes_under(dir: &Path) -> Vec<u32> {
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(cwd) = fs::read_link(e.path().join("cwd")) {
+            if cwd.starts_with(&dir) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+impl Client {
+    /// Reads back a client from its data directory (after a restart of the service).
+    pub fn from_dir(dir: &Path, gui_port: u16, password: &str, project_url: &str) -> Option<Client> {
+        let pid = fs::read_to_string(dir.join("client.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(Client {
+            pid,
+            dir: dir.to_path_buf(),
+            gui_port,
+            password: password.to_string(),
+            project_url: project_url.to_string(),
+        })
+    }
+
+    /// Runs `boinccmd` against this client.
+    pub fn cmd(&self, args: &[&str]) -> Result<String, ClientError> {
+        let out = Command::new("boinccmd")
+            .arg("--host")
+            .arg(format!("localhost:{}", self.gui_port))
+            .arg("--passwd")
+            .arg(&self.password)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| ClientError::Boinccmd {
+                args: args.join(" "),
+                why: e.to_string(),
+            })?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() || stdout.contains("Authorization failure") {
+            return Err(ClientError::Boinccmd {
+                args: args.join(" "),
+                why: format!(
+                    "{} {}",
+                    stdout.trim(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        Ok(stdout)
+    }
+
+    /// Forces a scheduler RPC now (clients stop polling after empty replies).
+    pub fn update(&self) -> Result<(), ClientError> {
+        self.cmd(&["--project", &self.project_url, "update"]).map(|_| ())
+    }
+
+    /// Volunteer churn: the host goes away (no computing, no network) or comes back.
+    pub fn set_available(&self, on: bool) -> Result<(), ClientError> {
+        let mode = if on { "always" } else { "never" };
+        self.cmd(&["--set_run_mode", mode, "0"])?;
+        self.cmd(&["--set_network_mode", mode, "0"])?;
+        if on {
+            self.update()?;
+        }
+        Ok(())
+    }
+
+    /// Names of the tasks the client holds that are not finished (downloading, waiting or
+    /// running).
+    pub fn active_tasks(&self) -> Result<Vec<String>, ClientError> {
+        let out = self.cmd(&["--get_tasks"])?;
+        Ok(parse_active_tasks(&out))
+    }
+
+    pub fn alive(&self) -> bool {
+        alive(self.pid)
+    }
+
+    /// Stops the client: `boinccmd --quit`, then SIGKILL after `grace`, then every process
+    /// still running in its data directory (orphaned apps).
+    pub fn stop(&self, grace: Duration) {
+        if self.alive() {
+            let _ = self.cmd(&["--quit"]);
+            let deadline = Instant::now() + grace;
+            while self.alive() && Instant::now() < deadline {
+                sleep(Duration::from_millis(100));
+            }
+        }
+        self.kill();
+    }
+
+    /// SIGKILLs the client and the processes left in its data directory.
+    pub fn kill(&self) {
+        if self.alive() {
+            sigkill(self.pid);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while self.alive() && Instant::now() < deadline {
+                sleep(Duration::from_millis(20));
+            }
+        }
+        for _ in 0..3 {
+            let left = processes_under(&self.dir);
+            if left.is_empty() {
+                break;
+            }
+            for pid in left {
+                sigkill(pid);
+            }
+            sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `boinccmd --get_tasks` lists tasks as blocks starting with `N) -----------`; a task is
+/// active unless it is ready to report or aborted.
+fn parse_active_tasks(out: &str) -> Vec<String> {
+    let mut tasks = Vec::new();
+    let mut name: Option<String> = None;
+    let mut done = false;
+    let mut flush = |name: &mut Option<String>, done: &mut bool| {
+        if let Some(n) = name.take() {
+            if !*done {
+                tasks.push(n);
+            }
+        }
+        *done = false;
+    };
+    for line in out.lines() {
+        let l = line.trim();
+        if l.ends_with("-----------") {
+            flush(&mut name, &mut done);
+        } else if let Some(n) = l.strip_prefix("name: ") {
+            name = Some(n.trim().to_string());
+        } else if l == "ready to report: yes" || l.starts_with("state: aborted") {
+            done = true;
+        }
+    }
+    flush(&mut name, &mut done);
+    tasks
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests and the demo).
+pub fn free_port() -> io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Whether the `boinc` and `boinccmd` programs can be run.
+pub fn installed() -> bool {
+    ["boinc", "boinccmd"].iter().all(|p| {
+        Command::new(p)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_dirs_follow_boinc() {
+        assert_eq!(
+            project_dir_name("http://127.0.0.1:18080/"),
+            "127.0.0.1_18080"
+        );
+        assert_eq!(
+            project_dir_name("https://boinc.example.org/proj/"),
+            "boinc.example.org_proj"
+        );
+    }
+
+    #[test]
+    fn active_tasks_skip_reported_and_aborted() {
+        let out = "\n======== Tasks ========\n1) -----------\n   name: wu1_0\n   WU name: wu1\n   ready to report: no\n   state: downloaded\n2) -----------\n   name: wu2_0\n   ready to report: yes\n   state: uploaded\n3) -----------\n   name: wu3_0\n   ready to report: no\n   state: aborted\n";
+        assert_eq!(parse_active_tasks(out), vec!["wu1_0".to_string()]);
+        assert!(parse_active_tasks("\n======== Tasks ========\n").is_empty());
+    }
+}

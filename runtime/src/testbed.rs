@@ -1,0 +1,1139 @@
+//! A BOINC-protocol test server (`spequlos testbed`): what the real boinc-client and the
+//! service's BOINC adapter talk to in tests and in the demo, since no BOINC server can be
+//! installed here. It speaks the real wire formats (../shared/research/boinc.md §1, §3):
+//!
+//! - `GET /`: the master page, with the scheduler URL in both forms clients look for;
+//! - `POST /cgi`: the scheduler RPC (raw XML body): host ids, reports and acks, aborts of
+//!   instances whose job is over, and work: targeted jobs first (BOINC's assignment), untargeted
+//!   jobs unless the user runs "only my jobs on my computers"; one instance per host per job;
+//!   an instance not reported by its deadline times out and the job is sent again;
+//! - `GET /download/NAME` and `POST /file_upload_handler` (with `get_file_size`);
+//! - `POST /submit_rpc_handler.php` (form field `request`): `submit_batch` (inline and staged
+//!   inputs, `target_user`, `priority`), `query_batch`, `query_batch2`, `abort_jobs` (with
+//!   BOINC's malformed `<aborted NAME>` lines), `retire_batch`, `ping`;
+//! - `POST /testbed/fault?mode=http500|malformed|none&count=N`: the next N submit RPCs fail
+//!   that way (reliability tests); `GET /testbed/state`: a JSON summary.
+//!
+//! Replication is one instance per job (quorum 1); no validation, no credit.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use crate::boinc::{escape, parse, unescape, Element};
+
+/// A user account of the test project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestUser {
+    pub id: i64,
+    pub name: String,
+    pub authenticator: String,
+    /// May use the submit RPC.
+    #[serde(default)]
+    pub submit: bool,
+    /// BOINC ≥ 1.6.1's "only run my jobs on my computers": hosts of this user get only jobs
+    /// targeted to it (the Cloud account).
+    #[serde(default)]
+    pub only_own_jobs: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TestbedConfig {
+    pub project_name: String,
+    pub app_name: String,
+    /// Seconds an instance has before it times out and its job is sent again.
+    pub delay_bound: f64,
+    /// Minimum seconds between a client's scheduler RPCs.
+    pub request_delay: f64,
+    /// Instances a host may hold at once.
+    pub jobs_per_host: u32,
+    pub users: Vec<TestUser>,
+}
+
+impl Default for TestbedConfig {
+    fn default() -> Self {
+        TestbedConfig {
+            project_name: "spequlos testbed".into(),
+            app_name: "spqapp".into(),
+            delay_bound: 60.0,
+            request_delay: 1.0,
+            jobs_per_host: 1,
+            users: vec![
+                TestUser {
+                    id: 1,
+                    name: "submitter".into(),
+                    authenticator: "submitter_key".into(),
+                    submit: true,
+                    only_own_jobs: false,
+                },
+                TestUser {
+                    id: 2,
+                    name: "spequlos-cloud".into(),
+                    authenticator: "cloud_key".into(),
+                    submit: true,
+                    only_own_jobs: true,
+                },
+                TestUser {
+                    id: 3,
+                    name: "volunteer".into(),
+                    authenticator: "volunteer_key".into(),
+                    submit: false,
+                    only_own_jobs: false,
+                },
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum InstState {
+    InProgress,
+    Success,
+    Error,
+    TimedOut,
+    Aborted,
+}
+
+#[derive(Debug, Clone)]
+struct Instance {
+    name: String,
+    job: usize,
+    host: i64,
+    deadline: f64,
+    state: InstState,
+    out_file: String,
+}
+
+#[derive(Debug, Clone)]
+struct Job {
+    id: i64,
+    name: String,
+    batch: usize,
+    command_line: String,
+    fpops: f64,
+    /// (physical name, open name)
+    inputs: Vec<(String, String)>,
+    target_user: Option<i64>,
+    priority: i64,
+    canonical: Option<usize>,
+    cancelled: bool,
+    instances: Vec<usize>,
+    mod_time: f64,
+    /// When the job first went to a host and when it got its canonical instance.
+    first_sent: Option<f64>,
+    done_at: Option<f64>,
+}
+
+impl Job {
+    fn over(&self) -> bool {
+        self.canonical.is_some() || self.cancelled
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Batch {
+    id: i64,
+    name: String,
+    user: i64,
+    create_time: f64,
+    retired: bool,
+    jobs: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Host {
+    user: i64,
+    last_rpc: f64,
+}
+
+/// Fault injection for the submit RPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    None,
+    Http500,
+    Malformed,
+}
+
+struct Inner {
+    cfg: TestbedConfig,
+    url: String,
+    files: BTreeMap<String, Vec<u8>>,
+    uploads: BTreeMap<String, Vec<u8>>,
+    batches: Vec<Batch>,
+    jobs: Vec<Job>,
+    job_by_name: HashMap<String, usize>,
+    instances: Vec<Instance>,
+    inst_by_name: HashMap<String, usize>,
+    hosts: BTreeMap<i64, Host>,
+    fault: (Fault, u32),
+    rpcs: u64,
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A running test server; stopped on drop.
+pub struct Testbed {
+    inner: Arc<Mutex<Inner>>,
+    server: Arc<tiny_http::Server>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    url: String,
+}
+
+/// What the testbed knows about a batch's jobs, for timelines.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobTimes {
+    pub name: String,
+    pub first_sent: Option<f64>,
+    pub done_at: Option<f64>,
+    pub cancelled: bool,
+    /// Hosts (user id) the successful instance ran on.
+    pub done_by_user: Option<i64>,
+}
+
+impl Testbed {
+    /// Starts serving on `addr` (`127.0.0.1:0` picks a free port).
+    pub fn start(cfg: TestbedConfig, addr: &str) -> anyhow::Result<Testbed> {
+        let server = tiny_http::Server::http(addr)
+            .map_err(|e| anyhow::anyhow!("testbed: cannot listen on {addr}: {e}"))?;
+        let port = server
+            .server_addr()
+            .to_ip()
+            .map(|a| a.port())
+            .ok_or_else(|| anyhow::anyhow!("testbed: not an IP listener"))?;
+        let url = format!("http://127.0.0.1:{port}/");
+        let inner = Arc::new(Mutex::new(Inner {
+            cfg,
+            url: url.clone(),
+            files: BTreeMap::new(),
+            uploads: BTreeMap::new(),
+            batches: Vec::new(),
+            jobs: Vec::new(),
+            job_by_name: HashMap::new(),
+            instances: Vec::new(),
+            inst_by_name: HashMap::new(),
+            hosts: BTreeMap::new(),
+            fault: (Fault::None, 0),
+            rpcs: 0,
+        }));
+        let server = Arc::new(server);
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..4)
+            .map(|_| {
+                let (server, inner, stop) = (server.clone(), inner.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        match server.recv() {
+                            Ok(req) => handle(&inner, req),
+                            Err(_) => break,
+                        }
+                    }
+                })
+            })
+            .collect();
+        Ok(Testbed {
+            inner,
+            server,
+            stop,
+            threads,
+            url,
+        })
+    }
+
+    /// The project URL (master page), with its trailing slash.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn config(&self) -> TestbedConfig {
+        self.lock().cfg.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_fault(&self, fault: Fault, count: u32) {
+        self.lock().fault = (fault, count);
+    }
+
+    /// Per-job times of batch `batch_id`, by job id.
+    pub fn job_times(&self, batch_id: i64) -> Vec<JobTimes> {
+        let g = self.lock();
+        let Some(b) = g.batches.iter().find(|b| b.id == batch_id) else {
+            return Vec::new();
+        };
+        b.jobs
+            .iter()
+            .map(|&j| {
+                let job = &g.jobs[j];
+                JobTimes {
+                    name: job.name.clone(),
+                    first_sent: job.first_sent,
+                    done_at: job.done_at,
+                    cancelled: job.cancelled,
+                    done_by_user: job
+                        .canonical
+                        .and_then(|i| g.hosts.get(&g.instances[i].host))
+                        .map(|h| h.user),
+                }
+            })
+            .collect()
+    }
+
+    /// The uploaded output of a job's canonical instance.
+    pub fn output(&self, job_name: &str) -> Option<Vec<u8>> {
+        let g = self.lock();
+        let j = &g.jobs[*g.job_by_name.get(job_name)?];
+        let inst = &g.instances[j.canonical?];
+        g.uploads.get(&inst.out_file).cloned()
+    }
+
+    pub fn scheduler_rpcs(&self) -> u64 {
+        self.lock().rpcs
+    }
+
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.server.unblock();
+        for _ in 0..self.threads.len() {
+            self.server.unblock();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn respond(req: tiny_http::Request, status: u16, content_type: &str, body: Vec<u8>) {
+    let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], content_type.as_bytes())
+        .expect("static header");
+    let _ = req.respond(
+        tiny_http::Response::from_data(body)
+            .with_status_code(status)
+            .with_header(header),
+    );
+}
+
+fn handle(inner: &Arc<Mutex<Inner>>, mut req: tiny_http::Request) {
+    let mut body = Vec::new();
+    if req.as_reader().read_to_end(&mut body).is_err() {
+        return respond(req, 400, "text/plain", b"unreadable body".to_vec());
+    }
+    let url = req.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let method = req.method().clone();
+    let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
+    use tiny_http::Method::{Get, Post};
+    let (status, ctype, out): (u16, &str, Vec<u8>) = match (&method, path) {
+        (Get, "/") | (Get, "/index.html") => (200, "text/html", g.master_page().into_bytes()),
+        (Post, "/cgi") => {
+            g.rpcs += 1;
+            let reply = g.scheduler(&String::from_utf8_lossy(&body));
+            (200, "text/xml", reply.into_bytes())
+        }
+        (Get, p) if p.starts_with("/download/") => match g.files.get(&p["/download/".len()..]) {
+            Some(data) => (200, "application/octet-stream", data.clone()),
+            None => (404, "text/plain", b"no such file".to_vec()),
+        },
+        (Post, "/file_upload_handler") => (200, "text/xml", g.upload(&body).into_bytes()),
+        (Post, "/submit_rpc_handler.php") => g.submit_rpc(&body),
+        (Post, "/testbed/fault") => {
+            let mode = form_value(query.as_bytes(), "mode").unwrap_or_default();
+            let count = form_value(query.as_bytes(), "count")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
+            let fault = match mode.as_str() {
+                "http500" => Some(Fault::Http500),
+                "malformed" => Some(Fault::Malformed),
+                "none" => Some(Fault::None),
+                _ => None,
+            };
+            match fault {
+                Some(f) => {
+                    g.fault = (f, count);
+                    (200, "text/plain", b"ok\n".to_vec())
+                }
+                None => (
+                    400,
+                    "text/plain",
+                    b"mode must be http500, malformed or none\n".to_vec(),
+                ),
+            }
+        }
+        (Get, "/testbed/state") => (200, "application/json", g.state_json().into_bytes()),
+        _ => (404, "text/plain", b"not found\n".to_vec()),
+    };
+    drop(g);
+    respond(req, status, ctype, out);
+}
+
+/// The value of `key` in an `application/x-www-form-urlencoded` body or query string.
+pub fn form_value(body: &[u8], key: &str) -> Option<String> {
+    let s = String::from_utf8_lossy(body);
+    s.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (percent_decode(k) == key).then(|| percent_decode(v))
+    })
+}
+
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h * 16 + l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn xml_error(op: &str, msg: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<{op}>\n<error>\n    <error_num>-1</error_num>\n    <error_msg>{}</error_msg>\n</error>\n</{op}>\n",
+        escape(msg)
+    )
+}
+
+impl Inner {
+    fn master_page(&self) -> String {
+        let sched = format!("{}cgi", self.url);
+        format!(
+            "<html><head><title>{name}</title>\n<link rel=\"boinc_scheduler\" href=\"{sched}\">\n</head><body>\n\
+             <!-- <scheduler>{sched}</scheduler> -->\n<h1>{name}</h1>\n</body></html>\n",
+            name = escape(&self.cfg.project_name)
+        )
+    }
+
+    fn user_by_auth(&self, auth: &str) -> Option<TestUser> {
+        self.cfg
+            .users
+            .iter()
+            .find(|u| u.authenticator == auth)
+            .cloned()
+    }
+
+    /// Instances past their deadline time out; their job goes back to the queue.
+    fn expire(&mut self, t: f64) {
+        for i in 0..self.instances.len() {
+            let inst = &mut self.instances[i];
+            if inst.state == InstState::InProgress && inst.deadline < t {
+                inst.state = InstState::TimedOut;
+                let j = inst.job;
+                self.jobs[j].mod_time = t;
+            }
+        }
+    }
+
+    fn needs_instance(&self, j: usize) -> bool {
+        let job = &self.jobs[j];
+        !job.over()
+            && !self.batches[job.batch].retired
+            && !job
+                .instances
+                .iter()
+                .any(|&i| self.instances[i].state == InstState::InProgress)
+    }
+
+    fn scheduler(&mut self, body: &str) -> String {
+        let t = now();
+        let doc = parse(body);
+        let Some(req) = doc.child("scheduler_request") else {
+            return "<scheduler_reply>\n<message priority=\"notice\">Malformed scheduler request</message>\n<request_delay>10</request_delay>\n</scheduler_reply>\n".into();
+        };
+        let mut out = String::from("<scheduler_reply>\n<scheduler_version>800</scheduler_version>\n");
+        let _ = writeln!(
+            out,
+            "<project_name>{}</project_name>\n<master_url>{}</master_url>\n<request_delay>{}</request_delay>",
+            escape(&self.cfg.project_name),
+            self.url,
+            self.cfg.request_delay
+        );
+        let Some(user) = self.user_by_auth(req.text_of("authenticator").unwrap_or("")) else {
+            out.push_str("<message priority=\"notice\">Invalid or missing account key.</message>\n</scheduler_reply>\n");
+            return out;
+        };
+        let _ = writeln!(
+            out,
+            "<userid>{}</userid>\n<user_name>{}</user_name>",
+            user.id,
+            escape(&user.name)
+        );
+        let mut host_id: i64 = req.text_of("hostid").and_then(|h| h.parse().ok()).unwrap_or(0);
+        if !self.hosts.get(&host_id).is_some_and(|h| h.user == user.id) {
+            host_id = self.hosts.keys().next_back().map_or(1, |k| k + 1);
+            self.hosts.insert(
+                host_id,
+                Host {
+                    user: user.id,
+                    last_rpc: t,
+                },
+            );
+            let _ = writeln!(out, "<hostid>{host_id}</hostid>");
+        }
+        self.hosts.get_mut(&host_id).expect("inserted").last_rpc = t;
+        self.expire(t);
+
+        // Reports: ack every one, even unknown names, or the client reports them forever.
+        let mut reported = HashSet::new();
+        for r in req.children_named("result") {
+            let name = r.text_of("name").unwrap_or("").to_string();
+            if let Some(&i) = self.inst_by_name.get(&name) {
+                let ok = r.text_of("exit_status") == Some("0") && r.text_of("state") == Some("5");
+                let inst = &mut self.instances[i];
+                if matches!(inst.state, InstState::InProgress | InstState::TimedOut | InstState::Aborted) {
+                    let was_aborted = inst.state == InstState::Aborted;
+                    inst.state = if ok { InstState::Success } else { InstState::Error };
+                    let j = inst.job;
+                    let job = &mut self.jobs[j];
+                    job.mod_time = t;
+                    if ok && !job.over() && !was_aborted {
+                        job.canonical = Some(i);
+                        job.done_at = Some(t);
+                    }
+                }
+            }
+            let _ = writeln!(out, "<result_ack>\n    <name>{}</name>\n</result_ack>", escape(&name));
+            reported.insert(name);
+        }
+        // Instances the client still holds; ours that it no longer has are lost.
+        let held: HashSet<String> = req
+            .child("other_results")
+            .into_iter()
+            .flat_map(|o| o.children_named("other_result"))
+            .filter_map(|o| o.text_of("name").map(str::to_string))
+            .collect();
+        let mut holding = 0u32;
+        for i in 0..self.instances.len() {
+            let inst = &self.instances[i];
+            if inst.host != host_id || reported.contains(&inst.name) {
+                continue;
+            }
+            let job_over = self.jobs[inst.job].over();
+            let active = matches!(inst.state, InstState::InProgress | InstState::TimedOut);
+            if job_over && active && held.contains(&inst.name) {
+                let _ = writeln!(out, "<result_abort>\n    <name>{}</name>\n</result_abort>", escape(&inst.name));
+                self.instances[i].state = InstState::Aborted;
+            } else if !job_over && active {
+                // A client that lost an instance (not listed as held) still blocks a slot
+                // until the deadline, as on a real server.
+                holding += 1;
+            }
+        }
+
+        let wants = req.text_of("dont_send_work") != Some("1")
+            && req
+                .text_of("work_req_seconds")
+                .and_then(|w| w.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                > 0.0;
+        if wants && holding < self.cfg.jobs_per_host {
+            let app = self.cfg.app_name.clone();
+            let version = req
+                .child("app_versions")
+                .into_iter()
+                .flat_map(|a| a.children_named("app_version"))
+                .find(|v| v.text_of("app_name") == Some(app.as_str()))
+                .map(|v| {
+                    (
+                        v.text_of("platform").unwrap_or("x86_64-pc-linux-gnu").to_string(),
+                        v.text_of("version_num").unwrap_or("100").to_string(),
+                    )
+                });
+            match version {
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "<message priority=\"notice\">This project needs the anonymous platform: install {} with app_info.xml</message>",
+                        escape(&app)
+                    );
+                }
+                Some((platform, version_num)) => {
+                    let picks = self.pick(&user, host_id, (self.cfg.jobs_per_host - holding) as usize);
+                    for j in picks {
+                        self.send(&mut out, j, host_id, t, &platform, &version_num);
+                    }
+                }
+            }
+        }
+        out.push_str("</scheduler_reply>\n");
+        out
+    }
+
+    /// Jobs for a host of `user`: targeted to the user first, then (unless the user takes
+    /// only its own jobs) untargeted ones; by priority, then age. Never a second instance
+    /// of a job on the same host.
+    fn pick(&self, user: &TestUser, host: i64, n: usize) -> Vec<usize> {
+        let eligible = |j: usize, targeted: bool| {
+            let job = &self.jobs[j];
+            let for_us = if targeted {
+                job.target_user == Some(user.id)
+            } else {
+                job.target_user.is_none() && !user.only_own_jobs
+            };
+            for_us
+                && self.needs_instance(j)
+                && !job.instances.iter().any(|&i| self.instances[i].host == host)
+        };
+        let mut out = Vec::new();
+        for targeted in [true, false] {
+            let mut c: Vec<usize> = (0..self.jobs.len()).filter(|&j| eligible(j, targeted)).collect();
+            c.sort_by_key(|&j| (std::cmp::Reverse(self.jobs[j].priority), j));
+            out.extend(c);
+        }
+        out.truncate(n);
+        out
+    }
+
+    fn send(&mut self, out: &mut String, j: usize, host: i64, t: f64, platform: &str, version: &str) {
+        let k = self.jobs[j].instances.len();
+        let name = format!("{}_{k}", self.jobs[j].name);
+        let out_file = format!("{name}_r{}_out", self.instances.len());
+        let deadline = t + self.cfg.delay_bound;
+        let idx = self.instances.len();
+        self.instances.push(Instance {
+            name: name.clone(),
+            job: j,
+            host,
+            deadline,
+            state: InstState::InProgress,
+            out_file: out_file.clone(),
+        });
+        self.inst_by_name.insert(name.clone(), idx);
+        let job = &mut self.jobs[j];
+        job.instances.push(idx);
+        job.mod_time = t;
+        job.first_sent.get_or_insert(t);
+        let mut refs = String::new();
+        for (phys, open) in &job.inputs {
+            let data = &self.files[phys];
+            let _ = writeln!(
+                out,
+                "<file_info>\n    <name>{p}</name>\n    <url>{u}download/{p}</url>\n    <nbytes>{}</nbytes>\n    <md5_cksum>{}</md5_cksum>\n</file_info>",
+                data.len(),
+                md5_hex(data),
+                p = escape(phys),
+                u = self.url
+            );
+            let _ = write!(
+                refs,
+                "    <file_ref>\n        <file_name>{}</file_name>\n        <open_name>{}</open_name>\n        <copy_file/>\n    </file_ref>\n",
+                escape(phys),
+                escape(open)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<workunit>\n    <name>{w}</name>\n    <app_name>{a}</app_name>\n    <version_num>{version}</version_num>\n    <command_line>{c}</command_line>\n    <rsc_fpops_est>{f}</rsc_fpops_est>\n    <rsc_fpops_bound>{fb}</rsc_fpops_bound>\n    <rsc_memory_bound>1e8</rsc_memory_bound>\n    <rsc_disk_bound>1e8</rsc_disk_bound>\n{refs}</workunit>",
+            w = escape(&job.name),
+            a = escape(&self.cfg.app_name),
+            c = escape(&job.command_line),
+            f = job.fpops,
+            fb = job.fpops * 1000.0,
+        );
+        let _ = writeln!(
+            out,
+            "<file_info>\n    <name>{o}</name>\n    <generated_locally/>\n    <upload_when_present/>\n    <max_nbytes>1000000</max_nbytes>\n    <url>{u}file_upload_handler</url>\n</file_info>",
+            o = escape(&out_file),
+            u = self.url
+        );
+        let _ = writeln!(
+            out,
+            "<result>\n    <name>{n}</name>\n    <wu_name>{w}</wu_name>\n    <report_deadline>{d}</report_deadline>\n    <platform>{platform}</platform>\n    <version_num>{version}</version_num>\n    <file_ref>\n        <file_name>{o}</file_name>\n        <open_name>out</open_name>\n        <copy_file/>\n    </file_ref>\n    <report_immediately/>\n</result>",
+            n = escape(&name),
+            w = escape(&job.name),
+            d = deadline.ceil() as i64,
+            o = escape(&out_file),
+        );
+    }
+
+    /// `file_upload_handler`: an XML header, then the raw bytes after `<data>\n`.
+    fn upload(&mut self, body: &[u8]) -> String {
+        let reply = |status: i32, msg: &str| {
+            format!("<data_server_reply>\n    <status>{status}</status>\n    <message>{}</message>\n</data_server_reply>\n", escape(msg))
+        };
+        let marker = b"<data>\n";
+        let split = body.windows(marker.len()).position(|w| w == marker);
+        let header = String::from_utf8_lossy(&body[..split.unwrap_or(body.len())]).into_owned();
+        let doc = parse(&header);
+        let Some(req) = doc.child("data_server_request") else {
+            return reply(-1, "no data_server_request");
+        };
+        if let Some(name) = req.text_of("get_file_size") {
+            let size = self.uploads.get(name).map_or(0, Vec::len);
+            return format!("<data_server_reply>\n    <status>0</status>\n    <file_size>{size}</file_size>\n</data_server_reply>\n");
+        }
+        let Some(up) = req.child("file_upload") else {
+            return reply(-1, "no file_upload");
+        };
+        let Some(split) = split else {
+            return reply(-1, "no <data>");
+        };
+        let name = up.find("name").map(|n| n.text.trim().to_string()).unwrap_or_default();
+        let data = &body[split + marker.len()..];
+        let offset: usize = up.text_of("offset").and_then(|o| o.parse::<f64>().ok()).unwrap_or(0.0) as usize;
+        let nbytes = up.text_of("nbytes").and_then(|n| n.parse::<f64>().ok());
+        if name.is_empty() {
+            return reply(-1, "no file name");
+        }
+        let file = self.uploads.entry(name).or_default();
+        file.truncate(offset);
+        file.extend_from_slice(data);
+        if let (Some(n), Some(md5)) = (nbytes, up.text_of("md5_cksum")) {
+            if file.len() as f64 == n && md5_hex(file) != md5 {
+                return reply(-1, "md5 mismatch");
+            }
+        }
+        reply(0, "")
+    }
+
+    fn state_json(&self) -> String {
+        #[derive(Serialize)]
+        struct S<'a> {
+            url: &'a str,
+            hosts: usize,
+            rpcs: u64,
+            batches: Vec<serde_json::Value>,
+        }
+        let batches = self
+            .batches
+            .iter()
+            .map(|b| {
+                let done = b.jobs.iter().filter(|&&j| self.jobs[j].canonical.is_some()).count();
+                serde_json::json!({"id": b.id, "name": b.name, "njobs": b.jobs.len(), "done": done, "retired": b.retired})
+            })
+            .collect();
+        serde_json::to_string_pretty(&S {
+            url: &self.url,
+            hosts: self.hosts.len(),
+            rpcs: self.rpcs,
+            batches,
+        })
+        .unwrap_or_default()
+    }
+
+    fn submit_rpc(&mut self, body: &[u8]) -> (u16, &'static str, Vec<u8>) {
+        let (fault, left) = self.fault;
+        if fault != Fault::None && left > 0 {
+            self.fault.1 -= 1;
+            return match fault {
+                Fault::Http500 => (500, "text/html", b"<html><body>Internal Server Error</body></html>".to_vec()),
+                _ => (200, "text/xml", b"<?xml version=\"1.0\" ?>\n<query_batch><id>1</id><state>".to_vec()),
+            };
+        }
+        let xml = if body.first() == Some(&b'<') {
+            String::from_utf8_lossy(body).into_owned()
+        } else {
+            match form_value(body, "request") {
+                Some(x) => x,
+                None => return (200, "text/xml", xml_error("error", "no request").into_bytes()),
+            }
+        };
+        let doc = parse(&xml);
+        let Some(req) = doc.children.iter().find(|c| !c.name.starts_with('?')) else {
+            return (200, "text/xml", xml_error("error", "empty request").into_bytes());
+        };
+        let op = req.name.clone();
+        let reply = match self.submit_op(req) {
+            Ok(body) => format!("<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<{op}>\n{body}</{op}>\n"),
+            Err(msg) => xml_error(&op, &msg),
+        };
+        (200, "text/xml", reply.into_bytes())
+    }
+
+    fn batch_index(&self, req: &Element, user: &TestUser) -> Result<usize, String> {
+        let b = if let Some(id) = req.text_of("batch_id") {
+            let id: i64 = id.parse().map_err(|_| format!("bad batch_id `{id}`"))?;
+            self.batches.iter().position(|b| b.id == id)
+        } else if let Some(name) = req.text_of("batch_name") {
+            self.batches.iter().position(|b| b.name == name)
+        } else {
+            return Err("no batch_id or batch_name".into());
+        };
+        let b = b.ok_or("no such batch")?;
+        if self.batches[b].user != user.id {
+            return Err("not owner of batch".into());
+        }
+        Ok(b)
+    }
+
+    fn submit_op(&mut self, req: &Element) -> Result<String, String> {
+        let auth = req.text_of("authenticator").ok_or("no authenticator")?;
+        let user = self.user_by_auth(auth).ok_or("bad authenticator")?;
+        if !user.submit {
+            return Err("no submit access".into());
+        }
+        let t = now();
+        match req.name.as_str() {
+            "ping" => Ok("<success>1</success>\n".into()),
+            "submit_batch" => self.submit_batch(req, &user, t),
+            "query_batch" => {
+                let b = self.batch_index(req, &user)?;
+                let details = req.text_of("get_job_details") == Some("1");
+                Ok(self.query_batch(b, details))
+            }
+            "query_batch2" => {
+                let min_mod: f64 = req.text_of("min_mod_time").and_then(|m| m.parse().ok()).unwrap_or(0.0);
+                let mut s = format!("<server_time>{t}</server_time>\n");
+                for name in req.children_named("batch_name") {
+                    let b = self
+                        .batches
+                        .iter()
+                        .position(|b| b.name == name.text.trim() && b.user == user.id)
+                        .ok_or_else(|| format!("no batch named {}", name.text.trim()))?;
+                    let _ = writeln!(s, "<batch_size>{}</batch_size>", self.batches[b].jobs.len());
+                    for &j in &self.batches[b].jobs {
+                        let job = &self.jobs[j];
+                        if job.mod_time >= min_mod {
+                            let _ = writeln!(
+                                s,
+                                "<job>\n    <job_name>{}</job_name>\n    <status>{}</status>\n</job>",
+                                escape(&job.name),
+                                self.status(j).to_ascii_uppercase()
+                            );
+                        }
+                    }
+                }
+                Ok(s)
+            }
+            "abort_jobs" => {
+                let mut s = String::new();
+                for name in req.children_named("job_name") {
+                    let n = name.text.trim();
+                    let j = *self.job_by_name.get(n).ok_or_else(|| format!("no such job: {n}"))?;
+                    if self.batches[self.jobs[j].batch].user != user.id {
+                        return Err("not owner".into());
+                    }
+                    let job = &mut self.jobs[j];
+                    if !job.over() {
+                        job.cancelled = true;
+                        job.mod_time = t;
+                    }
+                    // BOINC prints these lines unclosed; clients must cope.
+                    let _ = writeln!(s, "<aborted {}>", escape(n));
+                }
+                s.push_str("<success>1</success>\n");
+                Ok(s)
+            }
+            "retire_batch" | "abort_batch" => {
+                let b = self.batch_index(req, &user)?;
+                for &j in &self.batches[b].jobs.clone() {
+                    let job = &mut self.jobs[j];
+                    if !job.over() {
+                        job.cancelled = true;
+                        job.mod_time = t;
+                    }
+                }
+                if req.name == "retire_batch" {
+                    self.batches[b].retired = true;
+                }
+                Ok("<success>1</success>\n".into())
+            }
+            other => Err(format!("unknown operation {other}")),
+        }
+    }
+
+    fn status(&self, j: usize) -> &'static str {
+        let job = &self.jobs[j];
+        if job.canonical.is_some() {
+            "done"
+        } else if job.cancelled {
+            "error"
+        } else if job.instances.is_empty() {
+            "queued"
+        } else {
+            "in_progress"
+        }
+    }
+
+    fn query_batch(&self, b: usize, details: bool) -> String {
+        let batch = &self.batches[b];
+        let n = batch.jobs.len();
+        let done = batch.jobs.iter().filter(|&&j| self.jobs[j].canonical.is_some()).count();
+        let errors = batch.jobs.iter().filter(|&&j| self.jobs[j].canonical.is_none() && self.jobs[j].cancelled).count();
+        let complete = done + errors == n;
+        let completion_time = if complete {
+            batch.jobs.iter().filter_map(|&j| self.jobs[j].done_at.or(Some(self.jobs[j].mod_time))).fold(0.0, f64::max)
+        } else {
+            0.0
+        };
+        let state = if batch.retired {
+            4
+        } else if complete {
+            2
+        } else {
+            1
+        };
+        let mut s = format!(
+            "<id>{}</id>\n<create_time>{}</create_time>\n<expire_time>0</expire_time>\n<est_completion_time>0</est_completion_time>\n\
+             <njobs>{n}</njobs>\n<fraction_done>{}</fraction_done>\n<nerror_jobs>{errors}</nerror_jobs>\n<state>{state}</state>\n\
+             <completion_time>{completion_time}</completion_time>\n<credit_estimate>0</credit_estimate>\n<credit_canonical>0</credit_canonical>\n\
+             <name>{}</name>\n<app_name>{}</app_name>\n",
+            batch.id,
+            batch.create_time as i64,
+            if n == 0 { 0.0 } else { (done + errors) as f64 / n as f64 },
+            escape(&batch.name),
+            escape(&self.cfg.app_name)
+        );
+        for &j in &batch.jobs {
+            let job = &self.jobs[j];
+            let canonical = job.canonical.map_or(0, |i| i as i64 + 1);
+            let _ = write!(s, "<job>\n    <id>{}</id>\n    <name>{}</name>\n    <canonical_instance_id>{canonical}</canonical_instance_id>\n", job.id, escape(&job.name));
+            if details {
+                if job.cancelled && job.canonical.is_none() {
+                    s.push_str("    <error>cancelled</error>\n");
+                }
+                let _ = writeln!(s, "    <status>{}</status>", self.status(j));
+            }
+            s.push_str("</job>\n");
+        }
+        s
+    }
+
+    fn submit_batch(&mut self, req: &Element, user: &TestUser, t: f64) -> Result<String, String> {
+        let batch = req.child("batch").ok_or("no <batch>")?;
+        let app = batch.text_of("app_name").ok_or("no app_name")?;
+        if app != self.cfg.app_name {
+            return Err(format!("no such app {app}"));
+        }
+        let batch_priority: i64 = batch.text_of("priority").and_then(|p| p.parse().ok()).unwrap_or(0);
+        let id = self.batches.len() as i64 + 1;
+        let name = batch.text_of("batch_name").map_or_else(|| format!("batch_{id}"), str::to_string);
+        // Validate everything before changing anything.
+        let mut new_jobs = Vec::new();
+        let mut names = HashSet::new();
+        let mut staged: Vec<(String, Vec<u8>)> = Vec::new();
+        for (k, j) in batch.children_named("job").enumerate() {
+            let jname = j.text_of("name").map_or_else(|| format!("{name}_{k}"), str::to_string);
+            if self.job_by_name.contains_key(&jname) || !names.insert(jname.clone()) {
+                return Err(format!("create_work failed: job name {jname} in use"));
+            }
+            let mut inputs = Vec::new();
+            for (f, input) in j.children_named("input_file").enumerate() {
+                let open = if f == 0 { "in".to_string() } else { format!("in{f}") };
+                match input.text_of("mode") {
+                    Some("inline") => {
+                        let phys = format!("{jname}_in{f}");
+                        let content = input.child("source").map(|s| unescape(&s.text)).unwrap_or_default();
+                        staged.push((phys.clone(), content.into_bytes()));
+                        inputs.push((phys, open));
+                    }
+                    Some("local_staged") => {
+                        let src = input.text_of("source").ok_or("local_staged input without source")?;
+                        if !self.files.contains_key(src) {
+                            return Err(format!("no file access: {src} is not staged"));
+                        }
+                        inputs.push((src.to_string(), open));
+                    }
+                    Some(m) => return Err(format!("input mode {m} is not supported by the testbed")),
+                    None => return Err("input_file without mode".into()),
+                }
+            }
+            let target_user = match j.text_of("target_user") {
+                Some(u) => Some(u.parse::<i64>().map_err(|_| format!("bad target_user `{u}`"))?),
+                None => None,
+            };
+            new_jobs.push(Job {
+                id: 0,
+                name: jname,
+                batch: self.batches.len(),
+                command_line: j.text_of("command_line").unwrap_or("").to_string(),
+                fpops: j.text_of("rsc_fpops_est").and_then(|f| f.parse().ok()).unwrap_or(1e9),
+                inputs,
+                target_user,
+                priority: j.text_of("priority").and_then(|p| p.parse().ok()).unwrap_or(batch_priority),
+                canonical: None,
+                cancelled: false,
+                instances: Vec::new(),
+                mod_time: t,
+                first_sent: None,
+                done_at: None,
+            });
+        }
+        if new_jobs.is_empty() {
+            return Err("batch has no jobs".into());
+        }
+        for (phys, data) in staged {
+            self.files.insert(phys, data);
+        }
+        let mut idx = Vec::new();
+        for mut job in new_jobs {
+            job.id = self.jobs.len() as i64 + 1;
+            self.job_by_name.insert(job.name.clone(), self.jobs.len());
+            idx.push(self.jobs.len());
+            self.jobs.push(job);
+        }
+        self.batches.push(Batch {
+            id,
+            name,
+            user: user.id,
+            create_time: t,
+            retired: false,
+            jobs: idx,
+        });
+        Ok(format!("<batch_id>{id}</batch_id>\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inner() -> Inner {
+        Inner {
+            cfg: TestbedConfig::default(),
+            url: "http://127.0.0.1:1/".into(),
+            files: BTreeMap::new(),
+            uploads: BTreeMap::new(),
+            batches: Vec::new(),
+            jobs: Vec::new(),
+            job_by_name: HashMap::new(),
+            instances: Vec::new(),
+            inst_by_name: HashMap::new(),
+            hosts: BTreeMap::new(),
+            fault: (Fault::None, 0),
+            rpcs: 0,
+        }
+    }
+
+    fn sched_req(auth: &str, host: i64, extra: &str) -> String {
+        format!(
+            "<scheduler_request>\n<authenticator>{auth}</authenticator>\n<hostid>{host}</hostid>\n<work_req_seconds>100</work_req_seconds>\n\
+             <platform_name>anonymous</platform_name>\n<app_versions><app_version><app_name>spqapp</app_name><version_num>100</version_num>\
+             <platform>x86_64-pc-linux-gnu</platform></app_version></app_versions>\n{extra}</scheduler_request>\n"
+        )
+    }
+
+    fn submit(g: &mut Inner, xml: &str) -> Element {
+        let (status, _, body) = g.submit_rpc(format!("request={}", xml.replace('%', "%25").replace('&', "%26").replace('+', "%2B")).as_bytes());
+        assert_eq!(status, 200);
+        parse(&String::from_utf8(body).unwrap())
+    }
+
+    #[test]
+    fn targeted_jobs_go_only_to_the_cloud_account_and_first() {
+        let mut g = inner();
+        let doc = submit(
+            &mut g,
+            "<submit_batch><authenticator>submitter_key</authenticator><batch><app_name>spqapp</app_name><batch_name>b</batch_name>\
+             <job><name>j0</name><command_line>--seconds 1</command_line><input_file><mode>inline</mode><source>hello &amp; bye</source></input_file></job>\
+             <job><name>j0_copy</name><target_user>2</target_user></job></batch></submit_batch>",
+        );
+        assert_eq!(doc.find("batch_id").unwrap().text.trim(), "1");
+        // A volunteer gets the untargeted job, never the copy.
+        let r = g.scheduler(&sched_req("volunteer_key", 0, ""));
+        let d = parse(&r);
+        let reply = d.child("scheduler_reply").unwrap();
+        assert_eq!(reply.text_of("hostid"), Some("1"));
+        assert_eq!(reply.child("workunit").unwrap().text_of("name"), Some("j0"));
+        assert_eq!(reply.child("workunit").unwrap().text_of("command_line"), Some("--seconds 1"));
+        assert_eq!(g.files["j0_in0"], b"hello & bye");
+        // The Cloud account (only its own jobs) gets the copy.
+        let r = g.scheduler(&sched_req("cloud_key", 0, ""));
+        let d = parse(&r);
+        assert_eq!(d.find("workunit").unwrap().text_of("name"), Some("j0_copy"));
+        // The volunteer reports j0: the copy is not affected, the report is acked.
+        let r = g.scheduler(&sched_req(
+            "volunteer_key",
+            1,
+            "<result><name>j0_0</name><exit_status>0</exit_status><state>5</state></result>",
+        ));
+        assert!(r.contains("<result_ack>"), "{r}");
+        let q = g.query_batch(0, true);
+        assert!(q.contains("<status>done</status>") && q.contains("<status>in_progress</status>"), "{q}");
+        // The submitter aborts the copy: the Cloud host holding it is told to abort.
+        let doc = submit(&mut g, "<abort_jobs><authenticator>submitter_key</authenticator><job_name>j0_copy</job_name></abort_jobs>");
+        assert!(doc.find("success").is_some());
+        let r = g.scheduler(&sched_req("cloud_key", 2, "<other_results><other_result><name>j0_copy_0</name></other_result></other_results>"));
+        assert!(r.contains("<result_abort>") && r.contains("j0_copy_0"), "{r}");
+    }
+
+    #[test]
+    fn an_instance_past_its_deadline_is_sent_again_elsewhere() {
+        let mut g = inner();
+        g.cfg.delay_bound = -1.0; // every instance is already late
+        submit(&mut g, "<submit_batch><authenticator>submitter_key</authenticator><batch><app_name>spqapp</app_name><job><name>x</name></job></batch></submit_batch>");
+        let a = g.scheduler(&sched_req("volunteer_key", 0, ""));
+        assert!(a.contains("<name>x_0</name>"));
+        let b = g.scheduler(&sched_req("volunteer_key", 0, ""));
+        assert!(b.contains("<name>x_1</name>"), "{b}");
+        // The late first instance still counts if it arrives first.
+        g.scheduler(&sched_req("volunteer_key", 1, "<result><name>x_0</name><exit_status>0</exit_status><state>5</state></result>"));
+        assert_eq!(g.status(0), "done");
+    }
+
+    #[test]
+    fn bad_requests_get_boinc_errors() {
+        let mut g = inner();
+        let d = submit(&mut g, "<query_batch><authenticator>nope</authenticator><batch_id>1</batch_id></query_batch>");
+        assert_eq!(d.find("error_msg").unwrap().text.trim(), "bad authenticator");
+        let d = submit(&mut g, "<query_batch><authenticator>submitter_key</authenticator><batch_id>9</batch_id></query_batch>");
+        assert_eq!(d.find("error_msg").unwrap().text.trim(), "no such batch");
+        let d = submit(&mut g, "<submit_batch><authenticator>volunteer_key</authenticator></submit_batch>");
+        assert_eq!(d.find("error_msg").unwrap().text.trim(), "no submit access");
+        let r = g.scheduler("garbage");
+        assert!(r.contains("Malformed"));
+        let r = g.scheduler(&sched_req("nobody", 0, ""));
+        assert!(r.contains("Invalid or missing account key"));
+    }
+
+    #[test]
+    fn uploads_are_stored_and_checked() {
+        let mut g = inner();
+        let data = b"hello\n";
+        let body = [
+            format!("<data_server_request>\n<file_upload>\n<file_info>\n<name>f_out</name>\n</file_info>\n<nbytes>{}</nbytes>\n<md5_cksum>{}</md5_cksum>\n<offset>0</offset>\n<data>\n", data.len(), md5_hex(data)).into_bytes(),
+            data.to_vec(),
+        ]
+        .concat();
+        assert!(g.upload(&body).contains("<status>0</status>"));
+        assert_eq!(g.uploads["f_out"], data);
+        assert!(g.upload(b"<data_server_request><get_file_size>f_out</get_file_size></data_server_request>").contains("<file_size>6</file_size>"));
+        assert!(g.upload(b"junk").contains("<status>-1</status>"));
+    }
+
+    #[test]
+    fn form_values_are_decoded() {
+        assert_eq!(form_value(b"a=1&request=%3Cx%3E+y%25", "request").as_deref(), Some("<x> y%"));
+        assert_eq!(form_value(b"request=%", "request").as_deref(), Some("%"));
+        assert_eq!(form_value(b"request=%4", "request").as_deref(), Some("%4"));
+        assert_eq!(form_value(b"x=1", "request"), None);
+    }
+}
