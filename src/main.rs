@@ -4,6 +4,7 @@
 //! request), 1 anything else (a full disk, a permission problem).
 
 mod ledger_cmd;
+mod live_cmd;
 mod progress;
 mod report_cmd;
 mod sim_cmd;
@@ -46,6 +47,12 @@ enum Command {
     /// The live service's credit ledger.
     #[command(subcommand)]
     Ledger(ledger_cmd::LedgerCmd),
+    /// Run the SpeQuloS service beside BOINC projects (HTTP API, Scheduler, Cloud workers).
+    Serve(live_cmd::ServeArgs),
+    /// A BOINC-protocol test server (scheduler, files, submit RPC) for tests and demos.
+    Testbed(live_cmd::TestbedArgs),
+    /// The live stack end to end on real boinc-clients (`--demo`).
+    Live(live_cmd::LiveArgs),
 }
 
 /// An error caused by what the user gave us; exits with code 2.
@@ -88,6 +95,9 @@ fn main() -> ExitCode {
         Command::Report(args) => report_cmd::report(args, cli.quiet),
         Command::Plot(cmd) => report_cmd::plot(cmd, cli.quiet),
         Command::Ledger(cmd) => ledger_cmd::run(cmd),
+        Command::Serve(args) => live_cmd::serve(args, cli.quiet),
+        Command::Testbed(args) => live_cmd::testbed(args, cli.quiet),
+        Command::Live(args) => live_cmd::live(args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

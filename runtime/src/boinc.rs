@@ -343,7 +343,11 @@ pub enum InputFile {
     /// A file already staged on the server under `source`.
     LocalStaged { source: String },
     /// A file the server downloads.
-    Remote { url: String, nbytes: u64, md5: String },
+    Remote {
+        url: String,
+        nbytes: u64,
+        md5: String,
+    },
 }
 
 impl InputFile {

@@ -135,12 +135,13 @@ pub fn prepare(spec: &ClientSpec) -> Result<(), ClientError> {
         )
         .as_bytes(),
     )?;
-    // Never suspend for other load (CI machines are busy) and keep a small work buffer.
+    // Never suspend for other load (CI machines are busy); a work buffer of ~20 s makes the
+    // client ask for the next job while one runs (the server decides how many it may hold).
     write(
         &spec.dir.join("global_prefs_override.xml"),
         b"<global_preferences>\n<run_if_user_active>1</run_if_user_active>\
           <suspend_cpu_usage>0</suspend_cpu_usage><cpu_usage_limit>100</cpu_usage_limit>\
-          <work_buf_min_days>0</work_buf_min_days><work_buf_additional_days>0.0001</work_buf_additional_days>\
+          <work_buf_min_days>0.0002</work_buf_min_days><work_buf_additional_days>0.0001</work_buf_additional_days>\
           <leave_apps_in_memory>1</leave_apps_in_memory>\n</global_preferences>\n",
     )?;
     write(
@@ -220,7 +221,10 @@ pub fn start(spec: &ClientSpec) -> Result<Client, ClientError> {
     };
     // Dropping `Child` neither kills nor waits; `alive` reaps the exited child later.
     drop(child);
-    write(&spec.dir.join("client.pid"), client.pid.to_string().as_bytes())?;
+    write(
+        &spec.dir.join("client.pid"),
+        client.pid.to_string().as_bytes(),
+    )?;
     // The GUI RPC port opens about a second after start.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -304,7 +308,12 @@ pub fn processes_under(dir: &Path) -> Vec<u32> {
 
 impl Client {
     /// Reads back a client from its data directory (after a restart of the service).
-    pub fn from_dir(dir: &Path, gui_port: u16, password: &str, project_url: &str) -> Option<Client> {
+    pub fn from_dir(
+        dir: &Path,
+        gui_port: u16,
+        password: &str,
+        project_url: &str,
+    ) -> Option<Client> {
         let pid = fs::read_to_string(dir.join("client.pid"))
             .ok()?
             .trim()
@@ -349,7 +358,8 @@ impl Client {
 
     /// Forces a scheduler RPC now (clients stop polling after empty replies).
     pub fn update(&self) -> Result<(), ClientError> {
-        self.cmd(&["--project", &self.project_url, "update"]).map(|_| ())
+        self.cmd(&["--project", &self.project_url, "update"])
+            .map(|_| ())
     }
 
     /// Volunteer churn: the host goes away (no computing, no network) or comes back.

@@ -38,6 +38,13 @@ pub trait CloudDriver {
     fn stop(&mut self, name: &str) -> Result<(), CloudError>;
     /// Names of the workers running now.
     fn list(&mut self) -> Result<Vec<String>, CloudError>;
+    /// What a running worker is doing, when the driver can tell (the core stops idle
+    /// workers); drivers that cannot tell report busy, so workers run until the BoT ends.
+    fn activity(&mut self, _name: &str) -> spequlos_core::Activity {
+        spequlos_core::Activity::Busy
+    }
+    /// Called every few seconds by the service loop (e.g. to poke clients that stopped polling).
+    fn maintain(&mut self) {}
 }
 
 /// The name of worker `worker` of `bot`: only `[A-Za-z0-9._-]`, so it is safe in a command line
@@ -171,12 +178,14 @@ pub struct Reconciliation {
     pub orphans_stopped: Vec<String>,
 }
 
-/// Makes the store and the Cloud agree at start-up: adopt what runs, forget what is gone, stop
-/// what nobody recorded.
+/// Makes the store and the Cloud agree at start-up: adopt what runs and is still `wanted` (the
+/// Scheduler's committed state counts it as running), forget what is gone, stop the rest,
+/// including workers with our prefix that nobody recorded.
 pub fn reconcile(
     store: &Store,
     driver: &mut dyn CloudDriver,
     t: f64,
+    wanted: &dyn Fn(&BotKey, WorkerId) -> bool,
 ) -> Result<Reconciliation, CloudError> {
     let live = driver.list()?;
     let mut r = Reconciliation::default();
@@ -184,6 +193,11 @@ pub fn reconcile(
     for w in &known {
         let running = live.contains(&w.name);
         match (w.state, running) {
+            (_, true) if !wanted(&w.bot, w.worker) => {
+                driver.stop(&w.name)?;
+                store.set_worker_state(t, &w.name, WorkerState::Stopped)?;
+                r.orphans_stopped.push(w.name.clone());
+            }
             (_, true) => {
                 store.set_worker_state(t, &w.name, WorkerState::Running)?;
                 r.adopted.push(w.name.clone());
@@ -255,14 +269,17 @@ mod tests {
         let store = Store::open(&dir.path().join("s.sqlite")).unwrap();
         let mut d = fake(dir.path());
         let bot = BotKey::new("b", "dg");
-        let (a, b, c) = (
+        let (a, b, c, d3) = (
             worker_name(&bot, 0),
             worker_name(&bot, 1),
             worker_name(&bot, 2),
+            worker_name(&bot, 3),
         );
         // a and b were started; c was recorded and then the service died mid-start, but the
         // Cloud did start it; x was started by nobody we know; b has since disappeared.
-        for (name, w) in [(&a, 0), (&b, 1), (&c, 2)] {
+        // d3 runs, but the Scheduler's committed state never counted it (the service died
+        // between starting it and committing the tick): it must be stopped, not adopted.
+        for (name, w) in [(&a, 0), (&b, 1), (&c, 2), (&d3, 3)] {
             store.record_worker(0.0, name, &bot, w).unwrap();
         }
         store
@@ -274,13 +291,13 @@ mod tests {
         let x = "spequloscw-dg-other-9".to_string();
         std::fs::write(
             dir.path().join("running"),
-            format!("{a}\n{c}\n{x}\nsomeone-elses-vm\n"),
+            format!("{a}\n{c}\n{d3}\n{x}\nsomeone-elses-vm\n"),
         )
         .unwrap();
-        let r = reconcile(&store, &mut d, 5.0).unwrap();
+        let r = reconcile(&store, &mut d, 5.0, &|_, w| w != 3).unwrap();
         assert_eq!(r.adopted, vec![a.clone(), c.clone()]);
         assert_eq!(r.lost, vec![b.clone()]);
-        assert_eq!(r.orphans_stopped, vec![x.clone()]);
+        assert_eq!(r.orphans_stopped, vec![d3.clone(), x.clone()]);
         assert!(r.failed.is_empty());
         assert_eq!(
             d.list().unwrap(),

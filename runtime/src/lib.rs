@@ -9,8 +9,13 @@
 //! The service loop, the BOINC adapter, the `local` boinc-client driver and the HTTP API are
 //! still to come (live-mode issue).
 
+pub mod adapter;
+pub mod api;
 pub mod boinc;
-pub mod cloud;
-pub mod store;
 pub mod client;
+pub mod cloud;
+pub mod demo;
+pub mod local;
+pub mod service;
+pub mod store;
 pub mod testbed;

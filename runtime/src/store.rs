@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use spequlos_core::ledger::{Entry, EntryKind, LedgerError};
 use spequlos_core::{BotKey, Credits, Ledger};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -44,6 +44,21 @@ CREATE TABLE IF NOT EXISTS workers (
     worker INTEGER NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('starting', 'running', 'stopped', 'lost', 'failed')),
     updated REAL NOT NULL
+);
+";
+
+/// Version 3: the service's per-BoT state (controller, progress, copies; JSON written in the
+/// same transaction as the tick's ledger entries) and the Oracle's history.
+const SCHEMA_V3: &str = "
+CREATE TABLE IF NOT EXISTS bots (
+    batch TEXT NOT NULL,
+    dg TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (batch, dg)
+);
+CREATE TABLE IF NOT EXISTS oracle (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    history TEXT NOT NULL
 );
 ";
 
@@ -104,11 +119,12 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(db)?;
         match version {
-            0 | 1 => {
+            0..=2 => {
                 // Migrations run in order; each is idempotent.
                 let tx = conn.unchecked_transaction().map_err(db)?;
                 tx.execute_batch(SCHEMA).map_err(db)?;
                 tx.execute_batch(SCHEMA_V2).map_err(db)?;
+                tx.execute_batch(SCHEMA_V3).map_err(db)?;
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                     .map_err(db)?;
                 tx.commit().map_err(db)?;
@@ -248,6 +264,99 @@ impl Store {
     }
 }
 
+/// What one Scheduler turn of one BoT writes: its ledger movements and its new state.
+impl Store {
+    /// Applies `entries` (made by the core on a copy of the ledger) to the ledger, and writes
+    /// them together with the BoT's serialized state in one transaction: after a crash the
+    /// ledger and the Scheduler's state agree. Refused movements write nothing.
+    pub fn commit_tick(
+        &mut self,
+        entries: &[Entry],
+        bot: &BotKey,
+        state: &str,
+    ) -> Result<(), StoreError> {
+        let before = self.ledger.clone();
+        let first = self.ledger.entries().len();
+        for e in entries {
+            if let Err(err) = self.ledger.apply(e) {
+                self.ledger = before;
+                return Err(err.into());
+            }
+        }
+        let new: Vec<Entry> = self.ledger.entries()[first..].to_vec();
+        let written = (|| -> rusqlite::Result<()> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for e in &new {
+                insert(&tx, e)?;
+            }
+            tx.execute(
+                "INSERT INTO bots (batch, dg, state) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (batch, dg) DO UPDATE SET state = excluded.state",
+                params![bot.batch, bot.dg, state],
+            )?;
+            tx.commit()
+        })();
+        if let Err(err) = written {
+            self.ledger = before;
+            return Err(StoreError::Db {
+                path: self.path.clone(),
+                err,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every BoT's stored state, by key.
+    pub fn bots(&self) -> Result<Vec<(BotKey, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT batch, dg, state FROM bots ORDER BY dg, batch")
+            .map_err(self.db())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    BotKey::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(self.db())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
+    }
+
+    pub fn save_oracle(&self, history: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO oracle (id, history) VALUES (1, ?1) \
+                 ON CONFLICT (id) DO UPDATE SET history = excluded.history",
+                [history],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    pub fn oracle(&self) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT history FROM oracle WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .map_err(self.db())
+    }
+
+    /// The highest worker id ever recorded for `bot` (ids are never reused after a crash).
+    pub fn max_worker_id(&self, bot: &BotKey) -> Result<Option<u32>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT MAX(worker) FROM workers WHERE batch = ?1 AND dg = ?2",
+                params![bot.batch, bot.dg],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(|v| v.map(|w| w as u32))
+            .map_err(self.db())
+    }
+}
+
 fn insert(conn: &Connection, e: &Entry) -> rusqlite::Result<()> {
     let (kind, user, bot, worker): (&str, Option<&str>, Option<&BotKey>, Option<u32>) =
         match &e.kind {
@@ -325,36 +434,38 @@ fn replay(conn: &Connection, path: &Path) -> Result<Ledger, StoreError> {
         };
         let amount =
             Credits::try_from(amount).map_err(|_| audit(format!("negative amount {amount}")))?;
-        let result = match kind.as_str() {
-            "deposit" => {
-                ledger.deposit(t, &need(user, "user")?, amount);
-                Ok(())
-            }
-            "order" => {
-                let bot = BotKey::new(need(batch, "batch")?, need(dg, "dg")?);
-                ledger.order(t, &need(user, "user")?, &bot, amount)
-            }
-            "charge" => {
-                let bot = BotKey::new(need(batch, "batch")?, need(dg, "dg")?);
-                let w = worker
+        let bot = || {
+            Ok::<_, StoreError>(BotKey::new(
+                need(batch.clone(), "batch")?,
+                need(dg.clone(), "dg")?,
+            ))
+        };
+        let kind = match kind.as_str() {
+            "deposit" => EntryKind::Deposit {
+                user: need(user, "user")?,
+            },
+            "order" => EntryKind::Order {
+                user: need(user, "user")?,
+                bot: bot()?,
+            },
+            "charge" => EntryKind::Charge {
+                bot: bot()?,
+                worker: worker
                     .and_then(|w| u32::try_from(w).ok())
-                    .ok_or_else(|| audit("charge without worker".into()))?;
-                ledger.charge(t, &bot, w, amount)
-            }
-            "refund" => {
-                let bot = BotKey::new(need(batch, "batch")?, need(dg, "dg")?);
-                ledger.close(t, &bot).and_then(|got| {
-                    if got == amount {
-                        Ok(())
-                    } else {
-                        Err(LedgerError::Audit(format!(
-                            "refund of {amount} recorded, the order had {got} left"
-                        )))
-                    }
-                })
-            }
+                    .ok_or_else(|| audit("charge without worker".into()))?,
+            },
+            "refund" => EntryKind::Refund {
+                user: need(user, "user")?,
+                bot: bot()?,
+            },
             other => return Err(audit(format!("unknown kind `{other}`"))),
         };
+        let result = ledger.apply(&Entry {
+            seq: seq as u64,
+            t,
+            kind,
+            amount,
+        });
         result.map_err(|e| audit(e.to_string()))?;
     }
     ledger.verify().map_err(|e| StoreError::Audit {

@@ -186,7 +186,10 @@ fn now() -> f64 {
 }
 
 fn md5_hex(data: &[u8]) -> String {
-    Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A running test server; stopped on drop.
@@ -307,6 +310,11 @@ impl Testbed {
         g.uploads.get(&inst.out_file).cloned()
     }
 
+    /// Hosts that have made a scheduler RPC.
+    pub fn hosts(&self) -> usize {
+        self.lock().hosts.len()
+    }
+
     pub fn scheduler_rpcs(&self) -> u64 {
         self.lock().rpcs
     }
@@ -409,15 +417,13 @@ pub fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             c => out.push(c),
         }
         i += 1;
@@ -478,7 +484,8 @@ impl Inner {
         let Some(req) = doc.child("scheduler_request") else {
             return "<scheduler_reply>\n<message priority=\"notice\">Malformed scheduler request</message>\n<request_delay>10</request_delay>\n</scheduler_reply>\n".into();
         };
-        let mut out = String::from("<scheduler_reply>\n<scheduler_version>800</scheduler_version>\n");
+        let mut out =
+            String::from("<scheduler_reply>\n<scheduler_version>800</scheduler_version>\n");
         let _ = writeln!(
             out,
             "<project_name>{}</project_name>\n<master_url>{}</master_url>\n<request_delay>{}</request_delay>",
@@ -496,7 +503,10 @@ impl Inner {
             user.id,
             escape(&user.name)
         );
-        let mut host_id: i64 = req.text_of("hostid").and_then(|h| h.parse().ok()).unwrap_or(0);
+        let mut host_id: i64 = req
+            .text_of("hostid")
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(0);
         if !self.hosts.get(&host_id).is_some_and(|h| h.user == user.id) {
             host_id = self.hosts.keys().next_back().map_or(1, |k| k + 1);
             self.hosts.insert(
@@ -518,9 +528,16 @@ impl Inner {
             if let Some(&i) = self.inst_by_name.get(&name) {
                 let ok = r.text_of("exit_status") == Some("0") && r.text_of("state") == Some("5");
                 let inst = &mut self.instances[i];
-                if matches!(inst.state, InstState::InProgress | InstState::TimedOut | InstState::Aborted) {
+                if matches!(
+                    inst.state,
+                    InstState::InProgress | InstState::TimedOut | InstState::Aborted
+                ) {
                     let was_aborted = inst.state == InstState::Aborted;
-                    inst.state = if ok { InstState::Success } else { InstState::Error };
+                    inst.state = if ok {
+                        InstState::Success
+                    } else {
+                        InstState::Error
+                    };
                     let j = inst.job;
                     let job = &mut self.jobs[j];
                     job.mod_time = t;
@@ -530,7 +547,11 @@ impl Inner {
                     }
                 }
             }
-            let _ = writeln!(out, "<result_ack>\n    <name>{}</name>\n</result_ack>", escape(&name));
+            let _ = writeln!(
+                out,
+                "<result_ack>\n    <name>{}</name>\n</result_ack>",
+                escape(&name)
+            );
             reported.insert(name);
         }
         // Instances the client still holds; ours that it no longer has are lost.
@@ -549,7 +570,11 @@ impl Inner {
             let job_over = self.jobs[inst.job].over();
             let active = matches!(inst.state, InstState::InProgress | InstState::TimedOut);
             if job_over && active && held.contains(&inst.name) {
-                let _ = writeln!(out, "<result_abort>\n    <name>{}</name>\n</result_abort>", escape(&inst.name));
+                let _ = writeln!(
+                    out,
+                    "<result_abort>\n    <name>{}</name>\n</result_abort>",
+                    escape(&inst.name)
+                );
                 self.instances[i].state = InstState::Aborted;
             } else if !job_over && active {
                 // A client that lost an instance (not listed as held) still blocks a slot
@@ -573,7 +598,9 @@ impl Inner {
                 .find(|v| v.text_of("app_name") == Some(app.as_str()))
                 .map(|v| {
                     (
-                        v.text_of("platform").unwrap_or("x86_64-pc-linux-gnu").to_string(),
+                        v.text_of("platform")
+                            .unwrap_or("x86_64-pc-linux-gnu")
+                            .to_string(),
                         v.text_of("version_num").unwrap_or("100").to_string(),
                     )
                 });
@@ -586,7 +613,8 @@ impl Inner {
                     );
                 }
                 Some((platform, version_num)) => {
-                    let picks = self.pick(&user, host_id, (self.cfg.jobs_per_host - holding) as usize);
+                    let picks =
+                        self.pick(&user, host_id, (self.cfg.jobs_per_host - holding) as usize);
                     for j in picks {
                         self.send(&mut out, j, host_id, t, &platform, &version_num);
                     }
@@ -610,11 +638,16 @@ impl Inner {
             };
             for_us
                 && self.needs_instance(j)
-                && !job.instances.iter().any(|&i| self.instances[i].host == host)
+                && !job
+                    .instances
+                    .iter()
+                    .any(|&i| self.instances[i].host == host)
         };
         let mut out = Vec::new();
         for targeted in [true, false] {
-            let mut c: Vec<usize> = (0..self.jobs.len()).filter(|&j| eligible(j, targeted)).collect();
+            let mut c: Vec<usize> = (0..self.jobs.len())
+                .filter(|&j| eligible(j, targeted))
+                .collect();
             c.sort_by_key(|&j| (std::cmp::Reverse(self.jobs[j].priority), j));
             out.extend(c);
         }
@@ -622,7 +655,15 @@ impl Inner {
         out
     }
 
-    fn send(&mut self, out: &mut String, j: usize, host: i64, t: f64, platform: &str, version: &str) {
+    fn send(
+        &mut self,
+        out: &mut String,
+        j: usize,
+        host: i64,
+        t: f64,
+        platform: &str,
+        version: &str,
+    ) {
         let k = self.jobs[j].instances.len();
         let name = format!("{}_{k}", self.jobs[j].name);
         let out_file = format!("{name}_r{}_out", self.instances.len());
@@ -686,8 +727,16 @@ impl Inner {
 
     /// `file_upload_handler`: an XML header, then the raw bytes after `<data>\n`.
     fn upload(&mut self, body: &[u8]) -> String {
+        // A `<message>` makes the client log an error, so only failures carry one.
         let reply = |status: i32, msg: &str| {
-            format!("<data_server_reply>\n    <status>{status}</status>\n    <message>{}</message>\n</data_server_reply>\n", escape(msg))
+            let msg = if msg.is_empty() {
+                String::new()
+            } else {
+                format!("    <message>{}</message>\n", escape(msg))
+            };
+            format!(
+                "<data_server_reply>\n    <status>{status}</status>\n{msg}</data_server_reply>\n"
+            )
         };
         let marker = b"<data>\n";
         let split = body.windows(marker.len()).position(|w| w == marker);
@@ -706,9 +755,15 @@ impl Inner {
         let Some(split) = split else {
             return reply(-1, "no <data>");
         };
-        let name = up.find("name").map(|n| n.text.trim().to_string()).unwrap_or_default();
+        let name = up
+            .find("name")
+            .map(|n| n.text.trim().to_string())
+            .unwrap_or_default();
         let data = &body[split + marker.len()..];
-        let offset: usize = up.text_of("offset").and_then(|o| o.parse::<f64>().ok()).unwrap_or(0.0) as usize;
+        let offset: usize = up
+            .text_of("offset")
+            .and_then(|o| o.parse::<f64>().ok())
+            .unwrap_or(0.0) as usize;
         let nbytes = up.text_of("nbytes").and_then(|n| n.parse::<f64>().ok());
         if name.is_empty() {
             return reply(-1, "no file name");
@@ -754,8 +809,16 @@ impl Inner {
         if fault != Fault::None && left > 0 {
             self.fault.1 -= 1;
             return match fault {
-                Fault::Http500 => (500, "text/html", b"<html><body>Internal Server Error</body></html>".to_vec()),
-                _ => (200, "text/xml", b"<?xml version=\"1.0\" ?>\n<query_batch><id>1</id><state>".to_vec()),
+                Fault::Http500 => (
+                    500,
+                    "text/html",
+                    b"<html><body>Internal Server Error</body></html>".to_vec(),
+                ),
+                _ => (
+                    200,
+                    "text/xml",
+                    b"<?xml version=\"1.0\" ?>\n<query_batch><id>1</id><state>".to_vec(),
+                ),
             };
         }
         let xml = if body.first() == Some(&b'<') {
@@ -763,16 +826,28 @@ impl Inner {
         } else {
             match form_value(body, "request") {
                 Some(x) => x,
-                None => return (200, "text/xml", xml_error("error", "no request").into_bytes()),
+                None => {
+                    return (
+                        200,
+                        "text/xml",
+                        xml_error("error", "no request").into_bytes(),
+                    )
+                }
             }
         };
         let doc = parse(&xml);
         let Some(req) = doc.children.iter().find(|c| !c.name.starts_with('?')) else {
-            return (200, "text/xml", xml_error("error", "empty request").into_bytes());
+            return (
+                200,
+                "text/xml",
+                xml_error("error", "empty request").into_bytes(),
+            );
         };
         let op = req.name.clone();
         let reply = match self.submit_op(req) {
-            Ok(body) => format!("<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<{op}>\n{body}</{op}>\n"),
+            Ok(body) => {
+                format!("<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<{op}>\n{body}</{op}>\n")
+            }
             Err(msg) => xml_error(&op, &msg),
         };
         (200, "text/xml", reply.into_bytes())
@@ -810,7 +885,10 @@ impl Inner {
                 Ok(self.query_batch(b, details))
             }
             "query_batch2" => {
-                let min_mod: f64 = req.text_of("min_mod_time").and_then(|m| m.parse().ok()).unwrap_or(0.0);
+                let min_mod: f64 = req
+                    .text_of("min_mod_time")
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or(0.0);
                 let mut s = format!("<server_time>{t}</server_time>\n");
                 for name in req.children_named("batch_name") {
                     let b = self
@@ -837,7 +915,10 @@ impl Inner {
                 let mut s = String::new();
                 for name in req.children_named("job_name") {
                     let n = name.text.trim();
-                    let j = *self.job_by_name.get(n).ok_or_else(|| format!("no such job: {n}"))?;
+                    let j = *self
+                        .job_by_name
+                        .get(n)
+                        .ok_or_else(|| format!("no such job: {n}"))?;
                     if self.batches[self.jobs[j].batch].user != user.id {
                         return Err("not owner".into());
                     }
@@ -886,11 +967,23 @@ impl Inner {
     fn query_batch(&self, b: usize, details: bool) -> String {
         let batch = &self.batches[b];
         let n = batch.jobs.len();
-        let done = batch.jobs.iter().filter(|&&j| self.jobs[j].canonical.is_some()).count();
-        let errors = batch.jobs.iter().filter(|&&j| self.jobs[j].canonical.is_none() && self.jobs[j].cancelled).count();
+        let done = batch
+            .jobs
+            .iter()
+            .filter(|&&j| self.jobs[j].canonical.is_some())
+            .count();
+        let errors = batch
+            .jobs
+            .iter()
+            .filter(|&&j| self.jobs[j].canonical.is_none() && self.jobs[j].cancelled)
+            .count();
         let complete = done + errors == n;
         let completion_time = if complete {
-            batch.jobs.iter().filter_map(|&j| self.jobs[j].done_at.or(Some(self.jobs[j].mod_time))).fold(0.0, f64::max)
+            batch
+                .jobs
+                .iter()
+                .filter_map(|&j| self.jobs[j].done_at.or(Some(self.jobs[j].mod_time)))
+                .fold(0.0, f64::max)
         } else {
             0.0
         };
@@ -933,41 +1026,62 @@ impl Inner {
         if app != self.cfg.app_name {
             return Err(format!("no such app {app}"));
         }
-        let batch_priority: i64 = batch.text_of("priority").and_then(|p| p.parse().ok()).unwrap_or(0);
+        let batch_priority: i64 = batch
+            .text_of("priority")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
         let id = self.batches.len() as i64 + 1;
-        let name = batch.text_of("batch_name").map_or_else(|| format!("batch_{id}"), str::to_string);
+        let name = batch
+            .text_of("batch_name")
+            .map_or_else(|| format!("batch_{id}"), str::to_string);
         // Validate everything before changing anything.
         let mut new_jobs = Vec::new();
         let mut names = HashSet::new();
         let mut staged: Vec<(String, Vec<u8>)> = Vec::new();
         for (k, j) in batch.children_named("job").enumerate() {
-            let jname = j.text_of("name").map_or_else(|| format!("{name}_{k}"), str::to_string);
+            let jname = j
+                .text_of("name")
+                .map_or_else(|| format!("{name}_{k}"), str::to_string);
             if self.job_by_name.contains_key(&jname) || !names.insert(jname.clone()) {
                 return Err(format!("create_work failed: job name {jname} in use"));
             }
             let mut inputs = Vec::new();
             for (f, input) in j.children_named("input_file").enumerate() {
-                let open = if f == 0 { "in".to_string() } else { format!("in{f}") };
+                let open = if f == 0 {
+                    "in".to_string()
+                } else {
+                    format!("in{f}")
+                };
                 match input.text_of("mode") {
                     Some("inline") => {
                         let phys = format!("{jname}_in{f}");
-                        let content = input.child("source").map(|s| unescape(&s.text)).unwrap_or_default();
+                        let content = input
+                            .child("source")
+                            .map(|s| unescape(&s.text))
+                            .unwrap_or_default();
                         staged.push((phys.clone(), content.into_bytes()));
                         inputs.push((phys, open));
                     }
                     Some("local_staged") => {
-                        let src = input.text_of("source").ok_or("local_staged input without source")?;
+                        let src = input
+                            .text_of("source")
+                            .ok_or("local_staged input without source")?;
                         if !self.files.contains_key(src) {
                             return Err(format!("no file access: {src} is not staged"));
                         }
                         inputs.push((src.to_string(), open));
                     }
-                    Some(m) => return Err(format!("input mode {m} is not supported by the testbed")),
+                    Some(m) => {
+                        return Err(format!("input mode {m} is not supported by the testbed"))
+                    }
                     None => return Err("input_file without mode".into()),
                 }
             }
             let target_user = match j.text_of("target_user") {
-                Some(u) => Some(u.parse::<i64>().map_err(|_| format!("bad target_user `{u}`"))?),
+                Some(u) => Some(
+                    u.parse::<i64>()
+                        .map_err(|_| format!("bad target_user `{u}`"))?,
+                ),
                 None => None,
             };
             new_jobs.push(Job {
@@ -975,10 +1089,16 @@ impl Inner {
                 name: jname,
                 batch: self.batches.len(),
                 command_line: j.text_of("command_line").unwrap_or("").to_string(),
-                fpops: j.text_of("rsc_fpops_est").and_then(|f| f.parse().ok()).unwrap_or(1e9),
+                fpops: j
+                    .text_of("rsc_fpops_est")
+                    .and_then(|f| f.parse().ok())
+                    .unwrap_or(1e9),
                 inputs,
                 target_user,
-                priority: j.text_of("priority").and_then(|p| p.parse().ok()).unwrap_or(batch_priority),
+                priority: j
+                    .text_of("priority")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(batch_priority),
                 canonical: None,
                 cancelled: false,
                 instances: Vec::new(),
@@ -1042,7 +1162,15 @@ mod tests {
     }
 
     fn submit(g: &mut Inner, xml: &str) -> Element {
-        let (status, _, body) = g.submit_rpc(format!("request={}", xml.replace('%', "%25").replace('&', "%26").replace('+', "%2B")).as_bytes());
+        let (status, _, body) = g.submit_rpc(
+            format!(
+                "request={}",
+                xml.replace('%', "%25")
+                    .replace('&', "%26")
+                    .replace('+', "%2B")
+            )
+            .as_bytes(),
+        );
         assert_eq!(status, 200);
         parse(&String::from_utf8(body).unwrap())
     }
@@ -1063,7 +1191,10 @@ mod tests {
         let reply = d.child("scheduler_reply").unwrap();
         assert_eq!(reply.text_of("hostid"), Some("1"));
         assert_eq!(reply.child("workunit").unwrap().text_of("name"), Some("j0"));
-        assert_eq!(reply.child("workunit").unwrap().text_of("command_line"), Some("--seconds 1"));
+        assert_eq!(
+            reply.child("workunit").unwrap().text_of("command_line"),
+            Some("--seconds 1")
+        );
         assert_eq!(g.files["j0_in0"], b"hello & bye");
         // The Cloud account (only its own jobs) gets the copy.
         let r = g.scheduler(&sched_req("cloud_key", 0, ""));
@@ -1077,12 +1208,22 @@ mod tests {
         ));
         assert!(r.contains("<result_ack>"), "{r}");
         let q = g.query_batch(0, true);
-        assert!(q.contains("<status>done</status>") && q.contains("<status>in_progress</status>"), "{q}");
+        assert!(
+            q.contains("<status>done</status>") && q.contains("<status>in_progress</status>"),
+            "{q}"
+        );
         // The submitter aborts the copy: the Cloud host holding it is told to abort.
         let doc = submit(&mut g, "<abort_jobs><authenticator>submitter_key</authenticator><job_name>j0_copy</job_name></abort_jobs>");
         assert!(doc.find("success").is_some());
-        let r = g.scheduler(&sched_req("cloud_key", 2, "<other_results><other_result><name>j0_copy_0</name></other_result></other_results>"));
-        assert!(r.contains("<result_abort>") && r.contains("j0_copy_0"), "{r}");
+        let r = g.scheduler(&sched_req(
+            "cloud_key",
+            2,
+            "<other_results><other_result><name>j0_copy_0</name></other_result></other_results>",
+        ));
+        assert!(
+            r.contains("<result_abort>") && r.contains("j0_copy_0"),
+            "{r}"
+        );
     }
 
     #[test]
@@ -1095,18 +1236,31 @@ mod tests {
         let b = g.scheduler(&sched_req("volunteer_key", 0, ""));
         assert!(b.contains("<name>x_1</name>"), "{b}");
         // The late first instance still counts if it arrives first.
-        g.scheduler(&sched_req("volunteer_key", 1, "<result><name>x_0</name><exit_status>0</exit_status><state>5</state></result>"));
+        g.scheduler(&sched_req(
+            "volunteer_key",
+            1,
+            "<result><name>x_0</name><exit_status>0</exit_status><state>5</state></result>",
+        ));
         assert_eq!(g.status(0), "done");
     }
 
     #[test]
     fn bad_requests_get_boinc_errors() {
         let mut g = inner();
-        let d = submit(&mut g, "<query_batch><authenticator>nope</authenticator><batch_id>1</batch_id></query_batch>");
-        assert_eq!(d.find("error_msg").unwrap().text.trim(), "bad authenticator");
+        let d = submit(
+            &mut g,
+            "<query_batch><authenticator>nope</authenticator><batch_id>1</batch_id></query_batch>",
+        );
+        assert_eq!(
+            d.find("error_msg").unwrap().text.trim(),
+            "bad authenticator"
+        );
         let d = submit(&mut g, "<query_batch><authenticator>submitter_key</authenticator><batch_id>9</batch_id></query_batch>");
         assert_eq!(d.find("error_msg").unwrap().text.trim(), "no such batch");
-        let d = submit(&mut g, "<submit_batch><authenticator>volunteer_key</authenticator></submit_batch>");
+        let d = submit(
+            &mut g,
+            "<submit_batch><authenticator>volunteer_key</authenticator></submit_batch>",
+        );
         assert_eq!(d.find("error_msg").unwrap().text.trim(), "no submit access");
         let r = g.scheduler("garbage");
         assert!(r.contains("Malformed"));
@@ -1125,13 +1279,20 @@ mod tests {
         .concat();
         assert!(g.upload(&body).contains("<status>0</status>"));
         assert_eq!(g.uploads["f_out"], data);
-        assert!(g.upload(b"<data_server_request><get_file_size>f_out</get_file_size></data_server_request>").contains("<file_size>6</file_size>"));
+        assert!(g
+            .upload(
+                b"<data_server_request><get_file_size>f_out</get_file_size></data_server_request>"
+            )
+            .contains("<file_size>6</file_size>"));
         assert!(g.upload(b"junk").contains("<status>-1</status>"));
     }
 
     #[test]
     fn form_values_are_decoded() {
-        assert_eq!(form_value(b"a=1&request=%3Cx%3E+y%25", "request").as_deref(), Some("<x> y%"));
+        assert_eq!(
+            form_value(b"a=1&request=%3Cx%3E+y%25", "request").as_deref(),
+            Some("<x> y%")
+        );
         assert_eq!(form_value(b"request=%", "request").as_deref(), Some("%"));
         assert_eq!(form_value(b"request=%4", "request").as_deref(), Some("%4"));
         assert_eq!(form_value(b"x=1", "request"), None);

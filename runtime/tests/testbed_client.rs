@@ -88,14 +88,9 @@ fn real_clients_run_jobs_and_copies_reach_only_the_cloud_account() {
         ),
     );
     let batch = boinc::parse_batch_id(&r, "submit_batch").unwrap();
-    clients.0.push(
-        client::start(&spec(
-            &tmp.path().join("volunteer"),
-            &tb,
-            "volunteer_key",
-        ))
-        .unwrap(),
-    );
+    clients
+        .0
+        .push(client::start(&spec(&tmp.path().join("volunteer"), &tb, "volunteer_key")).unwrap());
     let done = |name: &str| {
         tb.job_times(batch)
             .iter()
@@ -114,14 +109,19 @@ fn real_clients_run_jobs_and_copies_reach_only_the_cloud_account() {
         ),
     );
     let copies = boinc::parse_batch_id(&r, "submit_batch").unwrap();
-    clients.0.push(
-        client::start(&spec(&tmp.path().join("cloud"), &tb, "cloud_key")).unwrap(),
+    clients
+        .0
+        .push(client::start(&spec(&tmp.path().join("cloud"), &tb, "cloud_key")).unwrap());
+    wait_until(
+        "the copy to finish on the Cloud worker",
+        90,
+        &clients,
+        || {
+            tb.job_times(copies)
+                .iter()
+                .any(|j| j.done_at.is_some() && j.done_by_user == Some(2))
+        },
     );
-    wait_until("the copy to finish on the Cloud worker", 90, &clients, || {
-        tb.job_times(copies)
-            .iter()
-            .any(|j| j.done_at.is_some() && j.done_by_user == Some(2))
-    });
     // The output is the input followed by a line naming the host.
     let out = tb.output("long__copy").unwrap();
     assert!(
@@ -133,9 +133,15 @@ fn real_clients_run_jobs_and_copies_reach_only_the_cloud_account() {
     let r = submit(tb.url(), &boinc::abort_jobs("submitter_key", &["long"]));
     boinc::parse_success(&r, "abort_jobs").unwrap();
     let vol = clients.0[0].clone();
-    wait_until("the volunteer to drop the aborted task", 60, &clients, || {
-        vol.active_tasks().is_ok_and(|t| !t.iter().any(|n| n.starts_with("long_")))
-    });
+    wait_until(
+        "the volunteer to drop the aborted task",
+        60,
+        &clients,
+        || {
+            vol.active_tasks()
+                .is_ok_and(|t| !t.iter().any(|n| n.starts_with("long_")))
+        },
+    );
     wait_until("the short job", 60, &clients, || done("short"));
     let q = boinc::parse_query_batch(&submit(
         tb.url(),
@@ -152,6 +158,10 @@ fn real_clients_run_jobs_and_copies_reach_only_the_cloud_account() {
     let dirs: Vec<_> = clients.0.iter().map(|c| c.dir.clone()).collect();
     drop(clients);
     for d in dirs {
-        assert!(client::processes_under(&d).is_empty(), "left processes in {}", d.display());
+        assert!(
+            client::processes_under(&d).is_empty(),
+            "left processes in {}",
+            d.display()
+        );
     }
 }

@@ -1,0 +1,140 @@
+//! Desktop-grid adapters: how the service reads a BoT's progress and duplicates its tail.
+//!
+//! [`DgAdapter`] is the boundary (XWHEP or HTCondor adapters would implement it too);
+//! [`BoincAdapter`] speaks BOINC's remote job submission RPC over HTTP: a POST of the form field
+//! `request=<xml>` to `PROJECT_URL/submit_rpc_handler.php`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::boinc::{self, BatchInfo, JobSpec, RpcError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DgError {
+    #[error("{url}: {why}")]
+    Transport { url: String, why: String },
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url}: {err}")]
+    Rpc { url: String, err: RpcError },
+}
+
+/// A desktop grid as the Information and Scheduler modules see it.
+pub trait DgAdapter: Send {
+    /// The batch's jobs and their status.
+    fn query(&mut self, batch_id: i64) -> Result<BatchInfo, DgError>;
+    /// Submits `jobs` (copies of unfinished jobs, targeted to the Cloud account) as a new
+    /// batch named `name`; returns its id.
+    fn submit(&mut self, name: &str, jobs: &[JobSpec]) -> Result<i64, DgError>;
+    fn abort_jobs(&mut self, names: &[&str]) -> Result<(), DgError>;
+    fn retire(&mut self, batch_id: i64) -> Result<(), DgError>;
+    /// The user id Cloud workers attach with (copies are targeted to it).
+    fn cloud_user(&self) -> i64;
+}
+
+/// A BOINC project, as configured for the service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoincDg {
+    /// The name BoTs use for this DG (`dg` in orders).
+    pub name: String,
+    /// The project URL, with its trailing slash.
+    pub url: String,
+    /// Account key of the submitting account (job-submission rights, owner of the batches).
+    pub authenticator: String,
+    /// The application the batches use.
+    pub app_name: String,
+    /// User id and account key of the Cloud account: copies are targeted to this user and
+    /// Cloud workers attach with its key.
+    pub cloud_user_id: i64,
+    pub cloud_authenticator: String,
+    /// Seconds before an RPC is abandoned.
+    #[serde(default = "default_timeout")]
+    pub timeout: f64,
+}
+
+fn default_timeout() -> f64 {
+    10.0
+}
+
+pub struct BoincAdapter {
+    dg: BoincDg,
+    agent: ureq::Agent,
+}
+
+impl BoincAdapter {
+    pub fn new(dg: BoincDg) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs_f64(dg.timeout.max(0.1))))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        BoincAdapter { dg, agent }
+    }
+
+    fn endpoint(&self) -> String {
+        let sep = if self.dg.url.ends_with('/') { "" } else { "/" };
+        format!("{}{sep}submit_rpc_handler.php", self.dg.url)
+    }
+
+    fn rpc(&self, request: &str) -> Result<String, DgError> {
+        let url = self.endpoint();
+        let mut resp = self
+            .agent
+            .post(&url)
+            .send_form([("request", request)])
+            .map_err(|e| DgError::Transport {
+                url: url.clone(),
+                why: e.to_string(),
+            })?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(DgError::Status { url, status });
+        }
+        resp.body_mut()
+            .read_to_string()
+            .map_err(|e| DgError::Transport {
+                url,
+                why: e.to_string(),
+            })
+    }
+
+    fn rpc_err(&self, err: RpcError) -> DgError {
+        DgError::Rpc {
+            url: self.endpoint(),
+            err,
+        }
+    }
+}
+
+impl DgAdapter for BoincAdapter {
+    fn query(&mut self, batch_id: i64) -> Result<BatchInfo, DgError> {
+        let xml = self.rpc(&boinc::query_batch(&self.dg.authenticator, batch_id, true))?;
+        boinc::parse_query_batch(&xml).map_err(|e| self.rpc_err(e))
+    }
+
+    fn submit(&mut self, name: &str, jobs: &[JobSpec]) -> Result<i64, DgError> {
+        let xml = self.rpc(&boinc::submit_batch(
+            &self.dg.authenticator,
+            &self.dg.app_name,
+            name,
+            jobs,
+        ))?;
+        boinc::parse_batch_id(&xml, "submit_batch").map_err(|e| self.rpc_err(e))
+    }
+
+    fn abort_jobs(&mut self, names: &[&str]) -> Result<(), DgError> {
+        let xml = self.rpc(&boinc::abort_jobs(&self.dg.authenticator, names))?;
+        boinc::parse_success(&xml, "abort_jobs").map_err(|e| self.rpc_err(e))
+    }
+
+    fn retire(&mut self, batch_id: i64) -> Result<(), DgError> {
+        let xml = self.rpc(&boinc::retire_batch(&self.dg.authenticator, batch_id))?;
+        boinc::parse_success(&xml, "retire_batch").map_err(|e| self.rpc_err(e))
+    }
+
+    fn cloud_user(&self) -> i64 {
+        self.dg.cloud_user_id
+    }
+}

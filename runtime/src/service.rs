@@ -1,0 +1,756 @@
+//! The SpeQuloS service (`spequlos serve`): Information, Credit System, Oracle and Scheduler in
+//! one process, around the core's [`QosController`].
+//!
+//! Every tick, for every BoT under QoS: the Information module queries the DG (through a
+//! [`DgAdapter`]), resolves duplicated jobs (first finished copy wins, the other is aborted)
+//! and records progress; the Scheduler runs the core's controller on copies of its state and
+//! of the ledger, carries the decisions out through the Cloud driver and the adapter, and
+//! commits the ledger movements together with the BoT's new state in one transaction. A
+//! worker whose start fails is dropped from that commit (never charged) and started again at
+//! the next tick.
+//!
+//! The core works in BoT-relative seconds (0 = the order); the ledger keeps Unix times.
+//! A DG that fails (unreachable, HTTP error, malformed reply) is retried with exponential
+//! back-off; meanwhile running workers keep being charged and stopped on the last known state.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use spequlos_core::ledger::EntryKind;
+use spequlos_core::{
+    Activity, BotKey, BotProgress, Credits, Decision, Oracle, OracleParams, Prediction,
+    QosController, QosParams, Sample, Strategy, Usage, WorkerId, WorkerReport,
+};
+
+use crate::adapter::{BoincAdapter, BoincDg, DgAdapter};
+use crate::boinc::{InputFile, JobSpec, JobStatus};
+use crate::cloud::{self, CloudDriver, CommandDriver};
+use crate::local::{LocalConfig, LocalDriver};
+use crate::store::{Store, StoreError, WorkerState};
+
+fn default_db() -> PathBuf {
+    PathBuf::from("spequlos.sqlite")
+}
+fn default_listen() -> String {
+    "127.0.0.1:8765".into()
+}
+fn default_strategy() -> String {
+    "9A-G-D".into()
+}
+fn default_poll() -> f64 {
+    2.0
+}
+
+/// `spequlos serve --config FILE`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    #[serde(default = "default_db")]
+    pub db: PathBuf,
+    /// Address of the HTTP API (loopback by default).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Bearer token of the administrator (user and credit management).
+    pub admin_token: String,
+    /// Strategy constants; `params.tick` is the Scheduler period in seconds.
+    #[serde(default)]
+    pub params: QosParams,
+    /// Strategy of orders that name none.
+    #[serde(default = "default_strategy")]
+    pub default_strategy: String,
+    #[serde(default)]
+    pub oracle: OracleParams,
+    /// Seconds between the driver's maintenance calls.
+    #[serde(default = "default_poll")]
+    pub poll: f64,
+    #[serde(default)]
+    pub boinc: Vec<BoincDg>,
+    pub cloud: CloudConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "driver", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CloudConfig {
+    /// Cloud workers are boinc-client processes on this machine.
+    Local(LocalConfig),
+    /// Cloud workers are started, stopped and listed by command lines.
+    Command {
+        start: String,
+        stop: String,
+        list: String,
+    },
+}
+
+impl ServiceConfig {
+    pub fn load(path: &std::path::Path) -> anyhow::Result<ServiceConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let cfg: ServiceConfig =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.params.validate().map_err(|e| format!("params: {e}"))?;
+        self.default_strategy
+            .parse::<Strategy>()
+            .map_err(|e| format!("default_strategy: {e}"))?;
+        if self.admin_token.len() < 8 {
+            return Err("admin_token: at least 8 characters".into());
+        }
+        let mut names = BTreeSet::new();
+        for d in &self.boinc {
+            if !names.insert(&d.name) {
+                return Err(format!("boinc: DG `{}` configured twice", d.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A job as the submitter described it, kept so Cloud Duplication can copy it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobDesc {
+    pub name: String,
+    #[serde(default)]
+    pub command_line: String,
+    #[serde(default)]
+    pub inputs: Vec<InputFile>,
+    #[serde(default = "default_fpops")]
+    pub rsc_fpops_est: f64,
+}
+
+fn default_fpops() -> f64 {
+    1e9
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Copies {
+    pub batch_id: i64,
+    /// Jobs (originals or copies) aborted because the other one finished first.
+    pub aborted: BTreeSet<String>,
+}
+
+/// Everything the service knows about one BoT; stored as JSON, written with the tick's
+/// ledger movements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BotState {
+    pub key: BotKey,
+    pub user: String,
+    pub strategy: String,
+    /// Unix time of the order: the BoT's time origin.
+    pub submitted_at: f64,
+    pub controller: QosController,
+    pub progress: BotProgress,
+    pub jobs: Vec<JobDesc>,
+    pub copies: Option<Copies>,
+    pub duplicate_pending: bool,
+    pub seen_assigned: u32,
+    pub seen_completed: u32,
+    /// BoT-relative completion time.
+    pub completed_at: Option<f64>,
+    pub finished: bool,
+    pub last_error: Option<String>,
+}
+
+fn copy_name(job: &str) -> String {
+    format!("{job}__spq")
+}
+
+impl BotState {
+    pub fn oracle_key(&self) -> String {
+        format!("{}/{}", self.key.dg, self.strategy)
+    }
+
+    /// The Oracle's prediction now (`now` in Unix seconds).
+    pub fn predict(&self, oracle: &Oracle, now: f64) -> Option<Prediction> {
+        let r = self.progress.completion();
+        oracle.predict(&self.oracle_key(), r, now - self.submitted_at)
+    }
+}
+
+/// What the API thread and the Scheduler share.
+pub struct Shared {
+    pub store: Store,
+    pub bots: BTreeMap<BotKey, BotState>,
+    pub oracle: Oracle,
+    pub cfg: ServiceConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("unknown DG `{0}`")]
+    UnknownDg(String),
+    #[error("strategy: {0}")]
+    Strategy(String),
+    #[error("strategy {0} duplicates jobs (D) but the order gives no `jobs` to copy")]
+    NoJobs(String),
+    #[error("batch `{0}` on `{1}` is finished")]
+    Finished(String, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Shared {
+    /// Places (or tops up) the QoS order of `user` for batch `batch` on `dg`.
+    pub fn order(
+        &mut self,
+        now: f64,
+        user: &str,
+        key: &BotKey,
+        credits: Credits,
+        strategy: Option<&str>,
+        jobs: Vec<JobDesc>,
+    ) -> Result<(), OrderError> {
+        if !self.cfg.boinc.iter().any(|d| d.name == key.dg) {
+            return Err(OrderError::UnknownDg(key.dg.clone()));
+        }
+        let mut state = match self.bots.get(key) {
+            Some(b) if b.finished => {
+                return Err(OrderError::Finished(key.batch.clone(), key.dg.clone()))
+            }
+            Some(b) => b.clone(),
+            None => {
+                let name = strategy.unwrap_or(&self.cfg.default_strategy).to_string();
+                let s: Strategy =
+                    name.parse()
+                        .map_err(|e: spequlos_core::strategy::StrategyParseError| {
+                            OrderError::Strategy(e.to_string())
+                        })?;
+                if matches!(
+                    s,
+                    Strategy::Qos {
+                        usage: Usage::Duplicate,
+                        ..
+                    }
+                ) && jobs.is_empty()
+                {
+                    return Err(OrderError::NoJobs(name));
+                }
+                BotState {
+                    key: key.clone(),
+                    user: user.to_string(),
+                    strategy: name,
+                    submitted_at: now,
+                    controller: QosController::new(s, self.cfg.params.clone(), key.clone(), 0.0),
+                    progress: BotProgress::new(jobs.len() as u32),
+                    jobs,
+                    copies: None,
+                    duplicate_pending: false,
+                    seen_assigned: 0,
+                    seen_completed: 0,
+                    completed_at: None,
+                    finished: false,
+                    last_error: None,
+                }
+            }
+        };
+        let mut ledger = self.store.ledger().clone();
+        let before = ledger.entries().len();
+        ledger
+            .order(now, user, key, credits)
+            .map_err(StoreError::from)?;
+        state.user = user.to_string();
+        let json = serde_json::to_string(&state).expect("state serializes");
+        self.store
+            .commit_tick(&ledger.entries()[before..], key, &json)?;
+        self.bots.insert(key.clone(), state);
+        Ok(())
+    }
+}
+
+/// The Scheduler side: adapters and the Cloud driver, used only by the service loop.
+pub struct Service {
+    shared: Arc<Mutex<Shared>>,
+    adapters: BTreeMap<String, Box<dyn DgAdapter>>,
+    driver: Box<dyn CloudDriver + Send>,
+    /// Per DG: (next attempt, current delay), after failures.
+    backoff: BTreeMap<String, (f64, f64)>,
+    log: Box<dyn FnMut(&str) + Send>,
+}
+
+fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What one tick learnt from the DG about a BoT.
+struct Observation {
+    njobs: u32,
+    assigned: u32,
+    completed: u32,
+    /// Original jobs not finished (by themselves or by their copy).
+    incomplete: Vec<String>,
+    newly_aborted: Vec<String>,
+}
+
+impl Service {
+    /// Opens the store, restores every BoT and the Oracle, and reconciles the Cloud with the
+    /// committed Scheduler state: workers it counts as running are adopted, the others stopped.
+    pub fn open(cfg: ServiceConfig, log: Box<dyn FnMut(&str) + Send>) -> anyhow::Result<Service> {
+        let adapters: BTreeMap<String, Box<dyn DgAdapter>> = cfg
+            .boinc
+            .iter()
+            .map(|d| {
+                (
+                    d.name.clone(),
+                    Box::new(BoincAdapter::new(d.clone())) as Box<dyn DgAdapter>,
+                )
+            })
+            .collect();
+        let driver: Box<dyn CloudDriver + Send> = match &cfg.cloud {
+            CloudConfig::Local(l) => {
+                let projects = cfg
+                    .boinc
+                    .iter()
+                    .map(|d| {
+                        (
+                            d.name.clone(),
+                            (d.url.clone(), d.cloud_authenticator.clone()),
+                        )
+                    })
+                    .collect();
+                Box::new(LocalDriver::new(l.clone(), projects)?)
+            }
+            CloudConfig::Command { start, stop, list } => Box::new(CommandDriver {
+                start: start.clone(),
+                stop: stop.clone(),
+                list: list.clone(),
+            }),
+        };
+        Self::with_parts(cfg, adapters, driver, log)
+    }
+
+    /// As [`Service::open`], with given adapters and driver (tests).
+    pub fn with_parts(
+        cfg: ServiceConfig,
+        adapters: BTreeMap<String, Box<dyn DgAdapter>>,
+        mut driver: Box<dyn CloudDriver + Send>,
+        mut log: Box<dyn FnMut(&str) + Send>,
+    ) -> anyhow::Result<Service> {
+        let store = Store::open(&cfg.db)?;
+        let mut bots = BTreeMap::new();
+        for (key, json) in store.bots()? {
+            let mut st: BotState = serde_json::from_str(&json).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: stored state of batch `{}` on `{}`: {e}",
+                    cfg.db.display(),
+                    key.batch,
+                    key.dg
+                )
+            })?;
+            if let Some(max) = store.max_worker_id(&key)? {
+                st.controller.skip_ids_below(max + 1);
+            }
+            bots.insert(key, st);
+        }
+        let oracle = match store.oracle()? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| anyhow::anyhow!("{}: Oracle history: {e}", cfg.db.display()))?,
+            None => Oracle::new(cfg.oracle.clone()),
+        };
+        let now = unix_now();
+        let wanted = |k: &BotKey, w: WorkerId| {
+            bots.get(k)
+                .is_some_and(|b: &BotState| !b.finished && b.controller.running().any(|r| r == w))
+        };
+        let r = cloud::reconcile(&store, driver.as_mut(), now, &wanted)?;
+        if r != Default::default() {
+            log(&format!(
+                "reconciled Cloud workers: adopted {:?}, lost {:?}, failed {:?}, stopped {:?}",
+                r.adopted, r.lost, r.failed, r.orphans_stopped
+            ));
+        }
+        // Workers the committed state counts as running but that are gone: lost (no more
+        // charges); those that never came up are started again.
+        for b in bots.values_mut() {
+            let ids: Vec<WorkerId> = b.controller.running().collect();
+            for id in ids {
+                let name = cloud::worker_name(&b.key, id);
+                if r.lost.contains(&name) {
+                    b.controller.worker_lost(id);
+                } else if r.failed.contains(&name) {
+                    b.controller.start_failed(id);
+                }
+            }
+        }
+        Ok(Service {
+            shared: Arc::new(Mutex::new(Shared {
+                store,
+                bots,
+                oracle,
+                cfg,
+            })),
+            adapters,
+            driver,
+            backoff: BTreeMap::new(),
+            log,
+        })
+    }
+
+    pub fn shared(&self) -> Arc<Mutex<Shared>> {
+        self.shared.clone()
+    }
+
+    /// Runs the Scheduler until `stop` is set: a tick every `params.tick` seconds, driver
+    /// maintenance every `poll` seconds.
+    pub fn run(&mut self, stop: &AtomicBool) {
+        let (tick, poll) = {
+            let g = lock(&self.shared);
+            (g.cfg.params.tick, g.cfg.poll)
+        };
+        let mut next_tick = unix_now();
+        let mut next_poll = next_tick;
+        while !stop.load(Ordering::SeqCst) {
+            let now = unix_now();
+            if now >= next_tick {
+                self.tick(now);
+                next_tick += tick * ((now - next_tick) / tick).floor().max(0.0) + tick;
+            }
+            if now >= next_poll {
+                self.driver.maintain();
+                next_poll = now + poll;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// One Scheduler turn over every open BoT.
+    pub fn tick(&mut self, now: f64) {
+        let keys: Vec<BotKey> = lock(&self.shared)
+            .bots
+            .iter()
+            .filter(|(_, b)| !b.finished)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            self.tick_bot(&key, now);
+        }
+    }
+
+    fn note(&mut self, key: &BotKey, msg: String) {
+        (self.log)(&format!("[{}/{}] {msg}", key.dg, key.batch));
+    }
+
+    /// Information: the batch (and its copies) on the DG; copies resolved.
+    fn observe(&mut self, st: &BotState, now: f64) -> Result<Observation, String> {
+        let dg = st.key.dg.clone();
+        if let Some(&(next, _)) = self.backoff.get(&dg) {
+            if now < next {
+                return Err(format!("{dg} in back-off"));
+            }
+        }
+        let adapter = self
+            .adapters
+            .get_mut(&dg)
+            .ok_or_else(|| format!("unknown DG `{dg}`"))?;
+        let batch_id: i64 = st
+            .key
+            .batch
+            .parse()
+            .map_err(|_| format!("batch `{}` is not a BOINC batch id", st.key.batch))?;
+        let result = (|| {
+            let orig = adapter.query(batch_id)?;
+            let copies = match &st.copies {
+                Some(c) => Some(adapter.query(c.batch_id)?),
+                None => None,
+            };
+            Ok::<_, crate::adapter::DgError>((orig, copies))
+        })();
+        let (orig, copies) = match result {
+            Ok(v) => {
+                self.backoff.remove(&dg);
+                v
+            }
+            Err(e) => {
+                let delay = self
+                    .backoff
+                    .get(&dg)
+                    .map_or(2.0, |&(_, d)| (d * 2.0).min(60.0));
+                self.backoff.insert(dg, (now + delay, delay));
+                return Err(format!("{e} (retry in {delay:.0} s)"));
+            }
+        };
+        let copy_status: BTreeMap<&str, JobStatus> = copies
+            .as_ref()
+            .map(|c| c.jobs.iter().map(|j| (j.name.as_str(), j.status)).collect())
+            .unwrap_or_default();
+        let aborted = st.copies.as_ref().map(|c| &c.aborted);
+        let mut to_abort = Vec::new();
+        let (mut assigned, mut completed) = (0, 0);
+        let mut incomplete = Vec::new();
+        for j in &orig.jobs {
+            let cname = copy_name(&j.name);
+            let copy = copy_status.get(cname.as_str()).copied();
+            let orig_done = j.status == JobStatus::Done;
+            let copy_done = copy == Some(JobStatus::Done);
+            let is_aborted = |n: &str| aborted.is_some_and(|a| a.contains(n));
+            if orig_done && copy.is_some() && !copy_done && !is_aborted(&cname) {
+                to_abort.push(cname.clone());
+            }
+            if copy_done && !orig_done && !is_aborted(&j.name) {
+                to_abort.push(j.name.clone());
+            }
+            if orig_done || copy_done {
+                completed += 1;
+            } else {
+                incomplete.push(j.name.clone());
+            }
+            if !matches!(j.status, JobStatus::Unsent | JobStatus::Unknown) || copy_done {
+                assigned += 1;
+            }
+        }
+        let mut newly_aborted = Vec::new();
+        if !to_abort.is_empty() {
+            let names: Vec<&str> = to_abort.iter().map(String::as_str).collect();
+            match adapter.abort_jobs(&names) {
+                Ok(()) => newly_aborted = to_abort,
+                Err(e) => self.note(
+                    &st.key,
+                    format!("abort_jobs failed, retried next tick: {e}"),
+                ),
+            }
+        }
+        Ok(Observation {
+            njobs: orig.njobs as u32,
+            assigned,
+            completed,
+            incomplete,
+            newly_aborted,
+        })
+    }
+
+    fn tick_bot(&mut self, key: &BotKey, now: f64) {
+        let Some(mut st) = lock(&self.shared).bots.get(key).cloned() else {
+            return;
+        };
+        let rel = now - st.submitted_at;
+        let obs = self.observe(&st, now);
+        let incomplete = match obs {
+            Ok(o) => {
+                st.last_error = None;
+                if st.progress.total() == 0
+                    || st.progress.total() != o.njobs && st.seen_completed == 0
+                {
+                    st.progress = BotProgress::new(o.njobs);
+                }
+                if o.assigned > st.seen_assigned {
+                    st.progress
+                        .record_assigned(rel, o.assigned - st.seen_assigned);
+                    st.seen_assigned = o.assigned;
+                }
+                if o.completed > st.seen_completed {
+                    st.progress
+                        .record_completed(rel, o.completed - st.seen_completed);
+                    st.seen_completed = o.completed;
+                }
+                if let Some(c) = st.copies.as_mut() {
+                    c.aborted.extend(o.newly_aborted);
+                }
+                Some(o.incomplete)
+            }
+            Err(e) => {
+                self.note(key, format!("DG query failed: {e}"));
+                st.last_error = Some(e);
+                None
+            }
+        };
+        if st.progress.total() == 0 {
+            // Nothing known yet: no decision can be made.
+            return;
+        }
+        let running: Vec<WorkerId> = st.controller.running().collect();
+        let reports: Vec<WorkerReport> = running
+            .iter()
+            .map(|&id| WorkerReport {
+                id,
+                activity: self.driver.activity(&cloud::worker_name(key, id)),
+            })
+            .collect();
+        st.progress.record_sample(Sample {
+            t: rel,
+            total: st.progress.total(),
+            completed: st.progress.completed(),
+            assigned: st.progress.assigned(),
+            running: 0,
+            volunteers_online: 0,
+            cloud_workers: reports
+                .iter()
+                .filter(|r| r.activity != Activity::Idle)
+                .count() as u32,
+        });
+        let mut ledger = lock(&self.shared).store.ledger().clone();
+        let before = ledger.entries().len();
+        let decisions = st.controller.tick(rel, &st.progress, &reports, &mut ledger);
+        let mut failed = BTreeSet::new();
+        let mut finished_now = false;
+        for d in &decisions {
+            match *d {
+                Decision::DuplicateIncomplete => st.duplicate_pending = true,
+                Decision::StartWorker { id } => {
+                    if let Err(e) = self.start_worker(key, id, now) {
+                        self.note(
+                            key,
+                            format!("worker {id} did not start, retried next tick: {e}"),
+                        );
+                        st.controller.start_failed(id);
+                        failed.insert(id);
+                    }
+                }
+                Decision::StopWorker { id, reason } => {
+                    let name = cloud::worker_name(key, id);
+                    let stopped = {
+                        let g = lock(&self.shared);
+                        cloud::stop_worker(&g.store, self.driver.as_mut(), now, &name)
+                    };
+                    match stopped {
+                        Ok(()) => self.note(key, format!("stopped {name} ({reason:?})")),
+                        Err(e) => self.note(key, format!("stopping {name} failed: {e}")),
+                    }
+                }
+                Decision::Finished { refund } => {
+                    finished_now = true;
+                    st.finished = true;
+                    st.completed_at = st.progress.time_at(1.0).or(Some(rel));
+                    self.note(key, format!("complete; {refund} credits refunded"));
+                }
+            }
+        }
+        if st.duplicate_pending && st.copies.is_none() && !st.finished {
+            if let Some(incomplete) = &incomplete {
+                self.duplicate(&mut st, incomplete);
+            }
+        }
+        if finished_now {
+            if let Some(c) = &st.copies {
+                let id = c.batch_id;
+                if let Some(a) = self.adapters.get_mut(&key.dg) {
+                    if let Err(e) = a.retire(id) {
+                        self.note(key, format!("retiring copies batch {id} failed: {e}"));
+                    }
+                }
+            }
+        }
+        // The tick's movements, without the start charge of workers that did not start, at
+        // Unix time.
+        let entries: Vec<_> = ledger.entries()[before..]
+            .iter()
+            .filter(
+                |e| !matches!(e.kind, EntryKind::Charge { worker, .. } if failed.contains(&worker)),
+            )
+            .map(|e| {
+                let mut e = e.clone();
+                e.t = now;
+                e
+            })
+            .collect();
+        let json = serde_json::to_string(&st).expect("state serializes");
+        let mut g = lock(&self.shared);
+        if let Err(e) = g.store.commit_tick(&entries, key, &json) {
+            drop(g);
+            self.note(key, format!("commit failed: {e}"));
+            g = lock(&self.shared);
+        }
+        if finished_now {
+            let spent = g.store.ledger().order_of(key).map_or(0, |o| o.spent);
+            let okey = st.oracle_key();
+            if let Some(t) = st.completed_at {
+                g.oracle.learn(&okey, &st.progress, t, spent);
+                let history = serde_json::to_string(&g.oracle).expect("oracle serializes");
+                if let Err(e) = g.store.save_oracle(&history) {
+                    drop(g);
+                    self.note(key, format!("saving the Oracle failed: {e}"));
+                    g = lock(&self.shared);
+                }
+            }
+        }
+        g.bots.insert(key.clone(), st);
+    }
+
+    fn start_worker(&mut self, key: &BotKey, id: WorkerId, now: f64) -> Result<(), String> {
+        let name = cloud::worker_name(key, id);
+        lock(&self.shared)
+            .store
+            .record_worker(now, &name, key, id)
+            .map_err(|e| e.to_string())?;
+        let result = self.driver.start(&name, key, id);
+        let g = lock(&self.shared);
+        let state = if result.is_ok() {
+            WorkerState::Running
+        } else {
+            WorkerState::Failed
+        };
+        g.store
+            .set_worker_state(now, &name, state)
+            .map_err(|e| e.to_string())?;
+        drop(g);
+        result.map_err(|e| e.to_string())?;
+        self.note(key, format!("started {name}"));
+        Ok(())
+    }
+
+    /// Cloud Duplication: copies of the incomplete jobs, targeted to the Cloud account.
+    fn duplicate(&mut self, st: &mut BotState, incomplete: &[String]) {
+        let Some(adapter) = self.adapters.get_mut(&st.key.dg) else {
+            return;
+        };
+        let cloud_user = adapter.cloud_user();
+        let jobs: Vec<JobSpec> = st
+            .jobs
+            .iter()
+            .filter(|j| incomplete.contains(&j.name))
+            .map(|j| JobSpec {
+                name: copy_name(&j.name),
+                rsc_fpops_est: j.rsc_fpops_est,
+                command_line: j.command_line.clone(),
+                target_user: Some(cloud_user),
+                priority: Some(100),
+                inputs: j.inputs.clone(),
+            })
+            .collect();
+        if jobs.is_empty() {
+            st.duplicate_pending = false;
+            return;
+        }
+        let name = format!("spq-copies-{}", st.key.batch);
+        match adapter.submit(&name, &jobs) {
+            Ok(batch_id) => {
+                st.copies = Some(Copies {
+                    batch_id,
+                    aborted: BTreeSet::new(),
+                });
+                st.duplicate_pending = false;
+                let msg = format!("duplicated {} jobs as batch {batch_id}", jobs.len());
+                self.note(&st.key, msg);
+            }
+            Err(e) => self.note(
+                &st.key,
+                format!("duplication failed, retried next tick: {e}"),
+            ),
+        }
+    }
+
+    /// Stops every worker the driver runs (the demo's cleanup; a normal shutdown leaves them
+    /// to be adopted at restart).
+    pub fn stop_all_workers(&mut self) {
+        let now = unix_now();
+        if let Ok(names) = self.driver.list() {
+            for n in names {
+                let g = lock(&self.shared);
+                let _ = cloud::stop_worker(&g.store, self.driver.as_mut(), now, &n);
+            }
+        }
+    }
+}
