@@ -253,6 +253,7 @@ fn run_once(
         default_strategy: "9A-G-D".into(),
         oracle: Default::default(),
         poll: 2.0,
+        max_backoff: 10.0,
         boinc: vec![BoincDg {
             name: "testbed".into(),
             url: tb.url().to_string(),

@@ -4,10 +4,12 @@
 //! - [`store`]: durable state in SQLite; the credit ledger is replayed through the core on
 //!   open, so every start is an audit; Cloud workers are recorded before they are started;
 //! - [`cloud`]: the Cloud-driver boundary, the `command` driver, and start-up reconciliation;
-//! - [`boinc`]: BOINC's remote job submission RPC, request bodies and lenient reply parsing.
-//!
-//! The service loop, the BOINC adapter, the `local` boinc-client driver and the HTTP API are
-//! still to come (live-mode issue).
+//! - [`boinc`]: BOINC's remote job submission RPC, request bodies and lenient reply parsing;
+//! - [`adapter`]: the DG boundary and the BOINC adapter (submit RPC over HTTP);
+//! - [`service`]: the Information/Scheduler loop around the core's controller;
+//! - [`api`]: the HTTP API and the original portal's scripts;
+//! - [`client`] and [`local`]: real boinc-client processes, and the `local` Cloud driver;
+//! - [`testbed`]: a BOINC-protocol test server; [`demo`]: `spequlos live --demo`.
 
 pub mod adapter;
 pub mod api;

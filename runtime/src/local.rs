@@ -89,12 +89,14 @@ impl LocalDriver {
                 continue;
             };
             if let Some(c) = Client::from_dir(&e.path(), w.gui_port, &w.password, &w.project_url) {
+                // An adopted worker gets a fresh boot grace: it may not have fetched its
+                // first task when the service died.
                 self.workers.insert(
                     name,
                     Worker {
                         client: c,
                         started: Instant::now(),
-                        had_task: true,
+                        had_task: false,
                     },
                 );
             }

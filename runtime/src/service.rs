@@ -44,6 +44,9 @@ fn default_strategy() -> String {
 fn default_poll() -> f64 {
     2.0
 }
+fn default_max_backoff() -> f64 {
+    60.0
+}
 
 /// `spequlos serve --config FILE`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +70,9 @@ pub struct ServiceConfig {
     /// Seconds between the driver's maintenance calls.
     #[serde(default = "default_poll")]
     pub poll: f64,
+    /// A failing DG is retried after 1 s, then twice as long each time, up to this many seconds.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff: f64,
     #[serde(default)]
     pub boinc: Vec<BoincDg>,
     pub cloud: CloudConfig,
@@ -279,12 +285,15 @@ pub struct Service {
     driver: Box<dyn CloudDriver + Send>,
     /// Per DG: (next attempt, current delay), after failures.
     backoff: BTreeMap<String, (f64, f64)>,
+    max_backoff: f64,
     log: Box<dyn FnMut(&str) + Send>,
 }
 
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+const BACKING_OFF: &str = "backing off";
 
 /// What one tick learnt from the DG about a BoT.
 struct Observation {
@@ -386,7 +395,9 @@ impl Service {
                 }
             }
         }
+        let max_backoff = cfg.max_backoff;
         Ok(Service {
+            max_backoff,
             shared: Arc::new(Mutex::new(Shared {
                 store,
                 bots,
@@ -449,7 +460,7 @@ impl Service {
         let dg = st.key.dg.clone();
         if let Some(&(next, _)) = self.backoff.get(&dg) {
             if now < next {
-                return Err(format!("{dg} in back-off"));
+                return Err(BACKING_OFF.into());
             }
         }
         let adapter = self
@@ -478,7 +489,7 @@ impl Service {
                 let delay = self
                     .backoff
                     .get(&dg)
-                    .map_or(2.0, |&(_, d)| (d * 2.0).min(60.0));
+                    .map_or(1.0, |&(_, d)| (d * 2.0).min(self.max_backoff));
                 self.backoff.insert(dg, (now + delay, delay));
                 return Err(format!("{e} (retry in {delay:.0} s)"));
             }
@@ -562,8 +573,11 @@ impl Service {
                 Some(o.incomplete)
             }
             Err(e) => {
-                self.note(key, format!("DG query failed: {e}"));
-                st.last_error = Some(e);
+                // The failure itself was logged; the skipped queries of the back-off are not.
+                if e != BACKING_OFF {
+                    self.note(key, format!("DG query failed: {e}"));
+                    st.last_error = Some(e);
+                }
                 None
             }
         };

@@ -507,7 +507,7 @@ impl Inner {
             .text_of("hostid")
             .and_then(|h| h.parse().ok())
             .unwrap_or(0);
-        if !self.hosts.get(&host_id).is_some_and(|h| h.user == user.id) {
+        if self.hosts.get(&host_id).is_none_or(|h| h.user != user.id) {
             host_id = self.hosts.keys().next_back().map_or(1, |k| k + 1);
             self.hosts.insert(
                 host_id,
@@ -1129,6 +1129,96 @@ impl Inner {
             jobs: idx,
         });
         Ok(format!("<batch_id>{id}</batch_id>\n"))
+    }
+}
+
+/// A scripted BOINC client speaking the scheduler RPC, for tests that need volunteers or
+/// Cloud workers under exact control (hold a task forever, finish on demand) rather than real
+/// boinc-client processes.
+pub struct ScriptedHost {
+    url: String,
+    authenticator: String,
+    app_name: String,
+    pub host_id: i64,
+    /// Instances received and not yet reported.
+    pub held: Vec<String>,
+    agent: ureq::Agent,
+}
+
+impl ScriptedHost {
+    pub fn new(url: &str, authenticator: &str, app_name: &str) -> Self {
+        ScriptedHost {
+            url: url.to_string(),
+            authenticator: authenticator.to_string(),
+            app_name: app_name.to_string(),
+            host_id: 0,
+            held: Vec::new(),
+            agent: ureq::Agent::config_builder()
+                .timeout_global(Some(std::time::Duration::from_secs(10)))
+                .build()
+                .into(),
+        }
+    }
+
+    /// One scheduler RPC: reports `finished` instances as successful, asks for work if
+    /// `want_work`. Returns the new instances; instances the server aborts are dropped from
+    /// `held` and returned second.
+    pub fn rpc(
+        &mut self,
+        finished: &[String],
+        want_work: bool,
+    ) -> Result<(Vec<String>, Vec<String>), String> {
+        let mut req = format!(
+            "<scheduler_request>\n<authenticator>{}</authenticator>\n<hostid>{}</hostid>\n\
+             <work_req_seconds>{}</work_req_seconds>\n<platform_name>anonymous</platform_name>\n\
+             <app_versions><app_version><app_name>{}</app_name><version_num>100</version_num>\
+             <platform>x86_64-pc-linux-gnu</platform></app_version></app_versions>\n",
+            escape(&self.authenticator),
+            self.host_id,
+            if want_work { 100 } else { 0 },
+            escape(&self.app_name)
+        );
+        for f in finished {
+            let _ = writeln!(
+                req,
+                "<result><name>{}</name><exit_status>0</exit_status><state>5</state></result>",
+                escape(f)
+            );
+        }
+        req.push_str("<other_results>\n");
+        for h in self.held.iter().filter(|h| !finished.contains(h)) {
+            let _ = writeln!(
+                req,
+                "<other_result><name>{}</name></other_result>",
+                escape(h)
+            );
+        }
+        req.push_str("</other_results>\n</scheduler_request>\n");
+        let body = self
+            .agent
+            .post(format!("{}cgi", self.url))
+            .send(req.as_bytes())
+            .map_err(|e| e.to_string())?
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        let doc = parse(&body);
+        let reply = doc.child("scheduler_reply").ok_or("no scheduler_reply")?;
+        if let Some(h) = reply.text_of("hostid").and_then(|h| h.parse().ok()) {
+            self.host_id = h;
+        }
+        self.held.retain(|h| !finished.contains(h));
+        let new: Vec<String> = reply
+            .children_named("result")
+            .filter_map(|r| r.text_of("name").map(str::to_string))
+            .collect();
+        let aborted: Vec<String> = reply
+            .children_named("result_abort")
+            .filter_map(|r| r.text_of("name").map(str::to_string))
+            .collect();
+        self.held.extend(new.iter().cloned());
+        self.held.retain(|h| !aborted.contains(h));
+        Ok((new, aborted))
     }
 }
 

@@ -1,0 +1,387 @@
+//! The live mode end to end with the real binary and real boinc-clients: `spequlos live
+//! --demo`, and `spequlos serve` killed with SIGKILL while Cloud workers run, then restarted.
+//! Every process started is stopped by pid, even when an assertion fails.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::s;
+use serde_json::{json, Value};
+use spequlos_runtime::boinc::{self, InputFile, JobSpec};
+use spequlos_runtime::client;
+use spequlos_runtime::testbed::{ScriptedHost, Testbed, TestbedConfig};
+
+/// Kills, when dropped, the child and every process left in `dir`.
+struct Cleanup {
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl Cleanup {
+    fn kill_child(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.kill_child();
+        for _ in 0..3 {
+            for pid in client::processes_under(&self.dir) {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn boinc_processes_in(dir: &Path) -> Vec<u32> {
+    client::processes_under(dir)
+}
+
+#[test]
+fn live_demo_runs_the_bot_with_and_without_spequlos() {
+    assert!(
+        client::installed(),
+        "boinc-client is not installed (scripts/test installs it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let guard = Cleanup {
+        child: None,
+        dir: dir.path().to_path_buf(),
+    };
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_spequlos"))
+        .args(["live", "--demo", "--dir", s(dir.path())])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        start.elapsed() < Duration::from_secs(300),
+        "the demo takes under 5 minutes"
+    );
+    // Both runs finished, both timelines and the comparison are printed.
+    assert!(
+        stderr.contains("[none] batch 1: 40 jobs submitted"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[9A-G-D] batch 1: 40 jobs submitted"),
+        "{stderr}"
+    );
+    for needle in [
+        "none |",
+        "9A-G-D |",
+        "100 % of jobs done",
+        "Cloud workers",
+        "credits spent",
+        "tail removal efficiency (TRE)",
+    ] {
+        assert!(stdout.contains(needle), "`{needle}` missing:\n{stdout}");
+    }
+    let workers: Vec<u32> = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("Cloud workers"))
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(workers[0], 0, "no Cloud worker without SpeQuloS");
+    assert!(workers[1] > 0, "SpeQuloS started Cloud workers:\n{stdout}");
+    assert!(
+        boinc_processes_in(dir.path()).is_empty(),
+        "the demo left processes behind"
+    );
+    drop(guard);
+}
+
+fn http(agent: &ureq::Agent, method: &str, url: &str, token: &str, body: Value) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let mut resp = if method == "GET" {
+        agent
+            .get(url)
+            .header("Authorization", &auth)
+            .call()
+            .unwrap()
+    } else {
+        agent
+            .post(url)
+            .header("Authorization", &auth)
+            .send_json(&body)
+            .unwrap()
+    };
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn serve(cfg: &Path, log: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_spequlos"))
+        .args(["serve", "--config", s(cfg)])
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn killed_service_restarts_adopts_its_workers_and_the_ledger_balances() {
+    assert!(
+        client::installed(),
+        "boinc-client is not installed (scripts/test installs it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cloud_dir = dir.path().join("cloud");
+    let mut guard = Cleanup {
+        child: None,
+        dir: dir.path().to_path_buf(),
+    };
+    let tb = Testbed::start(
+        TestbedConfig {
+            delay_bound: 3600.0,
+            ..Default::default()
+        },
+        "127.0.0.1:0",
+    )
+    .unwrap();
+    let port = client::free_port().unwrap();
+    let cfg = dir.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"db = "{db}"
+listen = "127.0.0.1:{port}"
+admin_token = "kill9-admin-token"
+poll = 1.0
+max_backoff = 4.0
+
+[params]
+tick = 2.0
+
+[[boinc]]
+name = "tb"
+url = "{url}"
+authenticator = "submitter_key"
+app_name = "spqapp"
+cloud_user_id = 2
+cloud_authenticator = "cloud_key"
+
+[cloud]
+driver = "local"
+dir = "{cloud}"
+boot_grace = 40.0
+stop_grace = 3.0
+"#,
+            db = s(&dir.path().join("state.sqlite")),
+            url = tb.url(),
+            cloud = s(&cloud_dir),
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("serve.log");
+    guard.child = Some(serve(&cfg, &log));
+    let base = format!("http://127.0.0.1:{port}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while agent.get(format!("{base}/api/health")).call().is_err() {
+        assert!(Instant::now() < deadline, "the service did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let admin = "kill9-admin-token";
+    assert_eq!(
+        http(
+            &agent,
+            "POST",
+            &format!("{base}/api/users"),
+            admin,
+            json!({"name": "bob", "token": "bob-token"})
+        )
+        .0,
+        201
+    );
+    assert_eq!(
+        http(
+            &agent,
+            "POST",
+            &format!("{base}/api/users/bob/credits"),
+            admin,
+            json!({"amount": 500})
+        )
+        .0,
+        200
+    );
+    let jobs: Vec<JobSpec> = (0..6)
+        .map(|i| JobSpec {
+            name: format!("k{i}"),
+            rsc_fpops_est: 1e9,
+            command_line: "--seconds 4".into(),
+            target_user: None,
+            priority: None,
+            inputs: vec![InputFile::Inline {
+                content: format!("k{i}\n"),
+            }],
+        })
+        .collect();
+    let xml = ureq::post(format!("{}submit_rpc_handler.php", tb.url()))
+        .send_form([(
+            "request",
+            boinc::submit_batch("submitter_key", "spqapp", "k", &jobs),
+        )])
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let batch = boinc::parse_batch_id(&xml, "submit_batch").unwrap();
+    let descs: Vec<Value> = jobs
+        .iter()
+        .map(|j| json!({"name": j.name, "command_line": j.command_line, "inputs": j.inputs}))
+        .collect();
+    let (st, b) = http(
+        &agent,
+        "POST",
+        &format!("{base}/api/orders"),
+        "bob-token",
+        json!({"batch": batch.to_string(), "dg": "tb", "credits": 200, "strategy": "9A-F2-D", "jobs": descs}),
+    );
+    assert_eq!(st, 201, "{b}");
+    // Scripted volunteers: the first keeps its task forever (the straggler), the others
+    // finish theirs at once, so the tail needs the Cloud copy.
+    let mut vols: Vec<ScriptedHost> = (0..3)
+        .map(|_| ScriptedHost::new(tb.url(), "volunteer_key", "spqapp"))
+        .collect();
+    let step = |vols: &mut Vec<ScriptedHost>| {
+        for (i, v) in vols.iter_mut().enumerate() {
+            let done = if i == 0 { Vec::new() } else { v.held.clone() };
+            let want = i != 0 || v.held.is_empty();
+            let _ = v.rpc(&done, want);
+        }
+    };
+    let bot_url = format!("{base}/api/bots/tb/{batch}");
+    let running = |agent: &ureq::Agent| -> Vec<String> {
+        let (_, w) = http(
+            agent,
+            "GET",
+            &format!("{base}/api/workers"),
+            admin,
+            json!(null),
+        );
+        w.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|w| w["state"] == "running")
+                    .map(|w| w["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no Cloud workers started; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        step(&mut vols);
+        if running(&agent).len() == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // SIGKILL mid-run: the Cloud workers (real boinc clients) keep running.
+    guard.kill_child();
+    let pids: Vec<u32> = std::fs::read_dir(&cloud_dir)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("client.pid")).ok())
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 2);
+    assert!(
+        pids.iter().all(|&p| client::alive(p)),
+        "workers survive the service"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    guard.child = Some(serve(&cfg, &log));
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let info = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the BoT did not complete after the restart; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        step(&mut vols);
+        if let Ok(mut r) = agent
+            .get(&bot_url)
+            .header("Authorization", "Bearer bob-token")
+            .call()
+        {
+            let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap())
+                .unwrap_or(Value::Null);
+            if v["finished"] == json!(true) {
+                break v;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let logtext = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logtext.contains("adopted [\""),
+        "the restarted service adopts its workers:\n{logtext}"
+    );
+    assert_eq!(info["cloud_workers_running"], json!(0));
+    assert!(running(&agent).is_empty(), "every worker is stopped");
+    // The straggler was finished by its copy on a Cloud worker.
+    let times = tb.job_times(batch);
+    assert!(times.iter().all(|j| j.done_at.is_some() || j.cancelled));
+    guard.kill_child();
+    for p in &pids {
+        assert!(!client::alive(*p), "worker {p} still runs");
+    }
+    assert!(
+        boinc_processes_in(dir.path()).is_empty(),
+        "no orphan process"
+    );
+    // The ledger replays, every charge is one credit for one worker tick, and the order closed.
+    let out = common::ok(&[
+        "ledger",
+        "verify",
+        "--db",
+        s(&dir.path().join("state.sqlite")),
+    ]);
+    assert!(out.starts_with("ledger OK"), "{out}");
+    let spent = info["credits_spent"].as_u64().unwrap();
+    let conn = spequlos_runtime::store::raw_connection(&dir.path().join("state.sqlite")).unwrap();
+    let (n, sum): (i64, i64) = conn
+        .query_row(
+            "SELECT COUNT(*), SUM(amount) FROM ledger WHERE kind = 'charge'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(sum as u64, spent);
+    assert_eq!(sum, n, "charges = worker ticks × 1 credit");
+    assert!(
+        n >= 2,
+        "both workers were charged at least their start tick"
+    );
+}
