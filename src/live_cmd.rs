@@ -135,6 +135,9 @@ pub fn live(args: LiveArgs, quiet: bool) -> Result<()> {
     cfg.jobs = args.jobs;
     cfg.volunteers = args.volunteers;
     cfg.seed = args.seed;
+    // Ctrl-C ends the demo through its cleanup: the clients run in their own sessions and
+    // would outlive an abrupt exit.
+    cfg.interrupted = stop_flag()?;
     let report = demo::run(&cfg, &mut |m| {
         if !quiet {
             eprintln!("{m}");

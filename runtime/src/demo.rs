@@ -41,6 +41,8 @@ pub struct DemoConfig {
     pub seed: u64,
     /// Gives up on a run after this many seconds.
     pub run_timeout: f64,
+    /// Set (by Ctrl-C) to stop early; every process started is still stopped.
+    pub interrupted: Arc<AtomicBool>,
 }
 
 impl DemoConfig {
@@ -56,6 +58,7 @@ impl DemoConfig {
             mean_on: 40.0,
             seed: 7,
             run_timeout: 200.0,
+            interrupted: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -229,7 +232,7 @@ fn run_once(
     // Wait until every volunteer has made its first scheduler RPC, so that the BoT's clock
     // does not include the clients' start-up.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while tb.hosts() < cfg.volunteers {
+    while tb.hosts() < cfg.volunteers && !cfg.interrupted.load(Ordering::SeqCst) {
         anyhow::ensure!(
             Instant::now() < deadline,
             "[{strategy}] volunteers did not contact the testbed within 60 s"
@@ -384,6 +387,9 @@ fn run_once(
                     }
                     if info["finished"] == json!(true) {
                         return Ok(info);
+                    }
+                    if cfg.interrupted.load(Ordering::SeqCst) {
+                        anyhow::bail!("interrupted");
                     }
                     if t > cfg.run_timeout {
                         anyhow::bail!(
