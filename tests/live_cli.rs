@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::s;
 use serde_json::{json, Value};
+use spequlos_runtime::adapter::{BoincAdapter, BoincDg, DgAdapter};
 use spequlos_runtime::boinc::{self, InputFile, JobSpec};
 use spequlos_runtime::client;
 use spequlos_runtime::testbed::{ScriptedHost, Testbed, TestbedConfig};
@@ -244,16 +245,17 @@ stop_grace = 3.0
             }],
         })
         .collect();
-    let xml = ureq::post(format!("{}submit_rpc_handler.php", tb.url()))
-        .send_form([(
-            "request",
-            boinc::submit_batch("submitter_key", "spqapp", "k", &jobs),
-        )])
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    let batch = boinc::parse_batch_id(&xml, "submit_batch").unwrap();
+    let batch = BoincAdapter::new(BoincDg {
+        name: "tb".into(),
+        url: tb.url().into(),
+        authenticator: "submitter_key".into(),
+        app_name: "spqapp".into(),
+        cloud_user_id: 2,
+        cloud_authenticator: "cloud_key".into(),
+        timeout: 10.0,
+    })
+    .submit("k", &jobs)
+    .unwrap();
     let descs: Vec<Value> = jobs
         .iter()
         .map(|j| json!({"name": j.name, "command_line": j.command_line, "inputs": j.inputs}))

@@ -16,9 +16,9 @@ use serde_json::json;
 use spequlos_core::metrics::{pair, run_metrics};
 use spequlos_core::{BotProgress, QosParams};
 
-use crate::adapter::BoincDg;
+use crate::adapter::{BoincAdapter, BoincDg, DgAdapter};
 use crate::api::Api;
-use crate::boinc::{self, InputFile, JobSpec};
+use crate::boinc::{InputFile, JobSpec};
 use crate::client::{self, Client, ClientSpec};
 use crate::local::LocalConfig;
 use crate::service::{unix_now, CloudConfig, JobDesc, Service, ServiceConfig};
@@ -244,6 +244,15 @@ fn run_once(
     }
 
     // The service, with its API, the local Cloud driver and a fresh store.
+    let dg = BoincDg {
+        name: "testbed".into(),
+        url: tb.url().to_string(),
+        authenticator: submitter.authenticator.clone(),
+        app_name: tcfg.app_name.clone(),
+        cloud_user_id: cloud.id,
+        cloud_authenticator: cloud.authenticator.clone(),
+        timeout: 10.0,
+    };
     let admin = "demo-admin-token";
     let scfg = ServiceConfig {
         db: dir.join("spequlos.sqlite"),
@@ -257,15 +266,7 @@ fn run_once(
         oracle: Default::default(),
         poll: 2.0,
         max_backoff: 10.0,
-        boinc: vec![BoincDg {
-            name: "testbed".into(),
-            url: tb.url().to_string(),
-            authenticator: submitter.authenticator.clone(),
-            app_name: tcfg.app_name.clone(),
-            cloud_user_id: cloud.id,
-            cloud_authenticator: cloud.authenticator.clone(),
-            timeout: 10.0,
-        }],
+        boinc: vec![dg.clone()],
         cloud: CloudConfig::Local(LocalConfig {
             dir: dir.join("cloud"),
             boot_grace: 30.0,
@@ -325,14 +326,7 @@ fn run_once(
             json!({"amount": 10_000}),
         )?;
         let t0 = unix_now();
-        let xml = ureq::post(format!("{}submit_rpc_handler.php", tb.url()))
-            .send_form([(
-                "request",
-                boinc::submit_batch(&submitter.authenticator, &tcfg.app_name, "demo", &specs),
-            )])?
-            .body_mut()
-            .read_to_string()?;
-        let batch = boinc::parse_batch_id(&xml, "submit_batch")?;
+        let batch = BoincAdapter::new(dg.clone()).submit("demo", &specs)?;
         let credits = if strategy == "none" { 0 } else { 4800 };
         http(
             &agent,

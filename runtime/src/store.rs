@@ -204,15 +204,39 @@ impl Store {
         &mut self,
         apply: impl FnOnce(&mut Ledger) -> Result<(), LedgerError>,
     ) -> Result<(), StoreError> {
-        let before = self.ledger.entries().len();
-        apply(&mut self.ledger)?;
-        let new: Vec<Entry> = self.ledger.entries()[before..].to_vec();
+        self.commit_with(apply, None)
+    }
+
+    /// Applies `apply` to the ledger and writes the entries it made, with a BoT's state if
+    /// given, in one transaction; on any failure nothing is written and memory is restored.
+    fn commit_with(
+        &mut self,
+        apply: impl FnOnce(&mut Ledger) -> Result<(), LedgerError>,
+        bot_state: Option<(&BotKey, &str)>,
+    ) -> Result<(), StoreError> {
+        let first = self.ledger.entries().len();
+        if let Err(e) = apply(&mut self.ledger) {
+            // A refused movement may follow accepted ones: rebuild memory from the database
+            // (the rare path; cloning the ledger on every movement would cost more).
+            if self.ledger.entries().len() != first {
+                self.ledger = replay(&self.conn, &self.path)?;
+            }
+            return Err(e.into());
+        }
+        let new: Vec<Entry> = self.ledger.entries()[first..].to_vec();
         let written = (|| -> rusqlite::Result<()> {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             for e in &new {
                 insert(&tx, e)?;
+            }
+            if let Some((bot, state)) = bot_state {
+                tx.execute(
+                    "INSERT INTO bots (batch, dg, state) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (batch, dg) DO UPDATE SET state = excluded.state",
+                    params![bot.batch, bot.dg, state],
+                )?;
             }
             tx.commit()
         })();
@@ -275,37 +299,10 @@ impl Store {
         bot: &BotKey,
         state: &str,
     ) -> Result<(), StoreError> {
-        let before = self.ledger.clone();
-        let first = self.ledger.entries().len();
-        for e in entries {
-            if let Err(err) = self.ledger.apply(e) {
-                self.ledger = before;
-                return Err(err.into());
-            }
-        }
-        let new: Vec<Entry> = self.ledger.entries()[first..].to_vec();
-        let written = (|| -> rusqlite::Result<()> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for e in &new {
-                insert(&tx, e)?;
-            }
-            tx.execute(
-                "INSERT INTO bots (batch, dg, state) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (batch, dg) DO UPDATE SET state = excluded.state",
-                params![bot.batch, bot.dg, state],
-            )?;
-            tx.commit()
-        })();
-        if let Err(err) = written {
-            self.ledger = before;
-            return Err(StoreError::Db {
-                path: self.path.clone(),
-                err,
-            });
-        }
-        Ok(())
+        self.commit_with(
+            |l| entries.iter().try_for_each(|e| l.apply(e)),
+            Some((bot, state)),
+        )
     }
 
     /// Every BoT's stored state, by key.

@@ -223,20 +223,7 @@ impl Testbed {
             .map(|a| a.port())
             .ok_or_else(|| anyhow::anyhow!("testbed: not an IP listener"))?;
         let url = format!("http://127.0.0.1:{port}/");
-        let inner = Arc::new(Mutex::new(Inner {
-            cfg,
-            url: url.clone(),
-            files: BTreeMap::new(),
-            uploads: BTreeMap::new(),
-            batches: Vec::new(),
-            jobs: Vec::new(),
-            job_by_name: HashMap::new(),
-            instances: Vec::new(),
-            inst_by_name: HashMap::new(),
-            hosts: BTreeMap::new(),
-            fault: (Fault::None, 0),
-            rpcs: 0,
-        }));
+        let inner = Arc::new(Mutex::new(Inner::new(cfg, url.clone())));
         let server = Arc::new(server);
         let stop = Arc::new(AtomicBool::new(false));
         let threads = (0..4)
@@ -439,6 +426,23 @@ fn xml_error(op: &str, msg: &str) -> String {
 }
 
 impl Inner {
+    fn new(cfg: TestbedConfig, url: String) -> Inner {
+        Inner {
+            cfg,
+            url,
+            files: BTreeMap::new(),
+            uploads: BTreeMap::new(),
+            batches: Vec::new(),
+            jobs: Vec::new(),
+            job_by_name: HashMap::new(),
+            instances: Vec::new(),
+            inst_by_name: HashMap::new(),
+            hosts: BTreeMap::new(),
+            fault: (Fault::None, 0),
+            rpcs: 0,
+        }
+    }
+
     fn master_page(&self) -> String {
         let sched = format!("{}cgi", self.url);
         format!(
@@ -1227,20 +1231,7 @@ mod tests {
     use super::*;
 
     fn inner() -> Inner {
-        Inner {
-            cfg: TestbedConfig::default(),
-            url: "http://127.0.0.1:1/".into(),
-            files: BTreeMap::new(),
-            uploads: BTreeMap::new(),
-            batches: Vec::new(),
-            jobs: Vec::new(),
-            job_by_name: HashMap::new(),
-            instances: Vec::new(),
-            inst_by_name: HashMap::new(),
-            hosts: BTreeMap::new(),
-            fault: (Fault::None, 0),
-            rpcs: 0,
-        }
+        Inner::new(TestbedConfig::default(), "http://127.0.0.1:1/".into())
     }
 
     fn sched_req(auth: &str, host: i64, extra: &str) -> String {

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use spequlos_core::ledger::EntryKind;
 use spequlos_core::QosParams;
-use spequlos_runtime::adapter::BoincDg;
+use spequlos_runtime::adapter::{BoincAdapter, BoincDg, DgAdapter};
 use spequlos_runtime::api::Api;
-use spequlos_runtime::boinc::{self, JobSpec};
+use spequlos_runtime::boinc::JobSpec;
 use spequlos_runtime::service::{CloudConfig, Service, ServiceConfig};
 use spequlos_runtime::store::{self, Store};
 use spequlos_runtime::testbed::{Fault, ScriptedHost, Testbed, TestbedConfig};
@@ -372,16 +372,9 @@ fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_st
             inputs: Vec::new(),
         })
         .collect();
-    let xml = ureq::post(format!("{}submit_rpc_handler.php", tb.url()))
-        .send_form([(
-            "request",
-            boinc::submit_batch("submitter_key", "spqapp", "b", &jobs),
-        )])
-        .unwrap()
-        .body_mut()
-        .read_to_string()
+    let batch = BoincAdapter::new(dg("tb", tb.url()))
+        .submit("b", &jobs)
         .unwrap();
-    let batch = boinc::parse_batch_id(&xml, "submit_batch").unwrap();
     {
         let mut g = shared.lock().unwrap();
         g.store.add_user("alice", "alice-token", false).unwrap();
