@@ -10,15 +10,14 @@
 //! The route table is in docs/boinc.md.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spequlos_core::ledger::LedgerError;
 use spequlos_core::{BotKey, Credits};
 
+use crate::http::{respond, HttpServer};
 use crate::service::{unix_now, JobDesc, OrderError, Shared};
 use crate::store::{StoreError, User, WorkerState};
 use crate::testbed::form_value;
@@ -26,39 +25,16 @@ use crate::testbed::form_value;
 const MAX_BODY: usize = 4 << 20;
 
 pub struct Api {
-    server: Arc<tiny_http::Server>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    http: HttpServer,
     addr: String,
 }
 
 impl Api {
     pub fn start(shared: Arc<Mutex<Shared>>, listen: &str) -> anyhow::Result<Api> {
-        let server = Arc::new(
-            tiny_http::Server::http(listen)
-                .map_err(|e| anyhow::anyhow!("API: cannot listen on {listen}: {e}"))?,
-        );
-        let addr = server.server_addr().to_string();
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = (0..2)
-            .map(|_| {
-                let (server, shared, stop) = (server.clone(), shared.clone(), stop.clone());
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::SeqCst) {
-                        match server.recv() {
-                            Ok(req) => handle(&shared, req),
-                            Err(_) => break,
-                        }
-                    }
-                })
-            })
-            .collect();
-        Ok(Api {
-            server,
-            stop,
-            threads,
-            addr,
-        })
+        let http = HttpServer::start("API", listen, 2, move |req| handle(&shared, req))?;
+        let host = listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+        let addr = format!("{host}:{}", http.port());
+        Ok(Api { http, addr })
     }
 
     /// `host:port` the API listens on.
@@ -67,19 +43,7 @@ impl Api {
     }
 
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for _ in 0..self.threads.len() {
-            self.server.unblock();
-        }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        self.stop();
+        self.http.stop();
     }
 }
 
@@ -143,13 +107,7 @@ fn handle(shared: &Arc<Mutex<Shared>>, mut req: tiny_http::Request) {
     } else {
         "application/json"
     };
-    let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], ctype.as_bytes())
-        .expect("static header");
-    let _ = req.respond(
-        tiny_http::Response::from_string(reply.body)
-            .with_status_code(reply.status)
-            .with_header(header),
-    );
+    respond(req, reply.status, ctype, reply.body.into_bytes());
 }
 
 enum Caller {

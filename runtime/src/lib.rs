@@ -9,6 +9,7 @@
 //! - [`service`]: the Information/Scheduler loop around the core's controller;
 //! - [`api`]: the HTTP API and the original portal's scripts;
 //! - [`client`] and [`local`]: real boinc-client processes, and the `local` Cloud driver;
+//! - [`http`]: the small threaded HTTP server both use;
 //! - [`testbed`]: a BOINC-protocol test server; [`demo`]: `spequlos live --demo`.
 
 pub mod adapter;
@@ -17,6 +18,7 @@ pub mod boinc;
 pub mod client;
 pub mod cloud;
 pub mod demo;
+pub mod http;
 pub mod local;
 pub mod service;
 pub mod store;

@@ -18,15 +18,14 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::boinc::{escape, parse, unescape, Element};
+use crate::http::{respond, HttpServer};
 
 /// A user account of the test project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,9 +194,7 @@ fn md5_hex(data: &[u8]) -> String {
 /// A running test server; stopped on drop.
 pub struct Testbed {
     inner: Arc<Mutex<Inner>>,
-    server: Arc<tiny_http::Server>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    http: HttpServer,
     url: String,
 }
 
@@ -215,37 +212,13 @@ pub struct JobTimes {
 impl Testbed {
     /// Starts serving on `addr` (`127.0.0.1:0` picks a free port).
     pub fn start(cfg: TestbedConfig, addr: &str) -> anyhow::Result<Testbed> {
-        let server = tiny_http::Server::http(addr)
-            .map_err(|e| anyhow::anyhow!("testbed: cannot listen on {addr}: {e}"))?;
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|a| a.port())
-            .ok_or_else(|| anyhow::anyhow!("testbed: not an IP listener"))?;
-        let url = format!("http://127.0.0.1:{port}/");
-        let inner = Arc::new(Mutex::new(Inner::new(cfg, url.clone())));
-        let server = Arc::new(server);
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = (0..4)
-            .map(|_| {
-                let (server, inner, stop) = (server.clone(), inner.clone(), stop.clone());
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::SeqCst) {
-                        match server.recv() {
-                            Ok(req) => handle(&inner, req),
-                            Err(_) => break,
-                        }
-                    }
-                })
-            })
-            .collect();
-        Ok(Testbed {
-            inner,
-            server,
-            stop,
-            threads,
-            url,
-        })
+        // The URL is known once the port is: the state is filled in before any request.
+        let inner = Arc::new(Mutex::new(Inner::new(cfg, String::new())));
+        let shared = inner.clone();
+        let http = HttpServer::start("testbed", addr, 4, move |req| handle(&shared, req))?;
+        let url = format!("http://127.0.0.1:{}/", http.port());
+        inner.lock().unwrap_or_else(|p| p.into_inner()).url = url.clone();
+        Ok(Testbed { inner, http, url })
     }
 
     /// The project URL (master page), with its trailing slash.
@@ -307,14 +280,7 @@ impl Testbed {
     }
 
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.server.unblock();
-        for _ in 0..self.threads.len() {
-            self.server.unblock();
-        }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.http.stop();
     }
 }
 
@@ -322,16 +288,6 @@ impl Drop for Testbed {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn respond(req: tiny_http::Request, status: u16, content_type: &str, body: Vec<u8>) {
-    let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], content_type.as_bytes())
-        .expect("static header");
-    let _ = req.respond(
-        tiny_http::Response::from_data(body)
-            .with_status_code(status)
-            .with_header(header),
-    );
 }
 
 fn handle(inner: &Arc<Mutex<Inner>>, mut req: tiny_http::Request) {
