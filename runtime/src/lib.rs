@@ -6,7 +6,8 @@
 //! - [`cloud`]: the Cloud-driver boundary, the `command` driver, and start-up reconciliation;
 //! - [`boinc`]: BOINC's remote job submission RPC, request bodies and lenient reply parsing;
 //! - [`adapter`]: the DG boundary and the BOINC adapter (submit RPC over HTTP);
-//! - [`service`]: the Information/Scheduler loop around the core's controller;
+//! - [`information`]: what a DG's answers say about a BoT (copy resolution, back-off);
+//! - [`service`]: the Scheduler loop around the core's controller, and the shared state;
 //! - [`api`]: the HTTP API and the original portal's scripts;
 //! - [`client`] and [`local`]: real boinc-client processes, and the `local` Cloud driver;
 //! - [`http`]: the small threaded HTTP server both use;
@@ -19,6 +20,7 @@ pub mod client;
 pub mod cloud;
 pub mod demo;
 pub mod http;
+pub mod information;
 pub mod local;
 pub mod service;
 pub mod store;

@@ -27,8 +27,9 @@ use spequlos_core::{
 };
 
 use crate::adapter::{BoincAdapter, BoincDg, DgAdapter};
-use crate::boinc::{InputFile, JobSpec, JobStatus};
+use crate::boinc::{InputFile, JobSpec};
 use crate::cloud::{self, CloudDriver, CommandDriver};
+use crate::information::{self, copy_name, Backoff, Observation};
 use crate::local::{LocalConfig, LocalDriver};
 use crate::store::{Store, StoreError, WorkerState};
 
@@ -164,10 +165,9 @@ pub struct BotState {
     pub completed_at: Option<f64>,
     pub finished: bool,
     pub last_error: Option<String>,
-}
-
-fn copy_name(job: &str) -> String {
-    format!("{job}__spq")
+    /// The Oracle's prediction at the last tick (BoT-relative seconds).
+    #[serde(default)]
+    pub prediction: Option<Prediction>,
 }
 
 impl BotState {
@@ -261,6 +261,7 @@ impl Shared {
                     completed_at: None,
                     finished: false,
                     last_error: None,
+                    prediction: None,
                 }
             }
         };
@@ -283,9 +284,7 @@ pub struct Service {
     shared: Arc<Mutex<Shared>>,
     adapters: BTreeMap<String, Box<dyn DgAdapter>>,
     driver: Box<dyn CloudDriver + Send>,
-    /// Per DG: (next attempt, current delay), after failures.
-    backoff: BTreeMap<String, (f64, f64)>,
-    max_backoff: f64,
+    backoff: Backoff,
     log: Box<dyn FnMut(&str) + Send>,
 }
 
@@ -294,16 +293,6 @@ fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 }
 
 const BACKING_OFF: &str = "backing off";
-
-/// What one tick learnt from the DG about a BoT.
-struct Observation {
-    njobs: u32,
-    assigned: u32,
-    completed: u32,
-    /// Original jobs not finished (by themselves or by their copy).
-    incomplete: Vec<String>,
-    newly_aborted: Vec<String>,
-}
 
 impl Service {
     /// Opens the store, restores every BoT and the Oracle, and reconciles the Cloud with the
@@ -395,9 +384,9 @@ impl Service {
                 }
             }
         }
-        let max_backoff = cfg.max_backoff;
+        let backoff = Backoff::new(cfg.max_backoff);
         Ok(Service {
-            max_backoff,
+            backoff,
             shared: Arc::new(Mutex::new(Shared {
                 store,
                 bots,
@@ -406,7 +395,6 @@ impl Service {
             })),
             adapters,
             driver,
-            backoff: BTreeMap::new(),
             log,
         })
     }
@@ -455,13 +443,11 @@ impl Service {
         (self.log)(&format!("[{}/{}] {msg}", key.dg, key.batch));
     }
 
-    /// Information: the batch (and its copies) on the DG; copies resolved.
+    /// Information: the batch (and its copies) on the DG, copies resolved, losers aborted.
     fn observe(&mut self, st: &BotState, now: f64) -> Result<Observation, String> {
         let dg = st.key.dg.clone();
-        if let Some(&(next, _)) = self.backoff.get(&dg) {
-            if now < next {
-                return Err(BACKING_OFF.into());
-            }
+        if !self.backoff.ready(&dg, now) {
+            return Err(BACKING_OFF.into());
         }
         let adapter = self
             .adapters
@@ -482,65 +468,28 @@ impl Service {
         })();
         let (orig, copies) = match result {
             Ok(v) => {
-                self.backoff.remove(&dg);
+                self.backoff.succeeded(&dg);
                 v
             }
             Err(e) => {
-                let delay = self
-                    .backoff
-                    .get(&dg)
-                    .map_or(1.0, |&(_, d)| (d * 2.0).min(self.max_backoff));
-                self.backoff.insert(dg, (now + delay, delay));
+                let delay = self.backoff.failed(&dg, now);
                 return Err(format!("{e} (retry in {delay:.0} s)"));
             }
         };
-        let copy_status: BTreeMap<&str, JobStatus> = copies
-            .as_ref()
-            .map(|c| c.jobs.iter().map(|j| (j.name.as_str(), j.status)).collect())
-            .unwrap_or_default();
-        let aborted = st.copies.as_ref().map(|c| &c.aborted);
-        let mut to_abort = Vec::new();
-        let (mut assigned, mut completed) = (0, 0);
-        let mut incomplete = Vec::new();
-        for j in &orig.jobs {
-            let cname = copy_name(&j.name);
-            let copy = copy_status.get(cname.as_str()).copied();
-            let orig_done = j.status == JobStatus::Done;
-            let copy_done = copy == Some(JobStatus::Done);
-            let is_aborted = |n: &str| aborted.is_some_and(|a| a.contains(n));
-            if orig_done && copy.is_some() && !copy_done && !is_aborted(&cname) {
-                to_abort.push(cname.clone());
-            }
-            if copy_done && !orig_done && !is_aborted(&j.name) {
-                to_abort.push(j.name.clone());
-            }
-            if orig_done || copy_done {
-                completed += 1;
-            } else {
-                incomplete.push(j.name.clone());
-            }
-            if !matches!(j.status, JobStatus::Unsent | JobStatus::Unknown) || copy_done {
-                assigned += 1;
-            }
-        }
-        let mut newly_aborted = Vec::new();
-        if !to_abort.is_empty() {
-            let names: Vec<&str> = to_abort.iter().map(String::as_str).collect();
-            match adapter.abort_jobs(&names) {
-                Ok(()) => newly_aborted = to_abort,
-                Err(e) => self.note(
+        let no_aborts = BTreeSet::new();
+        let aborted = st.copies.as_ref().map_or(&no_aborts, |c| &c.aborted);
+        let mut o = information::resolve(&orig, copies.as_ref(), aborted);
+        if !o.to_abort.is_empty() {
+            let names: Vec<&str> = o.to_abort.iter().map(String::as_str).collect();
+            if let Err(e) = adapter.abort_jobs(&names) {
+                o.to_abort.clear();
+                self.note(
                     &st.key,
                     format!("abort_jobs failed, retried next tick: {e}"),
-                ),
+                );
             }
         }
-        Ok(Observation {
-            njobs: orig.njobs as u32,
-            assigned,
-            completed,
-            incomplete,
-            newly_aborted,
-        })
+        Ok(o)
     }
 
     fn tick_bot(&mut self, key: &BotKey, now: f64) {
@@ -568,7 +517,7 @@ impl Service {
                     st.seen_completed = o.completed;
                 }
                 if let Some(c) = st.copies.as_mut() {
-                    c.aborted.extend(o.newly_aborted);
+                    c.aborted.extend(o.to_abort);
                 }
                 Some(o.incomplete)
             }
@@ -670,6 +619,11 @@ impl Service {
                 e
             })
             .collect();
+        st.prediction = if st.finished {
+            None
+        } else {
+            st.predict(&lock(&self.shared).oracle, now)
+        };
         let json = serde_json::to_string(&st).expect("state serializes");
         let mut g = lock(&self.shared);
         if let Err(e) = g.store.commit_tick(&entries, key, &json) {
