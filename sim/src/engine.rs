@@ -20,8 +20,8 @@ struct Entry<E> {
 }
 
 impl<E> Entry<E> {
-    fn time(&self) -> f64 {
-        f64::from_bits((self.key >> 64) as u64)
+    fn time_bits(&self) -> u64 {
+        (self.key >> 64) as u64
     }
 }
 
@@ -43,8 +43,23 @@ impl<E> Ord for Entry<E> {
     }
 }
 
+/// A radix heap on the event time (Ahuja, Mehlhorn, Orlin, Tarjan), which a discrete-event
+/// simulation allows because no event is scheduled before the current time.
+///
+/// Bucket `i > 0` holds the entries whose time bits first differ from the time of the last
+/// popped event at bit `i - 1`; entries *at* that time wait in a small binary heap ordered by
+/// the full key (tie, then sequence), so the pop order is exactly the key order, as with a
+/// single binary heap. A push is a vector push; a pop that finds the current time exhausted
+/// moves the smallest non-empty bucket down, each entry moving a few times at most.
 pub struct Queue<E> {
-    heap: BinaryHeap<Entry<E>>,
+    /// Entries at the current time bits, by (tie, seq).
+    current: BinaryHeap<Entry<E>>,
+    buckets: Vec<Vec<Entry<E>>>,
+    /// Bit `b` set: bucket `b` is not empty.
+    occupied: u128,
+    /// Time bits of the current time (the last popped event's).
+    last: u64,
+    len: usize,
     seq: u64,
     now: f64,
     popped: u64,
@@ -53,7 +68,11 @@ pub struct Queue<E> {
 impl<E> Default for Queue<E> {
     fn default() -> Self {
         Queue {
-            heap: BinaryHeap::new(),
+            current: BinaryHeap::new(),
+            buckets: (0..65).map(|_| Vec::new()).collect(),
+            occupied: 0,
+            last: 0,
+            len: 0,
             seq: 0,
             now: 0.0,
             popped: 0,
@@ -63,10 +82,10 @@ impl<E> Default for Queue<E> {
 
 impl<E> Queue<E> {
     pub fn with_capacity(n: usize) -> Self {
-        Queue {
-            heap: BinaryHeap::with_capacity(n),
-            ..Queue::default()
-        }
+        let mut q = Queue::default();
+        // Events pushed before the first pop spread over the high buckets.
+        q.buckets[64].reserve(n);
+        q
     }
 
     /// Schedules `event` at `t` (never before the current time) with tie key 0.
@@ -88,13 +107,50 @@ impl<E> Queue<E> {
         let seq = self.seq;
         self.seq += 1;
         // `+ 0.0` turns a -0.0 into 0.0, whose bits would otherwise sort after every time.
+        // Clamping to the current time is also what keeps the radix heap's invariant.
         let t = t.max(self.now) + 0.0;
         let key = ((t.to_bits() as u128) << 64) | ((tie as u128) << SEQ_BITS) | seq as u128;
-        self.heap.push(Entry { key, event });
+        self.insert(Entry { key, event });
+        self.len += 1;
     }
+
+    fn bucket(&self, time_bits: u64) -> usize {
+        (64 - (time_bits ^ self.last).leading_zeros()) as usize
+    }
+
+    fn insert(&mut self, e: Entry<E>) {
+        match self.bucket(e.time_bits()) {
+            0 => self.current.push(e),
+            b => {
+                self.buckets[b].push(e);
+                self.occupied |= 1 << b;
+            }
+        }
+    }
+
     pub fn pop(&mut self) -> Option<(f64, E)> {
-        let e = self.heap.pop()?;
-        self.now = e.time();
+        if self.current.is_empty() {
+            if self.occupied == 0 {
+                return None;
+            }
+            let b = self.occupied.trailing_zeros() as usize;
+            self.occupied &= !(1 << b);
+            let moving = std::mem::take(&mut self.buckets[b]);
+            self.last = moving
+                .iter()
+                .map(Entry::time_bits)
+                .min()
+                .expect("non-empty bucket");
+            let mut moving = moving;
+            for e in moving.drain(..) {
+                self.insert(e);
+            }
+            // Give the emptied bucket its allocation back for the next entries.
+            self.buckets[b] = moving;
+        }
+        let e = self.current.pop()?;
+        self.len -= 1;
+        self.now = f64::from_bits(e.time_bits());
         self.popped += 1;
         Some((self.now, e.event))
     }
@@ -109,11 +165,11 @@ impl<E> Queue<E> {
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len == 0
     }
 }
 
@@ -142,5 +198,35 @@ mod tests {
         q.push_tied(1.0, 50, "earlier-time");
         let order: Vec<&str> = std::iter::from_fn(|| q.pop().map(|(_, e)| e)).collect();
         assert_eq!(order, ["earlier-time", "untied", "early-key", "late-key"]);
+    }
+
+    proptest::proptest! {
+        /// Whatever the interleaving of pushes and pops (never into the past), events come out
+        /// in (time, tie, scheduling order), as a sort of everything pushed would give.
+        #[test]
+        fn pops_in_key_order(ops in proptest::collection::vec((0u8..3, 0.0f64..50.0, 0u32..3), 1..300)) {
+            let mut q: Queue<u64> = Queue::default();
+            let mut reference: Vec<(f64, u32, u64)> = Vec::new();
+            let mut out = Vec::new();
+            let mut want = Vec::new();
+            let mut id = 0u64;
+            for (op, dt, tie) in ops {
+                if op == 0 && !q.is_empty() {
+                    let (t, e) = q.pop().unwrap();
+                    out.push((t, e));
+                    reference.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+                    let (rt, _, rid) = reference.remove(0);
+                    want.push((rt, rid));
+                } else {
+                    // Whole seconds make equal times (and tie keys) frequent.
+                    let t = q.now() + dt.floor();
+                    q.push_tied(t, tie, id);
+                    reference.push((t, tie, id));
+                    id += 1;
+                }
+            }
+            proptest::prop_assert_eq!(out, want);
+            proptest::prop_assert_eq!(q.len(), reference.len());
+        }
     }
 }
