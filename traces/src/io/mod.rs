@@ -70,7 +70,8 @@ impl FromStr for Format {
 }
 
 /// Receives read progress in bytes (the command line draws a bar with it).
-pub trait Progress {
+/// `Sync`: per-host files are read by several threads that report to the same bar.
+pub trait Progress: Sync {
     fn start(&self, _total_bytes: u64) {}
     fn advance(&self, _bytes: u64) {}
     /// Whether `start` is worth a total: summing the sizes of 100,000 per-host files costs
