@@ -223,6 +223,40 @@ fn tr_and_simgrid_errors() {
 }
 
 #[test]
+fn many_profile_files_read_in_parallel_keep_order_and_the_first_error() {
+    // Enough files for several parser threads.
+    let dir = tempfile::tempdir().unwrap();
+    for h in 0..1200 {
+        write_file(
+            dir.path(),
+            &format!("h{h:04}.profile"),
+            &format!("{h} 0\n{} 1\n", h + 10),
+        );
+    }
+    let opts = ReadOptions {
+        span: Some(5000),
+        ..ReadOptions::default()
+    };
+    let (t, _) = read(dir.path(), &opts).unwrap();
+    assert_eq!(t.host_count(), 1200);
+    for h in [0usize, 599, 600, 1199] {
+        let want: Vec<_> = if h == 0 {
+            vec![(10, 5000)]
+        } else {
+            vec![(0, h as i64), (h as i64 + 10, 5000)]
+        };
+        assert_eq!(t.iter_intervals(h).collect::<Vec<_>>(), want, "host {h}");
+    }
+    // Two bad files in different chunks: the first by name is reported, every time.
+    write_file(dir.path(), "h1100.profile", "x 1\n");
+    write_file(dir.path(), "h0100.profile", "0 1\n20 0\n10 1\n");
+    for _ in 0..3 {
+        let err = read(dir.path(), &opts).unwrap_err().to_string();
+        assert!(err.contains("h0100.profile:3"), "{err}");
+    }
+}
+
+#[test]
 fn simgrid_semantics_loop_and_default_on() {
     let dir = tempfile::tempdir().unwrap();
     // ON until 10, OFF until 15; repeats with period last date (15) + 5 = 20.
