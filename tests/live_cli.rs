@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use spequlos_runtime::adapter::{BoincAdapter, BoincDg, DgAdapter};
 use spequlos_runtime::boinc::{self, InputFile, JobSpec};
 use spequlos_runtime::client;
-use spequlos_runtime::testbed::{ScriptedHost, Testbed, TestbedConfig};
+use spequlos_runtime::testbed::{ScriptedHost, Testbed};
 
 /// Kills, when dropped, the child and every process left in `dir`.
 struct Cleanup {
@@ -155,14 +155,7 @@ fn killed_service_restarts_adopts_its_workers_and_the_ledger_balances() {
         child: None,
         dir: dir.path().to_path_buf(),
     };
-    let tb = Testbed::start(
-        TestbedConfig {
-            delay_bound: 3600.0,
-            ..Default::default()
-        },
-        "127.0.0.1:0",
-    )
-    .unwrap();
+    let tb = Testbed::local(3600.0).unwrap();
     let port = client::free_port().unwrap();
     let cfg = dir.path().join("serve.toml");
     std::fs::write(
@@ -439,14 +432,7 @@ fn real_clients_run_jobs_and_copies_reach_only_the_cloud_account() {
         "boinc-client is not installed (scripts/test installs it)"
     );
     let tmp = tempfile::tempdir().unwrap();
-    let tb = Testbed::start(
-        TestbedConfig {
-            delay_bound: 120.0,
-            ..Default::default()
-        },
-        "127.0.0.1:0",
-    )
-    .unwrap();
+    let tb = Testbed::local(120.0).unwrap();
     let mut clients = Clients(Vec::new());
     let job = |name: &str, target: Option<i64>, secs: u32| JobSpec {
         name: name.into(),

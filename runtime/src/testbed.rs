@@ -221,6 +221,18 @@ impl Testbed {
         Ok(Testbed { inner, http, url })
     }
 
+    /// A test server on a free loopback port with the default accounts and `delay_bound`
+    /// seconds before an unreported instance is sent again.
+    pub fn local(delay_bound: f64) -> anyhow::Result<Testbed> {
+        Testbed::start(
+            TestbedConfig {
+                delay_bound,
+                ..Default::default()
+            },
+            "127.0.0.1:0",
+        )
+    }
+
     /// The project URL (master page), with its trailing slash.
     pub fn url(&self) -> &str {
         &self.url

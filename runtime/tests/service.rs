@@ -332,14 +332,7 @@ impl Hosts {
 #[test]
 fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_start() {
     let dir = tempfile::tempdir().unwrap();
-    let tb = Testbed::start(
-        TestbedConfig {
-            delay_bound: 3600.0,
-            ..Default::default()
-        },
-        "127.0.0.1:0",
-    )
-    .unwrap();
+    let tb = Testbed::local(3600.0).unwrap();
     // A DG nobody listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("http://{}/", closed.local_addr().unwrap());
