@@ -213,6 +213,19 @@ impl Ledger {
         Ok(back)
     }
 
+    /// A ledger holding only what one Scheduler turn for `bot` can touch (its order and its
+    /// user's account), without the history. A driver that must carry decisions out before
+    /// committing them runs the turn on it, then re-applies the entries it made to the real
+    /// ledger with [`Ledger::apply`], instead of copying every past entry each turn.
+    pub fn scratch(&self, bot: &BotKey) -> Ledger {
+        let mut l = Ledger::default();
+        if let Some(o) = self.orders.get(bot) {
+            l.accounts.insert(o.user.clone(), self.balance(&o.user));
+            l.orders.insert(bot.clone(), o.clone());
+        }
+        l
+    }
+
     /// Applies a recorded movement again (replaying a log, or re-applying a subset of a
     /// tick's movements). A refund must equal what the order has left.
     pub fn apply(&mut self, e: &Entry) -> Result<(), LedgerError> {
@@ -287,6 +300,33 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_turn_on_a_scratch_ledger_replays_onto_the_real_one() {
+        let bot = BotKey::new("b", "dg");
+        let mut l = Ledger::default();
+        l.deposit(0.0, "u", 50);
+        l.deposit(0.0, "other", 7);
+        l.order(1.0, "u", &bot, 20).unwrap();
+        let mut direct = l.clone();
+        let mut scratch = l.scratch(&bot);
+        for w in 0..3 {
+            scratch.charge(2.0, &bot, w, 4).unwrap();
+            direct.charge(2.0, &bot, w, 4).unwrap();
+        }
+        assert_eq!(scratch.close(3.0, &bot).unwrap(), 8);
+        direct.close(3.0, &bot).unwrap();
+        for e in scratch.entries() {
+            l.apply(e).unwrap();
+        }
+        assert_eq!(l, direct);
+        l.verify().unwrap();
+        assert!(l
+            .scratch(&BotKey::new("none", "dg"))
+            .orders()
+            .next()
+            .is_none());
+    }
 
     #[test]
     fn order_charge_refund_and_audit() {

@@ -152,6 +152,7 @@ fn order_err(e: OrderError) -> Reply {
     match e {
         OrderError::Store(s) => store_err(s),
         OrderError::Finished(..) => err(409, e),
+        OrderError::NotOwner(..) => err(403, e),
         e => err(400, e),
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! Every tick, for every BoT under QoS: the Information module queries the DG (through a
 //! [`DgAdapter`]), resolves duplicated jobs (first finished copy wins, the other is aborted)
-//! and records progress; the Scheduler runs the core's controller on copies of its state and
-//! of the ledger, carries the decisions out through the Cloud driver and the adapter, and
+//! and records progress; the Scheduler runs the core's controller on a copy of its state and
+//! a scratch ledger (`Ledger::scratch`: the BoT's order only), carries the decisions out
+//! through the Cloud driver and the adapter, and
 //! commits the ledger movements together with the BoT's new state in one transaction. A
 //! worker whose start fails is dropped from that commit (never charged) and started again at
 //! the next tick.
@@ -31,7 +32,7 @@ use crate::boinc::{InputFile, JobSpec};
 use crate::cloud::{self, CloudDriver, CommandDriver};
 use crate::information::{self, copy_name, Backoff, Observation};
 use crate::local::{LocalConfig, LocalDriver};
-use crate::store::{Store, StoreError, WorkerState};
+use crate::store::{Store, StoreError};
 
 fn default_db() -> PathBuf {
     PathBuf::from("spequlos.sqlite")
@@ -200,6 +201,8 @@ pub enum OrderError {
     NoJobs(String),
     #[error("batch `{0}` on `{1}` is finished")]
     Finished(String, String),
+    #[error("the order belongs to `{0}`")]
+    NotOwner(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -224,10 +227,11 @@ impl Shared {
         if !self.cfg.boinc.iter().any(|d| d.name == key.dg) {
             return Err(OrderError::UnknownDg(key.dg.clone()));
         }
-        let mut state = match self.bots.get(key) {
+        let state = match self.bots.get(key) {
             Some(b) if b.finished => {
                 return Err(OrderError::Finished(key.batch.clone(), key.dg.clone()))
             }
+            Some(b) if b.user != user => return Err(OrderError::NotOwner(b.user.clone())),
             Some(b) => b.clone(),
             None => {
                 let name = strategy.unwrap_or(&self.cfg.default_strategy).to_string();
@@ -265,15 +269,9 @@ impl Shared {
                 }
             }
         };
-        let mut ledger = self.store.ledger().clone();
-        let before = ledger.entries().len();
-        ledger
-            .order(now, user, key, credits)
-            .map_err(StoreError::from)?;
-        state.user = user.to_string();
         let json = serde_json::to_string(&state).expect("state serializes");
         self.store
-            .commit_tick(&ledger.entries()[before..], key, &json)?;
+            .order_with_state(now, user, key, credits, &json)?;
         self.bots.insert(key.clone(), state);
         Ok(())
     }
@@ -331,8 +329,8 @@ impl Service {
         Self::with_parts(cfg, adapters, driver, log)
     }
 
-    /// As [`Service::open`], with given adapters and driver (tests).
-    pub fn with_parts(
+    /// The part of [`Service::open`] after the adapters and the driver are built.
+    fn with_parts(
         cfg: ServiceConfig,
         adapters: BTreeMap<String, Box<dyn DgAdapter>>,
         mut driver: Box<dyn CloudDriver + Send>,
@@ -501,9 +499,9 @@ impl Service {
         let incomplete = match obs {
             Ok(o) => {
                 st.last_error = None;
-                if st.progress.total() == 0
-                    || st.progress.total() != o.njobs && st.seen_completed == 0
-                {
+                // The batch's size is known from the DG; until anything was recorded the
+                // job list given with the order may differ (or be absent).
+                if st.progress.total() != o.njobs && st.seen_assigned == 0 {
                     st.progress = BotProgress::new(o.njobs);
                 }
                 if o.assigned > st.seen_assigned {
@@ -554,8 +552,7 @@ impl Service {
                 .filter(|r| r.activity != Activity::Idle)
                 .count() as u32,
         });
-        let mut ledger = lock(&self.shared).store.ledger().clone();
-        let before = ledger.entries().len();
+        let mut ledger = lock(&self.shared).store.ledger().scratch(key);
         let decisions = st.controller.tick(rel, &st.progress, &reports, &mut ledger);
         let mut failed = BTreeSet::new();
         let mut finished_now = false;
@@ -563,13 +560,19 @@ impl Service {
             match *d {
                 Decision::DuplicateIncomplete => st.duplicate_pending = true,
                 Decision::StartWorker { id } => {
-                    if let Err(e) = self.start_worker(key, id, now) {
+                    let started = {
+                        let g = lock(&self.shared);
+                        cloud::start_worker(&g.store, self.driver.as_mut(), now, key, id)
+                    };
+                    if let Err(e) = started {
                         self.note(
                             key,
                             format!("worker {id} did not start, retried next tick: {e}"),
                         );
                         st.controller.start_failed(id);
                         failed.insert(id);
+                    } else {
+                        self.note(key, format!("started {}", cloud::worker_name(key, id)));
                     }
                 }
                 Decision::StopWorker { id, reason } => {
@@ -608,7 +611,8 @@ impl Service {
         }
         // The tick's movements, without the start charge of workers that did not start, at
         // Unix time.
-        let entries: Vec<_> = ledger.entries()[before..]
+        let entries: Vec<_> = ledger
+            .entries()
             .iter()
             .filter(
                 |e| !matches!(e.kind, EntryKind::Charge { worker, .. } if failed.contains(&worker)),
@@ -645,28 +649,6 @@ impl Service {
             }
         }
         g.bots.insert(key.clone(), st);
-    }
-
-    fn start_worker(&mut self, key: &BotKey, id: WorkerId, now: f64) -> Result<(), String> {
-        let name = cloud::worker_name(key, id);
-        lock(&self.shared)
-            .store
-            .record_worker(now, &name, key, id)
-            .map_err(|e| e.to_string())?;
-        let result = self.driver.start(&name, key, id);
-        let g = lock(&self.shared);
-        let state = if result.is_ok() {
-            WorkerState::Running
-        } else {
-            WorkerState::Failed
-        };
-        g.store
-            .set_worker_state(now, &name, state)
-            .map_err(|e| e.to_string())?;
-        drop(g);
-        result.map_err(|e| e.to_string())?;
-        self.note(key, format!("started {name}"));
-        Ok(())
     }
 
     /// Cloud Duplication: copies of the incomplete jobs, targeted to the Cloud account.

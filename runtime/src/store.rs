@@ -305,6 +305,18 @@ impl Store {
         )
     }
 
+    /// Places (or tops up) an order and writes the BoT's state with it, in one transaction.
+    pub fn order_with_state(
+        &mut self,
+        t: f64,
+        user: &str,
+        bot: &BotKey,
+        amount: Credits,
+        state: &str,
+    ) -> Result<(), StoreError> {
+        self.commit_with(|l| l.order(t, user, bot, amount), Some((bot, state)))
+    }
+
     /// Every BoT's stored state, by key.
     pub fn bots(&self) -> Result<Vec<(BotKey, String)>, StoreError> {
         let mut stmt = self

@@ -220,6 +220,26 @@ fn api_refuses_bad_requests_with_clear_errors() {
     );
     assert_eq!(s, 201, "{b}");
     assert_eq!(b["credits_ordered"], json!(30));
+    // Another user cannot top up (and so take over) alice's order.
+    h.json(
+        "POST",
+        "/api/users",
+        ADMIN,
+        json!({"name": "bob", "token": "bob-token-1"}),
+    );
+    h.json(
+        "POST",
+        "/api/users/bob/credits",
+        ADMIN,
+        json!({"amount": 10}),
+    );
+    let (s, b) = h.json(
+        "POST",
+        "/api/orders",
+        "bob-token-1",
+        json!({"batch": "1", "dg": "tb", "credits": 5, "strategy": "9A-G-F"}),
+    );
+    assert_eq!(s, 403, "{b}");
     // The portal's scripts, with their parameter names.
     let (s, b) = h.call(
         "GET",
