@@ -142,27 +142,26 @@ impl Drop for Volunteers {
     }
 }
 
+/// A call to the service's API: a GET when `body` is null, else a POST of `body`.
 fn http(
     agent: &ureq::Agent,
-    method: &str,
     url: &str,
     token: &str,
     body: serde_json::Value,
 ) -> anyhow::Result<serde_json::Value> {
-    let req = agent
-        .post(url)
-        .header("Authorization", &format!("Bearer {token}"));
-    let mut resp = match method {
-        "POST" => req.send_json(&body)?,
-        _ => agent
-            .get(url)
-            .header("Authorization", &format!("Bearer {token}"))
-            .call()?,
+    let auth = format!("Bearer {token}");
+    let mut resp = if body.is_null() {
+        agent.get(url).header("Authorization", &auth).call()?
+    } else {
+        agent
+            .post(url)
+            .header("Authorization", &auth)
+            .send_json(&body)?
     };
     let status = resp.status().as_u16();
     let text = resp.body_mut().read_to_string()?;
     if !(200..300).contains(&status) {
-        anyhow::bail!("{method} {url}: HTTP {status}: {text}");
+        anyhow::bail!("{url}: HTTP {status}: {text}");
     }
     Ok(serde_json::from_str(&text)?)
 }
@@ -313,14 +312,12 @@ fn run_once(
     let result = (|| -> anyhow::Result<RunReport> {
         http(
             &agent,
-            "POST",
             &format!("{base}/api/users"),
             admin,
             json!({"name": "alice", "token": "alice-token"}),
         )?;
         http(
             &agent,
-            "POST",
             &format!("{base}/api/users/alice/credits"),
             admin,
             json!({"amount": 10_000}),
@@ -330,7 +327,6 @@ fn run_once(
         let credits = if strategy == "none" { 0 } else { 4800 };
         http(
             &agent,
-            "POST",
             &format!("{base}/api/orders"),
             "alice-token",
             json!({"batch": batch.to_string(), "dg": "testbed", "credits": credits, "strategy": strategy, "jobs": jobs}),
@@ -366,7 +362,6 @@ fn run_once(
                     }
                     let info = http(
                         &agent,
-                        "GET",
                         &format!("{base}/api/bots/testbed/{batch}"),
                         "alice-token",
                         json!(null),
@@ -491,11 +486,7 @@ pub fn render(r: &DemoReport) -> String {
     }
     s.push_str(&format!("  (step {step:.0} s)\n\n"));
     s.push_str("                        baseline   SpeQuloS\n");
-    let q = |r: &RunReport, f: f64| {
-        let n = r.completions.len();
-        let k = ((f * n as f64).ceil() as usize).clamp(1, n.max(1)) - 1;
-        r.completions.get(k).copied().unwrap_or(f64::NAN)
-    };
+    let q = |r: &RunReport, f: f64| progress_of(r).time_at(f).unwrap_or(f64::NAN);
     for f in [0.5, 0.9, 1.0] {
         s.push_str(&format!(
             "  {:>3.0} % of jobs done    {:>6.0} s   {:>6.0} s\n",
