@@ -299,7 +299,12 @@ stop_grace = 3.0
             std::fs::read_to_string(&log).unwrap_or_default()
         );
         step(&mut vols);
-        if running(&agent).len() == 2 {
+        // Kill once the tick that started them is committed (the BoT's state counts them):
+        // workers started by a tick that never committed are stopped at restart, not adopted.
+        let committed = http(&agent, "GET", &bot_url, "bob-token", json!(null)).1
+            ["cloud_workers_running"]
+            == json!(2);
+        if committed && running(&agent).len() == 2 {
             break;
         }
         std::thread::sleep(Duration::from_millis(300));
