@@ -250,7 +250,8 @@ fn ideal_pull(
 ) -> Result<()> {
     let tasks = run::tasks(sc).map_err(sim_error)?;
     let engine = Instant::now();
-    let out = spequlos_sim::ideal::run(trace, sc.trace.offset.round() as i64, &tasks);
+    let out =
+        spequlos_sim::ideal::run(trace, sc.trace.offset.round() as i64, &tasks).map_err(bad)?;
     let engine_s = engine.elapsed().as_secs_f64();
     let s = IdealSummary {
         trace: sc.trace.label(),

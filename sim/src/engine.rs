@@ -7,7 +7,7 @@
 //! hash order or thread timing, decides which of two simultaneous events runs first.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// Sequence numbers get 40 bits of the key (10^12 events per run), the tie key 24.
 const SEQ_BITS: u32 = 40;
@@ -47,12 +47,20 @@ impl<E> Ord for Entry<E> {
 /// simulation allows because no event is scheduled before the current time.
 ///
 /// Bucket `i > 0` holds the entries whose time bits first differ from the time of the last
-/// popped event at bit `i - 1`; entries *at* that time wait in a small binary heap ordered by
-/// the full key (tie, then sequence), so the pop order is exactly the key order, as with a
-/// single binary heap. A push is a vector push; a pop that finds the current time exhausted
-/// moves the smallest non-empty bucket down, each entry moving a few times at most.
+/// popped event at bit `i - 1`; entries *at* that time are ordered by the full key (tie, then
+/// sequence), so the pop order is exactly the key order, as with a single binary heap. A push is
+/// a vector push; a pop that finds the current time exhausted moves the smallest non-empty
+/// bucket down, each entry moving a few times at most.
+///
+/// The entries at the current time are a sorted run plus a heap: a bucket reaching the current
+/// time is sorted once, and an event scheduled for "now" almost always has the largest key so
+/// far (a newer sequence number, usually tie 0) and is appended to the run. Only one that would
+/// run before some entry of the run goes to the heap. Thousands of simultaneous events (every
+/// host starting at t = 0) then cost a sort instead of a heap pop each.
 pub struct Queue<E> {
-    /// Entries at the current time bits, by (tie, seq).
+    /// Entries at the current time bits, increasing keys.
+    run: VecDeque<Entry<E>>,
+    /// Entries at the current time bits that arrived out of order.
     current: BinaryHeap<Entry<E>>,
     buckets: Vec<Vec<Entry<E>>>,
     /// Bit `b` set: bucket `b` is not empty.
@@ -68,6 +76,7 @@ pub struct Queue<E> {
 impl<E> Default for Queue<E> {
     fn default() -> Self {
         Queue {
+            run: VecDeque::new(),
             current: BinaryHeap::new(),
             buckets: (0..65).map(|_| Vec::new()).collect(),
             occupied: 0,
@@ -120,7 +129,13 @@ impl<E> Queue<E> {
 
     fn insert(&mut self, e: Entry<E>) {
         match self.bucket(e.time_bits()) {
-            0 => self.current.push(e),
+            0 => {
+                if self.run.back().is_none_or(|b| b.key < e.key) {
+                    self.run.push_back(e);
+                } else {
+                    self.current.push(e);
+                }
+            }
             b => {
                 self.buckets[b].push(e);
                 self.occupied |= 1 << b;
@@ -129,26 +144,46 @@ impl<E> Queue<E> {
     }
 
     pub fn pop(&mut self) -> Option<(f64, E)> {
-        if self.current.is_empty() {
+        if self.run.is_empty() && self.current.is_empty() {
             if self.occupied == 0 {
                 return None;
             }
             let b = self.occupied.trailing_zeros() as usize;
             self.occupied &= !(1 << b);
-            let moving = std::mem::take(&mut self.buckets[b]);
+            let mut moving = std::mem::take(&mut self.buckets[b]);
             self.last = moving
                 .iter()
                 .map(Entry::time_bits)
                 .min()
                 .expect("non-empty bucket");
-            let mut moving = moving;
+            // Reuse the exhausted run's allocation.
+            let mut now: Vec<Entry<E>> = std::mem::take(&mut self.run).into();
             for e in moving.drain(..) {
-                self.insert(e);
+                match self.bucket(e.time_bits()) {
+                    0 => now.push(e),
+                    b => {
+                        self.buckets[b].push(e);
+                        self.occupied |= 1 << b;
+                    }
+                }
             }
             // Give the emptied bucket its allocation back for the next entries.
             self.buckets[b] = moving;
+            // Mostly in sequence order already, which the stable sort exploits.
+            now.sort_by_key(|e| e.key);
+            self.run = now.into();
         }
-        let e = self.current.pop()?;
+        // The smaller key of the run's front and the heap's top (the heap's `peek` is its
+        // smallest key: its order is reversed).
+        let from_run = match (self.run.front(), self.current.peek()) {
+            (Some(r), Some(c)) => r.key < c.key,
+            (r, _) => r.is_some(),
+        };
+        let e = if from_run {
+            self.run.pop_front()?
+        } else {
+            self.current.pop()?
+        };
         self.len -= 1;
         self.now = f64::from_bits(e.time_bits());
         self.popped += 1;

@@ -92,10 +92,42 @@ impl Trace {
         self.starts.len()
     }
 
+    /// A trace from columns already in canonical form (the binary reader checks them).
+    pub(crate) fn from_parts(
+        meta: TraceMeta,
+        hosts: Vec<Host>,
+        offsets: Vec<usize>,
+        starts: Vec<Seconds>,
+        ends: Vec<Seconds>,
+    ) -> Trace {
+        debug_assert_eq!(offsets.len(), hosts.len() + 1);
+        Trace {
+            meta,
+            hosts,
+            offsets,
+            starts,
+            ends,
+        }
+    }
+
     /// Host `h`'s availability intervals as parallel `(starts, ends)` slices.
+    #[inline]
     pub fn intervals(&self, h: usize) -> (&[Seconds], &[Seconds]) {
         let r = self.offsets[h]..self.offsets[h + 1];
         (&self.starts[r.clone()], &self.ends[r])
+    }
+
+    /// Indexes of host `h`'s intervals for [`Trace::interval`]: hot loops keep one index per
+    /// host instead of re-slicing.
+    #[inline]
+    pub fn interval_range(&self, h: usize) -> std::ops::Range<usize> {
+        self.offsets[h]..self.offsets[h + 1]
+    }
+
+    /// Interval number `i` of the whole trace (see [`Trace::interval_range`]).
+    #[inline]
+    pub fn interval(&self, i: usize) -> (Seconds, Seconds) {
+        (self.starts[i], self.ends[i])
     }
 
     /// Host `h`'s availability intervals as `(start, end)` pairs.
