@@ -143,6 +143,19 @@ struct Summary<'a> {
 }
 
 pub fn run(a: SimArgs, quiet: bool) -> Result<()> {
+    if a.middleware.as_deref() == Some("ideal-pull") {
+        // The comparison model has no SpeQuloS: these would be silently ignored.
+        for (given, flag) in [
+            (a.strategy.is_some(), "--strategy"),
+            (a.oracle.is_some(), "--oracle"),
+        ] {
+            if given {
+                return Err(bad(format!(
+                    "{flag} does not apply to --middleware ideal-pull (a plain master–worker run without SpeQuloS)"
+                )));
+            }
+        }
+    }
     let sc = build_scenario(&a)?;
     let started = Instant::now();
     let trace = run::load_trace(&sc.trace).map_err(sim_error)?;

@@ -29,6 +29,8 @@ pub enum OutFormat {
     Csv,
     Simgrid,
     Tr,
+    /// One binary file, `trace.bin`: the fastest to load.
+    Bin,
 }
 
 impl From<OutFormat> for Format {
@@ -37,6 +39,7 @@ impl From<OutFormat> for Format {
             OutFormat::Csv => Format::Csv,
             OutFormat::Simgrid => Format::Simgrid,
             OutFormat::Tr => Format::Tr,
+            OutFormat::Bin => Format::Bin,
         }
     }
 }

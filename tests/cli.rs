@@ -100,7 +100,7 @@ fn gen_g5k(seed: &str, format: &str, out: &Path) {
 #[test]
 fn same_seed_gives_byte_identical_files_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
-    for format in ["csv", "simgrid", "tr"] {
+    for format in ["csv", "simgrid", "tr", "bin"] {
         let (a, b) = (
             dir.path().join(format!("a-{format}")),
             dir.path().join(format!("b-{format}")),
@@ -142,7 +142,7 @@ fn conversions_preserve_the_statistics() {
     let f = fta_sample();
     let reference = ok(&["trace", "stats", s(&f), "--json"]);
     let mut prev = f.clone();
-    for to in ["tr", "simgrid", "csv", "tr"] {
+    for to in ["tr", "simgrid", "bin", "csv", "tr"] {
         let out = dir.path().join(format!(
             "{to}-{}",
             prev.file_name().unwrap().to_string_lossy()
@@ -221,6 +221,20 @@ fn bad_input_exits_2_with_file_and_line() {
             .status
             .code(),
         Some(2)
+    );
+
+    // A binary trace cut short names the file, the byte and the field.
+    let b = dir.path().join("b");
+    ok(&["trace", "convert", s(&fta_sample()), s(&b), "--to", "bin"]);
+    let file = b.join("trace.bin");
+    let bytes = fs::read(&file).unwrap();
+    fs::write(&file, &bytes[..bytes.len() - 3]).unwrap();
+    let out = run(&["trace", "stats", s(&b)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("trace.bin: byte") && err.contains("ends: file truncated"),
+        "{err}"
     );
 
     // A failed conversion leaves no output behind.

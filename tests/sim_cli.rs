@@ -182,6 +182,31 @@ fn runs_on_a_real_trace_file_and_learns_an_oracle() {
 }
 
 #[test]
+fn a_binary_trace_gives_the_same_runs_as_its_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, bin) = (dir.path().join("t"), dir.path().join("b"));
+    let (csv, bin) = (csv.to_str().unwrap(), bin.to_str().unwrap());
+    ok(&[
+        "trace", "gen", "--preset", "seti", "--hosts", "300", "--days", "5", "--seed", "4", "-o",
+        csv,
+    ]);
+    ok(&["trace", "convert", csv, bin, "--to", "bin"]);
+    for mw in ["boinc", "ideal-pull"] {
+        let run = |trace: &str| {
+            let mut args = vec!["sim", "--trace", trace, "--middleware", mw, "--json"];
+            if mw == "boinc" {
+                args.extend(["--strategy", "9A-G-D"]);
+            }
+            let mut j: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+            // The label is the path's name; everything else must match.
+            j.as_object_mut().unwrap().remove("trace");
+            j
+        };
+        assert_eq!(run(csv), run(bin), "{mw}");
+    }
+}
+
+#[test]
 fn ideal_pull_mode_reports_a_makespan() {
     let j: serde_json::Value = serde_json::from_str(&ok(&[
         "sim",
@@ -207,6 +232,9 @@ fn ideal_pull_mode_reports_a_makespan() {
     );
     let table = ok(&["sim", "--middleware", "ideal-pull", "--hosts", "500"]);
     assert!(table.contains("makespan"), "{table}");
+    let out = run(&["sim", "--middleware", "ideal-pull", "--strategy", "9A-G-D"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--strategy does not apply"));
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Trace parsing throughput on a generated file of about one million availability intervals:
-//! native CSV and FTA, reported both in bytes/s and in intervals/s.
+//! native CSV, FTA and the binary format (no parse: a read and a validation pass), reported both
+//! in bytes/s and in intervals/s.
 //!
 //! Run: `cargo bench -p spequlos-benches --bench trace_parse`
 
@@ -19,22 +20,28 @@ fn parse(c: &mut Criterion) {
         .len()
         + std::fs::metadata(csv_dir.join("hosts.csv")).unwrap().len();
     let fta_bytes = std::fs::metadata(&fta).unwrap().len();
+    let bin_dir = dir.path().join("bin");
+    write(&trace, &bin_dir, Format::Bin).expect("write bin");
+    let bin_bytes = std::fs::metadata(bin_dir.join("trace.bin")).unwrap().len();
     let intervals = trace.interval_count() as u64;
     eprintln!(
-        "input: {intervals} intervals, {} hosts; csv {:.1} MB, fta {:.1} MB",
+        "input: {intervals} intervals, {} hosts; csv {:.1} MB, fta {:.1} MB, bin {:.1} MB",
         trace.host_count(),
         csv_bytes as f64 / 1e6,
-        fta_bytes as f64 / 1e6
+        fta_bytes as f64 / 1e6,
+        bin_bytes as f64 / 1e6
     );
 
-    for (unit, csv_tp, fta_tp) in [
+    for (unit, csv_tp, fta_tp, bin_tp) in [
         (
             "bytes",
             Throughput::Bytes(csv_bytes),
             Throughput::Bytes(fta_bytes),
+            Throughput::Bytes(bin_bytes),
         ),
         (
             "intervals",
+            Throughput::Elements(intervals),
             Throughput::Elements(intervals),
             Throughput::Elements(intervals),
         ),
@@ -55,6 +62,15 @@ fn parse(c: &mut Criterion) {
             b.iter(|| {
                 read(&fta, &ReadOptions::default())
                     .expect("fta reads")
+                    .0
+                    .interval_count()
+            })
+        });
+        g.throughput(bin_tp);
+        g.bench_function("bin", |b| {
+            b.iter(|| {
+                read(&bin_dir, &ReadOptions::default())
+                    .expect("bin reads")
                     .0
                     .interval_count()
             })

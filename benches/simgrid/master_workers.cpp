@@ -1,10 +1,13 @@
 // SimGrid 3.32 twin of spequlos' `ideal-pull` model, for a speed comparison on identical inputs.
 //
-//   master_workers TRACE_DIR TASKS OPS [--cfg=...]
+//   master_workers TRACE TASKS OPS [--cfg=...]
 //
-// TRACE_DIR is what `spequlos trace convert --to simgrid` writes: one `<host>.profile` state
-// profile per host and `hosts.csv` (host,name,speed,cores). TASKS tasks of OPS operations are
-// pulled master-worker style:
+// TRACE is either what `spequlos trace convert --to simgrid` writes (a directory with one
+// `<host>.profile` state profile per host and `hosts.csv`: host,name,speed,cores), parsed by
+// SimGrid's own profile reader, or what `--to bin` writes (`trace.bin`, the file or its
+// directory), turned into the same state profiles with ProfileBuilder::from_callback and no text
+// at all: the same input spequlos reads fastest, so that total times compare like with like.
+// TASKS tasks of OPS operations are pulled master-worker style:
 // - an idle ON host takes the first waiting task at once (shared memory, no network);
 // - when a host goes OFF its task's work is lost and the task returns to the FRONT of the queue,
 //   handed at once to the host idle the longest;
@@ -32,12 +35,15 @@
 #include <chrono>
 #include <cstdlib>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <limits>
 #include <sstream>
 #include <string>
+#include <sys/stat.h>
 #include <unordered_map>
 #include <vector>
 
@@ -134,12 +140,75 @@ void master(double horizon) {
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in)
     throw std::runtime_error("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string s(static_cast<size_t>(in.tellg()), '\0');
+  in.seekg(0);
+  in.read(s.data(), static_cast<std::streamsize>(s.size()));
+  return s;
+}
+
+// The columns of a spequlos binary trace (`trace.bin`, version 1; layout in
+// traces/src/io/bin.rs). spequlos validates what it writes; this reader only checks the header.
+struct BinTrace {
+  std::vector<std::string> names;
+  std::vector<double> speeds;
+  std::vector<uint64_t> offsets;
+  std::vector<int64_t> starts, ends;
+};
+
+BinTrace read_bin(const std::string& path) {
+  std::string b = read_file(path);
+  size_t at = 0;
+  auto take = [&](void* out, size_t n) {
+    if (n > b.size() - at)
+      throw std::runtime_error(path + ": truncated");
+    std::memcpy(out, b.data() + at, n);
+    at += n;
+  };
+  auto pad = [&]() { at += (8 - at % 8) % 8; };
+  char magic[8];
+  uint32_t version, meta_len;
+  take(magic, 8);
+  take(&version, 4);
+  take(&meta_len, 4);
+  if (std::memcmp(magic, "SPQTRACE", 8) != 0 || version != 1)
+    throw std::runtime_error(path + ": not a version 1 spequlos binary trace");
+  at += meta_len;
+  pad();
+  uint64_t n, m;
+  take(&n, 8);
+  take(&m, 8);
+  BinTrace t;
+  std::vector<uint32_t> name_len(n);
+  t.speeds.resize(n);
+  for (uint64_t h = 0; h < n; h++) {
+    uint64_t id;
+    uint32_t cores;
+    take(&id, 8);
+    take(&t.speeds[h], 8);
+    take(&cores, 4);
+    take(&name_len[h], 4);
+  }
+  t.names.resize(n);
+  for (uint64_t h = 0; h < n; h++) {
+    t.names[h].resize(name_len[h]);
+    take(t.names[h].data(), name_len[h]);
+  }
+  pad();
+  t.offsets.resize(n + 1);
+  t.starts.resize(m);
+  t.ends.resize(m);
+  take(t.offsets.data(), 8 * (n + 1));
+  take(t.starts.data(), 8 * m);
+  take(t.ends.data(), 8 * m);
+  return t;
+}
+
+bool is_dir(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 }  // namespace
@@ -148,7 +217,7 @@ int main(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   sg4::Engine e(&argc, argv);
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s TRACE_DIR TASKS OPS [--cfg=...]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s TRACE TASKS OPS [--cfg=...]\n", argv[0]);
     return 2;
   }
   std::string dir = argv[1];
@@ -159,44 +228,77 @@ int main(int argc, char** argv) {
 
   auto* zone = sg4::create_empty_zone("world");
   auto* master_host = zone->create_host("master", 1.0);
-  std::ifstream hosts_csv(dir + "/hosts.csv");
-  if (!hosts_csv) {
-    std::fprintf(stderr, "%s/hosts.csv: cannot read\n", dir.c_str());
-    return 2;
-  }
-  std::string line;
-  std::getline(hosts_csv, line);  // header
   double horizon = 0;
   std::vector<bool> on_at_zero;
-  while (std::getline(hosts_csv, line)) {
-    if (line.empty())
-      continue;
-    std::stringstream ls(line);
-    std::string id, name, speed;
-    std::getline(ls, id, ',');
-    std::getline(ls, name, ',');
-    std::getline(ls, speed, ',');
-    double s = std::stod(speed);
-    auto* h = zone->create_host(name, s);
-    std::string profile = read_file(dir + "/" + name + ".profile");
-    // The profile's last date is the end of the trace.
-    std::istringstream ps(profile);
-    std::string pl;
-    bool first = true;
-    bool starts_on = true;
-    while (std::getline(ps, pl)) {
-      double date, value;
-      if (std::sscanf(pl.c_str(), "%lf %lf", &date, &value) == 2) {
-        if (first && date == 0.0 && value == 0.0)
-          starts_on = false;
-        first = false;
-        horizon = std::max(horizon, date);
-      }
-    }
-    h->set_state_profile(simgrid::kernel::profile::ProfileBuilder::from_string(name, profile, -1));
+  auto add_host = [&](sg4::Host* h, double speed, bool starts_on) {
     st.hosts.push_back(h);
-    st.speed.push_back(s);
+    st.speed.push_back(speed);
     on_at_zero.push_back(starts_on);
+  };
+  std::string bin_path = is_dir(dir) ? dir + "/trace.bin" : dir;
+  bool binary = !is_dir(dir) || std::ifstream(bin_path).good();
+  BinTrace bin;
+  if (binary) {
+    bin = read_bin(bin_path);
+    for (size_t h = 0; h < bin.names.size(); h++) {
+      auto* host = zone->create_host(bin.names[h], bin.speeds[h]);
+      uint64_t lo = bin.offsets[h], hi = bin.offsets[h + 1];
+      // The state profile `spequlos trace convert --to simgrid` would write ("0 0" first if the
+      // host starts off, then "start 1" and "end 0" per interval), as the delays between
+      // successive dates that SimGrid's own parser produces. Appended once: the profile does
+      // not loop.
+      const BinTrace* t = &bin;
+      host->set_state_profile(simgrid::kernel::profile::ProfileBuilder::from_callback(
+          bin.names[h],
+          [t, lo, hi](std::vector<simgrid::kernel::profile::DatedValue>& list) {
+            if (!list.empty())
+              return;
+            double last = 0;
+            if (lo == hi || t->starts[lo] != 0)
+              list.emplace_back(0.0, 0.0);
+            for (uint64_t i = lo; i < hi; i++) {
+              double s = static_cast<double>(t->starts[i]), e = static_cast<double>(t->ends[i]);
+              list.emplace_back(s - last, 1.0);
+              list.emplace_back(e - s, 0.0);
+              last = e;
+            }
+          },
+          -1));
+      if (hi > lo)
+        horizon = std::max(horizon, static_cast<double>(bin.ends[hi - 1]));
+      add_host(host, bin.speeds[h], hi > lo && bin.starts[lo] == 0);
+    }
+  } else {
+    std::ifstream hosts_csv(dir + "/hosts.csv");
+    if (!hosts_csv) {
+      std::fprintf(stderr, "%s/hosts.csv: cannot read\n", dir.c_str());
+      return 2;
+    }
+    std::string line;
+    std::getline(hosts_csv, line);  // header
+    while (std::getline(hosts_csv, line)) {
+      if (line.empty())
+        continue;
+      std::stringstream ls(line);
+      std::string id, name, speed;
+      std::getline(ls, id, ',');
+      std::getline(ls, name, ',');
+      std::getline(ls, speed, ',');
+      double s = std::stod(speed);
+      auto* h = zone->create_host(name, s);
+      std::string profile = read_file(dir + "/" + name + ".profile");
+      // Only the first line (does the host start off?) and the last (the end of the trace) are
+      // needed here; SimGrid parses the whole profile itself.
+      double date, value;
+      bool starts_on = !(std::sscanf(profile.c_str(), "%lf %lf", &date, &value) == 2 && date == 0.0 && value == 0.0);
+      size_t end = profile.find_last_not_of("\n");
+      size_t last_line = end == std::string::npos ? 0 : profile.rfind('\n', end);
+      last_line = last_line == std::string::npos ? 0 : last_line + 1;
+      if (std::sscanf(profile.c_str() + last_line, "%lf %lf", &date, &value) == 2)
+        horizon = std::max(horizon, date);
+      h->set_state_profile(simgrid::kernel::profile::ProfileBuilder::from_string(name, profile, -1));
+      add_host(h, s, starts_on);
+    }
   }
   zone->seal();
   size_t n = st.hosts.size();

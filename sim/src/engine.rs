@@ -92,8 +92,10 @@ impl<E> Default for Queue<E> {
 impl<E> Queue<E> {
     pub fn with_capacity(n: usize) -> Self {
         let mut q = Queue::default();
-        // Events pushed before the first pop spread over the high buckets.
-        q.buckets[64].reserve(n);
+        // Before the first pop the reference time is 0, so every event at t >= 2 (bit 62 of its
+        // time set, as for any f64 >= 2) lands in bucket 63; growing it by doubling would copy
+        // and touch fresh memory several times over.
+        q.buckets[63].reserve(n);
         q
     }
 

@@ -91,40 +91,43 @@ pub fn run(trace: &Trace, offset: i64, tasks: &[TaskSpec]) -> Result<IdealOutput
     let mut q: Queue<Event> = Queue::with_capacity(n + tasks.len());
     let speed: Vec<f64> = trace.hosts().iter().map(|h| h.speed).collect();
     let horizon = (trace.meta.span - offset).max(0) as f64;
-    // Each host's first interval, gathered first in a loop of independent loads: at 10^5
-    // hosts each one misses the cache, and this way the misses overlap.
-    let firsts: Vec<Option<(i64, i64)>> = (0..n)
-        .map(|h| {
-            let r = trace.interval_range(h);
-            (r.start < r.end).then(|| trace.interval(r.start))
-        })
-        .collect();
     let mut hosts = Vec::with_capacity(n);
-    for (h, first) in firsts.into_iter().enumerate() {
-        let range = trace.interval_range(h);
-        let (next, interval) = match first {
-            // At offset 0 (the usual case) the first interval is the one; no search.
-            Some((s, e)) if e > offset => (range.start, Some((s, e))),
-            _ => {
-                let i = range.start + trace.intervals(h).1.partition_point(|&e| e <= offset);
-                (i, (i < range.end).then(|| trace.interval(i)))
-            }
-        };
-        if let Some((s, end)) = interval {
-            q.push(
-                (s - offset).max(0) as f64,
-                Event::On {
-                    host: h as u32,
-                    end,
-                },
-            );
+    // Each host's first interval, gathered a block of hosts at a time in a loop of independent
+    // loads: at 10^5 hosts each one misses the cache, and this way the misses overlap.
+    const BLOCK: usize = 64;
+    let mut firsts = [None; BLOCK];
+    for block in (0..n).step_by(BLOCK) {
+        let end = (block + BLOCK).min(n);
+        for (f, h) in firsts.iter_mut().zip(block..end) {
+            let r = trace.interval_range(h);
+            *f = (r.start < r.end).then(|| trace.interval(r.start));
         }
-        hosts.push(Host {
-            task: NONE,
-            epoch: 0,
-            next: next as u32,
-            stop: range.end as u32,
-        });
+        for (&first, h) in firsts.iter().zip(block..end) {
+            let range = trace.interval_range(h);
+            let (next, interval) = match first {
+                // At offset 0 (the usual case) the first interval is the one; no search.
+                Some((s, e)) if e > offset => (range.start, Some((s, e))),
+                _ => {
+                    let i = range.start + trace.intervals(h).1.partition_point(|&e| e <= offset);
+                    (i, (i < range.end).then(|| trace.interval(i)))
+                }
+            };
+            if let Some((s, end)) = interval {
+                q.push(
+                    (s - offset).max(0) as f64,
+                    Event::On {
+                        host: h as u32,
+                        end,
+                    },
+                );
+            }
+            hosts.push(Host {
+                task: NONE,
+                epoch: 0,
+                next: next as u32,
+                stop: range.end as u32,
+            });
+        }
     }
     for (i, t) in tasks.iter().enumerate() {
         q.push(t.submit, Event::Submit(i as u32));

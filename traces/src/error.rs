@@ -28,7 +28,7 @@ pub enum TraceError {
     #[error("{}: the trace is empty: {why}", path.display())]
     Empty { path: PathBuf, why: String },
     /// Could not tell which format a path holds.
-    #[error("{}: cannot tell the trace format ({why}); use --format fta|simgrid|tr|csv", path.display())]
+    #[error("{}: cannot tell the trace format ({why}); use --format fta|simgrid|tr|csv|bin", path.display())]
     UnknownFormat { path: PathBuf, why: String },
     /// A request that does not fit the trace (window outside the span, unknown host id...).
     #[error("{0}")]

@@ -6,12 +6,15 @@
 //! | `simgrid` | directory of SimGrid state profiles `<host>.profile`      | yes   | yes    |
 //! | `tr`      | directory of the original simulator's `<host>.tr` files   | yes   | yes    |
 //! | `csv`     | native `hosts.csv` + `intervals.csv` (the default output) | yes   | yes    |
+//! | `bin`     | native binary `trace.bin`, one file (fastest to load)     | yes   | yes    |
 //!
-//! Every directory spequlos writes also holds `meta.json` (name, source, origin, span) and, for
+//! Every directory spequlos writes except `bin` (whose one file carries its metadata) also holds
+//! `meta.json` (name, source, origin, span) and, for
 //! the non-native formats, `hosts.csv` for ids, speeds and cores: this is what makes a write →
 //! read round trip exact. Readers use both when present and fall back to the format's own
 //! conventions when they are not (foreign data).
 
+mod bin;
 mod csv;
 mod fta;
 mod lines;
@@ -38,10 +41,17 @@ pub enum Format {
     Simgrid,
     Tr,
     Csv,
+    Bin,
 }
 
 impl Format {
-    pub const ALL: [Format; 4] = [Format::Fta, Format::Simgrid, Format::Tr, Format::Csv];
+    pub const ALL: [Format; 5] = [
+        Format::Fta,
+        Format::Simgrid,
+        Format::Tr,
+        Format::Csv,
+        Format::Bin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,6 +59,7 @@ impl Format {
             Format::Simgrid => "simgrid",
             Format::Tr => "tr",
             Format::Csv => "csv",
+            Format::Bin => "bin",
         }
     }
 }
@@ -65,7 +76,9 @@ impl FromStr for Format {
         Format::ALL
             .into_iter()
             .find(|f| f.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown trace format `{s}` (expected fta, simgrid, tr or csv)"))
+            .ok_or_else(|| {
+                format!("unknown trace format `{s}` (expected fta, simgrid, tr, csv or bin)")
+            })
     }
 }
 
@@ -129,6 +142,7 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport)> {
         Format::Simgrid => simgrid::read(path, opts),
         Format::Tr => tr::read(path, opts),
         Format::Csv => csv::read(path, opts),
+        Format::Bin => bin::read(path, opts),
     }?;
     if trace.host_count() == 0 {
         return Err(TraceError::Empty {
@@ -144,7 +158,7 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport)> {
 pub fn write(trace: &Trace, dir: &Path, format: Format) -> Result<()> {
     if format == Format::Fta {
         return Err(TraceError::Request(
-            "writing the FTA format is not supported; use csv, simgrid or tr".into(),
+            "writing the FTA format is not supported; use csv, simgrid, tr or bin".into(),
         ));
     }
     if dir.exists() && !dir.is_dir() {
@@ -173,6 +187,8 @@ pub fn write(trace: &Trace, dir: &Path, format: Format) -> Result<()> {
     let written = (|| {
         match format {
             Format::Csv => csv::write(trace, &tmp)?,
+            // The one file carries the metadata.
+            Format::Bin => return bin::write(trace, &tmp),
             Format::Simgrid => {
                 simgrid::write(trace, &tmp)?;
                 csv::write_hosts(trace, &tmp)?;
@@ -224,6 +240,9 @@ pub fn detect(path: &Path) -> Result<Format> {
             return Ok(Format::Fta);
         }
         let first = lines::first_line(path)?;
+        if first.as_bytes().starts_with(bin::MAGIC) {
+            return Ok(Format::Bin);
+        }
         if first.contains("event_type") {
             return Ok(Format::Fta);
         }
@@ -234,13 +253,16 @@ pub fn detect(path: &Path) -> Result<Format> {
             "format",
             format!(
                 "cannot tell the trace format: `{shown}` is not an FTA event_trace header and the \
-                 file is not a native intervals.csv (SimGrid and .tr traces are directories); \
-                 use --format fta|simgrid|tr|csv"
+                 file is not a native intervals.csv or trace.bin (SimGrid and .tr traces are \
+                 directories); use --format fta|simgrid|tr|csv|bin"
             ),
         ));
     }
     if path.join("intervals.csv").is_file() {
         return Ok(Format::Csv);
+    }
+    if path.join(bin::FILE).is_file() {
+        return Ok(Format::Bin);
     }
     if path.join("event_trace.tab").is_file() {
         return Ok(Format::Fta);
