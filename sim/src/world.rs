@@ -123,6 +123,12 @@ struct Worker {
     held: Vec<u32>,
     running: u32,
     backoff: f64,
+    /// Once the back-off reaches its maximum at the failed poll at `anchor`, the next polls are
+    /// at `anchor + k * max` for k = 1, 2, ... (`capped` is the k of the next one): one
+    /// rounding per poll time, so a parked volunteer's schedule can jump ahead in one step and
+    /// still give exactly the times of polling one by one.
+    anchor: f64,
+    capped: u64,
     request_pending: bool,
     /// Last request got nothing and nothing has arrived since.
     idle: bool,
@@ -138,6 +144,30 @@ struct Worker {
     /// Bumped to cancel a designated poll.
     token: u32,
 }
+/// The next poll of a worker whose poll at `t` got nothing. The back-off doubles first, then
+/// waits: 60, 120, 240, 300, 300... with the defaults; capped polls are `anchor + k * max`.
+fn failed_poll(wk: &mut Worker, t: f64, min: f64, max: f64) -> f64 {
+    if wk.backoff < max {
+        wk.backoff = if wk.backoff == 0.0 {
+            min * 2.0
+        } else {
+            wk.backoff * 2.0
+        }
+        .min(max);
+        if wk.backoff < max {
+            return t + wk.backoff;
+        }
+        wk.anchor = t;
+        wk.capped = 0;
+    } else if t != wk.anchor + wk.capped as f64 * max {
+        // A poll off the schedule (none is known to happen) starts a new one.
+        wk.anchor = t;
+        wk.capped = 0;
+    }
+    wk.capped += 1;
+    wk.anchor + wk.capped as f64 * max
+}
+
 impl Worker {
     fn new(cloud_id: u32, speed: f64, cores: u32, came_on: f64) -> Worker {
         Worker {
@@ -149,6 +179,8 @@ impl Worker {
             held: Vec::new(),
             running: 0,
             backoff: 0.0,
+            anchor: 0.0,
+            capped: 0,
             request_pending: false,
             idle: false,
             came_on,
@@ -754,14 +786,22 @@ impl<'a> World<'a> {
     fn advance(&mut self, w: u32, now: f64) {
         let (min, max) = self.backoff_bounds();
         let wk = &mut self.workers[w as usize];
-        while wk.next_poll < now {
-            wk.backoff = if wk.backoff == 0.0 {
-                min * 2.0
-            } else {
-                wk.backoff * 2.0
+        while wk.next_poll < now && wk.backoff < max {
+            wk.next_poll = failed_poll(wk, wk.next_poll, min, max);
+        }
+        if wk.next_poll < now {
+            // Capped: the first k after the current one with anchor + k * max >= now. The
+            // time is monotone in k, so the estimate is corrected by single steps.
+            let at = |k: u64| wk.anchor + k as f64 * max;
+            let mut k = (((now - wk.anchor) / max).ceil() as u64).max(wk.capped + 1);
+            while at(k) < now {
+                k += 1;
             }
-            .min(max);
-            wk.next_poll += wk.backoff;
+            while k > wk.capped + 1 && at(k - 1) >= now {
+                k -= 1;
+            }
+            wk.capped = k;
+            wk.next_poll = at(k);
         }
     }
 
@@ -867,14 +907,7 @@ impl<'a> World<'a> {
             self.fill_cores(w, t);
         } else {
             wk.idle = true;
-            // Double first, then wait: 60, 120, 240, 300, 300... with the defaults.
-            wk.backoff = if wk.backoff == 0.0 {
-                min * 2.0
-            } else {
-                wk.backoff * 2.0
-            }
-            .min(max);
-            let next = t + wk.backoff;
+            let next = failed_poll(wk, t, min, max);
             if self.naive || wk.is_cloud() {
                 self.ask_at(w, next);
             } else {
