@@ -32,49 +32,28 @@ fn parse(c: &mut Criterion) {
         bin_bytes as f64 / 1e6
     );
 
-    for (unit, csv_tp, fta_tp, bin_tp) in [
-        (
-            "bytes",
-            Throughput::Bytes(csv_bytes),
-            Throughput::Bytes(fta_bytes),
-            Throughput::Bytes(bin_bytes),
-        ),
-        (
-            "intervals",
-            Throughput::Elements(intervals),
-            Throughput::Elements(intervals),
-            Throughput::Elements(intervals),
-        ),
-    ] {
+    let inputs = [
+        ("csv", csv_dir.as_path(), csv_bytes),
+        ("fta", fta.as_path(), fta_bytes),
+        ("bin", bin_dir.as_path(), bin_bytes),
+    ];
+    for unit in ["bytes", "intervals"] {
         let mut g = c.benchmark_group(format!("parse_{unit}"));
         g.sample_size(10);
-        g.throughput(csv_tp);
-        g.bench_function("csv", |b| {
-            b.iter(|| {
-                read(&csv_dir, &ReadOptions::default())
-                    .expect("csv reads")
-                    .0
-                    .interval_count()
-            })
-        });
-        g.throughput(fta_tp);
-        g.bench_function("fta", |b| {
-            b.iter(|| {
-                read(&fta, &ReadOptions::default())
-                    .expect("fta reads")
-                    .0
-                    .interval_count()
-            })
-        });
-        g.throughput(bin_tp);
-        g.bench_function("bin", |b| {
-            b.iter(|| {
-                read(&bin_dir, &ReadOptions::default())
-                    .expect("bin reads")
-                    .0
-                    .interval_count()
-            })
-        });
+        for (name, path, bytes) in inputs {
+            g.throughput(match unit {
+                "bytes" => Throughput::Bytes(bytes),
+                _ => Throughput::Elements(intervals),
+            });
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    read(path, &ReadOptions::default())
+                        .expect("the trace reads")
+                        .0
+                        .interval_count()
+                })
+            });
+        }
         g.finish();
     }
 }

@@ -138,11 +138,13 @@ impl<E> Queue<E> {
                     self.current.push(e);
                 }
             }
-            b => {
-                self.buckets[b].push(e);
-                self.occupied |= 1 << b;
-            }
+            b => self.push_to_bucket(b, e),
         }
+    }
+
+    fn push_to_bucket(&mut self, b: usize, e: Entry<E>) {
+        self.buckets[b].push(e);
+        self.occupied |= 1 << b;
     }
 
     pub fn pop(&mut self) -> Option<(f64, E)> {
@@ -163,10 +165,7 @@ impl<E> Queue<E> {
             for e in moving.drain(..) {
                 match self.bucket(e.time_bits()) {
                     0 => now.push(e),
-                    b => {
-                        self.buckets[b].push(e);
-                        self.occupied |= 1 << b;
-                    }
+                    b => self.push_to_bucket(b, e),
                 }
             }
             // Give the emptied bucket its allocation back for the next entries.

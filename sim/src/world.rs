@@ -144,30 +144,6 @@ struct Worker {
     /// Bumped to cancel a designated poll.
     token: u32,
 }
-/// The next poll of a worker whose poll at `t` got nothing. The back-off doubles first, then
-/// waits: 60, 120, 240, 300, 300... with the defaults; capped polls are `anchor + k * max`.
-fn failed_poll(wk: &mut Worker, t: f64, min: f64, max: f64) -> f64 {
-    if wk.backoff < max {
-        wk.backoff = if wk.backoff == 0.0 {
-            min * 2.0
-        } else {
-            wk.backoff * 2.0
-        }
-        .min(max);
-        if wk.backoff < max {
-            return t + wk.backoff;
-        }
-        wk.anchor = t;
-        wk.capped = 0;
-    } else if t != wk.anchor + wk.capped as f64 * max {
-        // A poll off the schedule (none is known to happen) starts a new one.
-        wk.anchor = t;
-        wk.capped = 0;
-    }
-    wk.capped += 1;
-    wk.anchor + wk.capped as f64 * max
-}
-
 impl Worker {
     fn new(cloud_id: u32, speed: f64, cores: u32, came_on: f64) -> Worker {
         Worker {
@@ -191,6 +167,30 @@ impl Worker {
             next_poll: 0.0,
             token: 0,
         }
+    }
+
+    /// The next poll of a worker whose poll at `t` got nothing. The back-off doubles first, then
+    /// waits: 60, 120, 240, 300, 300... with the defaults; capped polls are `anchor + k * max`.
+    fn failed_poll(&mut self, t: f64, min: f64, max: f64) -> f64 {
+        if self.backoff < max {
+            self.backoff = if self.backoff == 0.0 {
+                min * 2.0
+            } else {
+                self.backoff * 2.0
+            }
+            .min(max);
+            if self.backoff < max {
+                return t + self.backoff;
+            }
+            self.anchor = t;
+            self.capped = 0;
+        } else if t != self.anchor + self.capped as f64 * max {
+            // A poll off the schedule (none is known to happen) starts a new one.
+            self.anchor = t;
+            self.capped = 0;
+        }
+        self.capped += 1;
+        self.anchor + self.capped as f64 * max
     }
 
     fn is_cloud(&self) -> bool {
@@ -787,7 +787,7 @@ impl<'a> World<'a> {
         let (min, max) = self.backoff_bounds();
         let wk = &mut self.workers[w as usize];
         while wk.next_poll < now && wk.backoff < max {
-            wk.next_poll = failed_poll(wk, wk.next_poll, min, max);
+            wk.next_poll = wk.failed_poll(wk.next_poll, min, max);
         }
         if wk.next_poll < now {
             // Capped: the first k after the current one with anchor + k * max >= now. The
@@ -919,7 +919,7 @@ impl<'a> World<'a> {
             self.fill_cores(w, t);
         } else {
             wk.idle = true;
-            let next = failed_poll(wk, t, min, max);
+            let next = wk.failed_poll(t, min, max);
             if self.naive || wk.is_cloud() {
                 self.ask_at(w, next);
             } else {

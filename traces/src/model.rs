@@ -113,7 +113,7 @@ impl Trace {
     /// Host `h`'s availability intervals as parallel `(starts, ends)` slices.
     #[inline]
     pub fn intervals(&self, h: usize) -> (&[Seconds], &[Seconds]) {
-        let r = self.offsets[h]..self.offsets[h + 1];
+        let r = self.interval_range(h);
         (&self.starts[r.clone()], &self.ends[r])
     }
 

@@ -9,9 +9,8 @@
 //! | `bin`     | native binary `trace.bin`, one file (fastest to load)     | yes   | yes    |
 //!
 //! Every directory spequlos writes except `bin` (whose one file carries its metadata) also holds
-//! `meta.json` (name, source, origin, span) and, for
-//! the non-native formats, `hosts.csv` for ids, speeds and cores: this is what makes a write →
-//! read round trip exact. Readers use both when present and fall back to the format's own
+//! `meta.json` (name, source, origin, span) and, for the non-native formats, `hosts.csv` for
+//! ids, speeds and cores: this is what makes a write → read round trip exact. Readers use both when present and fall back to the format's own
 //! conventions when they are not (foreign data).
 
 mod bin;
@@ -102,6 +101,51 @@ fn total_size(progress: &dyn Progress, files: &[PathBuf]) -> u64 {
         0
     }
 }
+/// Parses every file of a one-file-per-host format with `parse` (which also counts rounded
+/// timestamps), on as many threads as there are cores: a 100,000-host trace is mostly system
+/// calls. Chunks are contiguous and joined in order, so the result, and the first error
+/// reported (the first bad file in name order), do not depend on the thread count.
+fn parse_files<T: Send>(
+    files: &[PathBuf],
+    parse: impl Fn(&Path, &mut u64) -> Result<T> + Sync,
+) -> Result<(Vec<T>, u64)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().div_ceil(256))
+        .max(1);
+    let chunk = files.len().div_ceil(threads);
+    let parse_chunk = |part: &[PathBuf]| -> Result<(Vec<T>, u64)> {
+        let mut rounded = 0;
+        let parsed = part
+            .iter()
+            .map(|f| parse(f, &mut rounded))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((parsed, rounded))
+    };
+    let parts: Vec<Result<(Vec<T>, u64)>> = if threads == 1 {
+        vec![parse_chunk(files)]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = files
+                .chunks(chunk)
+                .map(|part| s.spawn(move || parse_chunk(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a parser thread panicked"))
+                .collect()
+        })
+    };
+    let mut all = Vec::with_capacity(files.len());
+    let mut rounded = 0;
+    for part in parts {
+        let (p, r) = part?;
+        all.extend(p);
+        rounded += r;
+    }
+    Ok((all, rounded))
+}
+
 /// Ignores progress.
 pub struct NoProgress;
 impl Progress for NoProgress {}

@@ -13,13 +13,13 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{ReadReport, Result, TraceError};
 use crate::io::lines::{show, split_ws_into, time_field, LineReader, Loc};
 use crate::io::{
-    check_file_name, default_name, host_table, list_with_extension, read_meta, stem, total_size,
-    ReadOptions,
+    check_file_name, default_name, host_table, list_with_extension, parse_files, read_meta, stem,
+    total_size, ReadOptions,
 };
 use crate::model::{Host, Seconds, SourceFormat, Trace, TraceBuilder, TraceMeta};
 
@@ -178,48 +178,6 @@ fn push_intervals(b: &mut TraceBuilder, h: usize, p: &Profile, span: Seconds) {
     }
 }
 
-/// Parses every file, on as many threads as there are cores: with one file per host, a
-/// 100,000-host trace is mostly system calls. Chunks are contiguous and joined in order, so the
-/// result, and the first error reported (the first bad file in name order), do not depend on
-/// the thread count.
-fn parse_all(files: &[PathBuf], opts: &ReadOptions) -> Result<(Vec<Profile>, u64)> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len().div_ceil(256))
-        .max(1);
-    let chunk = files.len().div_ceil(threads);
-    let parse_chunk = |part: &[PathBuf]| -> Result<(Vec<Profile>, u64)> {
-        let mut rounded = 0;
-        let profiles = part
-            .iter()
-            .map(|f| parse(f, opts, &mut rounded))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((profiles, rounded))
-    };
-    let parts: Vec<Result<(Vec<Profile>, u64)>> = if threads == 1 {
-        vec![parse_chunk(files)]
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = files
-                .chunks(chunk)
-                .map(|part| s.spawn(move || parse_chunk(part)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a parser thread panicked"))
-                .collect()
-        })
-    };
-    let mut profiles = Vec::with_capacity(files.len());
-    let mut rounded = 0;
-    for part in parts {
-        let (p, r) = part?;
-        profiles.extend(p);
-        rounded += r;
-    }
-    Ok((profiles, rounded))
-}
-
 pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport)> {
     let files = list_with_extension(path, "profile")?;
     if files.is_empty() {
@@ -239,7 +197,7 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport
         })
     })?;
     let meta = read_meta(path)?;
-    let (profiles, rounded) = parse_all(&files, opts)?;
+    let (profiles, rounded) = parse_files(&files, |f, rounded| parse(f, opts, rounded))?;
     let span = match (&meta, opts.span) {
         (Some(m), _) => m.span,
         (None, Some(s)) => s,

@@ -257,6 +257,35 @@ fn many_profile_files_read_in_parallel_keep_order_and_the_first_error() {
 }
 
 #[test]
+fn many_tr_files_read_in_parallel_keep_order_and_the_first_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for h in 0..1200 {
+        write_file(
+            dir.path(),
+            &format!("h{h:04}.tr"),
+            &format!("0 {h} 0\n{h} {} 1\n", h + 10),
+        );
+    }
+    let (t, rep) = read(dir.path(), &ReadOptions::default()).unwrap();
+    assert_eq!((t.host_count(), rep.records), (1200, 2400));
+    for h in [0usize, 599, 600, 1199] {
+        let h64 = h as i64;
+        assert_eq!(
+            t.iter_intervals(h).collect::<Vec<_>>(),
+            vec![(h64, h64 + 10)]
+        );
+    }
+    write_file(dir.path(), "h1100.tr", "x 1 1\n");
+    write_file(dir.path(), "h0100.tr", "0 5 1\n5 7 2\n");
+    for _ in 0..3 {
+        let err = read(dir.path(), &ReadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("h0100.tr:2: state"), "{err}");
+    }
+}
+
+#[test]
 fn simgrid_semantics_loop_and_default_on() {
     let dir = tempfile::tempdir().unwrap();
     // ON until 10, OFF until 15; repeats with period last date (15) + 5 = 20.

@@ -15,10 +15,10 @@ use std::path::Path;
 use crate::error::{ReadReport, Result, TraceError};
 use crate::io::lines::{show, split_ws, time_field, LineReader, Loc};
 use crate::io::{
-    check_file_name, host_table, list_with_extension, meta_or_relative, read_meta, stem,
-    total_size, ReadOptions,
+    check_file_name, host_table, list_with_extension, meta_or_relative, parse_files, read_meta,
+    stem, total_size, Progress, ReadOptions,
 };
-use crate::model::{Host, SourceFormat, Trace, TraceBuilder};
+use crate::model::{Host, Seconds, SourceFormat, Trace, TraceBuilder};
 
 fn read_power(dir: &Path, name: &str) -> Result<Option<f64>> {
     let path = dir.join("power").join(name);
@@ -61,57 +61,79 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport
         })
     })?;
     let meta = read_meta(path)?;
+    let (parsed, rounded) = parse_files(&files, |f, rounded| parse(f, opts.progress, rounded))?;
     let mut b = TraceBuilder::new(path);
-    let (mut rounded, mut records, mut max_end) = (0u64, 0u64, 0i64);
+    let (mut records, mut max_end) = (0u64, 0i64);
     for (file_idx, host) in hosts {
         let h = b.add_host(host);
-        let file = &files[file_idx];
-        let mut r = LineReader::open(file, opts.progress)?;
-        while let Some((line_no, line)) = r.next_line()? {
-            let loc = Loc {
-                path: file,
-                line: line_no,
-            };
-            let line = line.trim_ascii();
-            if line.is_empty() || line[0] == b'#' {
-                continue;
-            }
-            records += 1;
-            let f: Vec<&[u8]> = split_ws(line).collect();
-            if f.len() != 3 {
-                return Err(loc.error(
-                    "line",
-                    format!("expected `start end state`, found `{}`", show(line)),
-                ));
-            }
-            let start = time_field(&loc, "start", f[0], &mut rounded)?;
-            let end = time_field(&loc, "end", f[1], &mut rounded)?;
-            if end < start {
-                return Err(loc.error(
-                    "end",
-                    format!("the interval ends ({end}) before it starts ({start})"),
-                ));
-            }
-            max_end = max_end.max(end);
-            match f[2] {
-                b"1" => b.push(h, start, end),
-                b"0" => {}
-                other => {
-                    return Err(loc.error(
-                        "state",
-                        format!(
-                            "unknown state `{}` (expected 1 = available or 0 = unavailable)",
-                            show(other)
-                        ),
-                    ))
-                }
-            }
+        let f = &parsed[file_idx];
+        records += f.records;
+        max_end = max_end.max(f.max_end);
+        for &(start, end) in &f.available {
+            b.push(h, start, end);
         }
     }
     b.report_mut().records = records;
     b.report_mut().rounded += rounded;
     let meta = meta_or_relative(meta, path, SourceFormat::Tr, opts, max_end)?;
     b.finish(meta, opts.strict)
+}
+
+/// One `.tr` file: its available intervals, its record count and its last end.
+struct TrFile {
+    available: Vec<(Seconds, Seconds)>,
+    records: u64,
+    max_end: Seconds,
+}
+
+fn parse(file: &Path, progress: &dyn Progress, rounded: &mut u64) -> Result<TrFile> {
+    let mut out = TrFile {
+        available: Vec::new(),
+        records: 0,
+        max_end: 0,
+    };
+    let mut r = LineReader::open(file, progress)?;
+    while let Some((line_no, line)) = r.next_line()? {
+        let loc = Loc {
+            path: file,
+            line: line_no,
+        };
+        let line = line.trim_ascii();
+        if line.is_empty() || line[0] == b'#' {
+            continue;
+        }
+        out.records += 1;
+        let f: Vec<&[u8]> = split_ws(line).collect();
+        if f.len() != 3 {
+            return Err(loc.error(
+                "line",
+                format!("expected `start end state`, found `{}`", show(line)),
+            ));
+        }
+        let start = time_field(&loc, "start", f[0], rounded)?;
+        let end = time_field(&loc, "end", f[1], rounded)?;
+        if end < start {
+            return Err(loc.error(
+                "end",
+                format!("the interval ends ({end}) before it starts ({start})"),
+            ));
+        }
+        out.max_end = out.max_end.max(end);
+        match f[2] {
+            b"1" => out.available.push((start, end)),
+            b"0" => {}
+            other => {
+                return Err(loc.error(
+                    "state",
+                    format!(
+                        "unknown state `{}` (expected 1 = available or 0 = unavailable)",
+                        show(other)
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(out)
 }
 
 pub(super) fn write(trace: &Trace, dir: &Path) -> Result<()> {
