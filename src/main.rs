@@ -24,6 +24,11 @@ struct Cli {
     /// No progress bars and no notes on standard error.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Raise (or lower) a resource limit checked before work starts: host_days (hosts × days
+    /// of trace, default 1e9), tasks (per BoT, 1e7), runs (per sweep, 1e7), intervals (of one
+    /// trace, 5e8). Repeatable.
+    #[arg(long = "limit", global = true, value_name = "NAME=VALUE")]
+    limits: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,7 +80,10 @@ impl std::error::Error for BadInput {}
 
 fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if cause.is::<BadInput>() {
+        if cause.is::<BadInput>()
+            || cause.is::<spequlos_check::FieldError>()
+            || cause.is::<spequlos_check::LimitError>()
+        {
             return 2;
         }
         if let Some(t) = cause.downcast_ref::<spequlos_traces::TraceError>() {
@@ -85,12 +93,37 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     1
 }
 
+/// Commands that write their results to standard output end quietly when the reader goes
+/// away (`spequlos sim | head`), as other Unix tools do: the default SIGPIPE action, which
+/// Rust's runtime replaces with an error on every write. The servers keep ignoring it, so a
+/// client closing its connection cannot kill them.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start, before any thread exists; it only resets a signal action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(
+        cli.command,
+        Command::Serve(_) | Command::Testbed(_) | Command::Live(_)
+    ) {
+        default_sigpipe();
+    }
+    let mut limits = spequlos_check::Limits::default();
+    for l in &cli.limits {
+        if let Err(e) = limits.set(l) {
+            eprintln!("error: --limit {e}");
+            return ExitCode::from(2);
+        }
+    }
     let result = match cli.command {
-        Command::Trace(cmd) => trace_cmd::run(cmd, cli.quiet),
-        Command::Sim(args) => sim_cmd::run(args, cli.quiet),
-        Command::Sweep(args) => sweep_cmd::sweep(args, cli.quiet),
+        Command::Trace(cmd) => trace_cmd::run(cmd, cli.quiet, &limits),
+        Command::Sim(args) => sim_cmd::run(args, cli.quiet, &limits),
+        Command::Sweep(args) => sweep_cmd::sweep(args, cli.quiet, &limits),
         Command::Merge(args) => sweep_cmd::merge(args, cli.quiet),
         Command::Report(args) => report_cmd::report(args, cli.quiet),
         Command::Plot(cmd) => report_cmd::plot(cmd, cli.quiet),

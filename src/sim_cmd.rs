@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
+use spequlos_check::Limits;
 use spequlos_core::{Oracle, PairMetrics, RunMetrics, Strategy};
 use spequlos_sim::output;
 use spequlos_sim::run::{self, SimError};
@@ -122,7 +123,7 @@ fn build_scenario(a: &SimArgs) -> Result<Scenario> {
 fn sim_error(e: SimError) -> anyhow::Error {
     match e {
         SimError::Trace(t) => t.into(),
-        SimError::Input(m) => bad(m),
+        other => bad(other),
     }
 }
 
@@ -142,7 +143,7 @@ struct Summary<'a> {
     events: u64,
 }
 
-pub fn run(a: SimArgs, quiet: bool) -> Result<()> {
+pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
     if a.middleware.as_deref() == Some("ideal-pull") {
         // The comparison model has no SpeQuloS: these would be silently ignored.
         for (given, flag) in [
@@ -158,10 +159,12 @@ pub fn run(a: SimArgs, quiet: bool) -> Result<()> {
     }
     let sc = build_scenario(&a)?;
     let started = Instant::now();
-    let trace = run::load_trace(&sc.trace).map_err(sim_error)?;
+    let trace = run::load_trace_within(&sc.trace, limits).map_err(sim_error)?;
+    // The BoT's size is checked before any run starts.
+    let tasks = run::tasks_within(&sc, limits).map_err(sim_error)?;
     let load_s = started.elapsed().as_secs_f64();
     if a.middleware.as_deref() == Some("ideal-pull") {
-        return ideal_pull(&a, &sc, &trace, load_s);
+        return ideal_pull(&a, &sc, &trace, &tasks, load_s);
     }
     let mut oracle = match &a.oracle {
         Some(p) if p.exists() => {
@@ -169,13 +172,15 @@ pub fn run(a: SimArgs, quiet: bool) -> Result<()> {
                 std::fs::read_to_string(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
             let mut o: Oracle =
                 serde_json::from_str(&text).map_err(|e| bad(format!("{}: {e}", p.display())))?;
+            o.validate()
+                .map_err(|e| bad(format!("{}: {e}", p.display())))?;
             o.params = sc.oracle.clone();
             o
         }
         _ => Oracle::new(sc.oracle.clone()),
     };
     let engine = Instant::now();
-    let out = run::run_pair(&sc, &trace, &oracle).map_err(sim_error)?;
+    let out = run::run_pair_on(&sc, &trace, &oracle, &tasks).map_err(sim_error)?;
     let engine_s = engine.elapsed().as_secs_f64();
     if let Some(dir) = &a.out {
         write_outputs(dir, &sc, trace.host_count(), &out)?;
@@ -259,12 +264,12 @@ fn ideal_pull(
     a: &SimArgs,
     sc: &Scenario,
     trace: &spequlos_traces::Trace,
+    tasks: &[spequlos_sim::workload::TaskSpec],
     load_s: f64,
 ) -> Result<()> {
-    let tasks = run::tasks(sc).map_err(sim_error)?;
     let engine = Instant::now();
     let out =
-        spequlos_sim::ideal::run(trace, sc.trace.offset.round() as i64, &tasks).map_err(bad)?;
+        spequlos_sim::ideal::run(trace, sc.trace.offset.round() as i64, tasks).map_err(bad)?;
     let engine_s = engine.elapsed().as_secs_f64();
     let s = IdealSummary {
         trace: sc.trace.label(),
@@ -328,9 +333,8 @@ fn write_outputs(dir: &Path, sc: &Scenario, trace_hosts: usize, out: &PairOutput
 
 /// Writes to a temporary sibling and renames, so a reader never sees half a file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    spequlos_traces::write_atomic(path, bytes)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn hours(s: f64) -> String {

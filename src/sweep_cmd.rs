@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use spequlos_check::Limits;
 use spequlos_experiments::runner::{self, Options, SweepError};
 use spequlos_experiments::spec::{self, SweepSpec};
 
@@ -65,14 +66,15 @@ fn sweep_error(e: SweepError) -> anyhow::Error {
     }
 }
 
-pub fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
+pub fn sweep(a: SweepArgs, quiet: bool, limits: &Limits) -> Result<()> {
     let text = std::fs::read_to_string(&a.spec)
         .map_err(|e| BadInput::new(format!("{}: {e}", a.spec.display())))?;
     let spec: SweepSpec =
         toml::from_str(&text).map_err(|e| BadInput::new(format!("{}: {e}", a.spec.display())))?;
-    let plan =
-        spec::expand(&spec).map_err(|e| BadInput::new(format!("{}: {e}", a.spec.display())))?;
+    let plan = spec::expand_within(&spec, limits)
+        .map_err(|e| BadInput::new(format!("{}: {e}", a.spec.display())))?;
     if a.dry_run {
+        runner::check_inputs(&plan).map_err(sweep_error)?;
         let baselines = plan.jobs.len();
         println!(
             "{}: {} runs ({} baselines, {} SpeQuloS runs)",
@@ -128,6 +130,7 @@ pub fn sweep(a: SweepArgs, quiet: bool) -> Result<()> {
         shard: a.shard,
         progress: &progress,
         stop: &stop,
+        limits: *limits,
     };
     let summary = runner::run(&text, &spec, &plan, &out, &opts).map_err(sweep_error)?;
     bar.finish_and_clear();

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
+use spequlos_check::Limits;
 use spequlos_traces::gen::{self, GeneratorConfig, SpeedModel};
 use spequlos_traces::{presets, stats, Format, ReadOptions, Trace};
 
@@ -74,6 +75,9 @@ pub struct GenArgs {
     /// Print the configuration as TOML and exit (edit it and pass it with --config).
     #[arg(long)]
     print_config: bool,
+    /// Replace the output directory if it exists (by default a non-empty one is refused).
+    #[arg(long)]
+    force: bool,
 }
 
 /// Which trace to read and which part of it to keep.
@@ -127,17 +131,30 @@ pub struct ConvertArgs {
     to: OutFormat,
     #[command(flatten)]
     sel: Selection,
+    /// Replace the output directory if it exists (by default a non-empty one is refused).
+    #[arg(long)]
+    force: bool,
+}
+
+/// Writes `trace` into a new directory, or replaces it with `force`.
+fn write_out(trace: &Trace, out: &Path, format: Format, force: bool) -> Result<()> {
+    if force {
+        spequlos_traces::write_replacing(trace, out, format)?;
+    } else {
+        spequlos_traces::write(trace, out, format)?;
+    }
+    Ok(())
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
     s.parse()
 }
 
-pub fn run(cmd: TraceCmd, quiet: bool) -> Result<()> {
+pub fn run(cmd: TraceCmd, quiet: bool, limits: &Limits) -> Result<()> {
     match cmd {
-        TraceCmd::Gen(a) => gen_cmd(a, quiet),
-        TraceCmd::Stats(a) => stats_cmd(a, quiet),
-        TraceCmd::Convert(a) => convert_cmd(a, quiet),
+        TraceCmd::Gen(a) => gen_cmd(a, quiet, limits),
+        TraceCmd::Stats(a) => stats_cmd(a, quiet, limits),
+        TraceCmd::Convert(a) => convert_cmd(a, quiet, limits),
         TraceCmd::Presets => {
             for p in presets::all() {
                 println!(
@@ -152,7 +169,7 @@ pub fn run(cmd: TraceCmd, quiet: bool) -> Result<()> {
     }
 }
 
-fn gen_cmd(a: GenArgs, quiet: bool) -> Result<()> {
+fn gen_cmd(a: GenArgs, quiet: bool, limits: &Limits) -> Result<()> {
     let mut config: GeneratorConfig = match (&a.preset, &a.config) {
         (Some(name), _) => presets::get(name).ok_or_else(|| {
             BadInput::new(format!(
@@ -179,15 +196,23 @@ fn gen_cmd(a: GenArgs, quiet: bool) -> Result<()> {
         );
         return Ok(());
     }
-    if !(a.days.is_finite() && a.days > 0.0) {
-        return Err(BadInput::new(format!("--days must be > 0, got {}", a.days)).into());
+    if !(a.days > 0.0 && a.days <= 36500.0) {
+        return Err(BadInput::new(format!("--days must be in (0, 36500], got {}", a.days)).into());
     }
+    limits.check_host_days("trace gen", a.hosts as f64, a.days)?;
     let span = (a.days * 86400.0).round() as i64;
+    config.validate().map_err(BadInput::new)?;
+    let expected = config.expected_intervals(a.hosts, span);
+    limits.check_count(
+        "intervals",
+        &format!("trace gen ({} hosts, {} days)", a.hosts, a.days),
+        expected.min(u64::MAX as f64) as u64,
+    )?;
     let bar = Bar::items(quiet, "generating hosts");
     let trace = gen::generate(&config, a.hosts, span, a.seed, &bar).map_err(BadInput::new)?;
     bar.finish();
     let out = a.out.expect("clap requires --out");
-    spequlos_traces::write(&trace, &out, a.format.into())?;
+    write_out(&trace, &out, a.format.into(), a.force)?;
     if !quiet {
         eprintln!(
             "wrote {} hosts, {} intervals over {} days to {} ({})",
@@ -229,12 +254,13 @@ fn read_speeds(path: &Path) -> Result<Vec<f64>> {
 }
 
 /// Reads and selects, printing what the reader adjusted.
-fn load(path: &Path, sel: &Selection, quiet: bool) -> Result<Trace> {
+fn load(path: &Path, sel: &Selection, quiet: bool, limits: &Limits) -> Result<Trace> {
     let bar = Bar::bytes(quiet, "reading");
     let opts = ReadOptions {
         format: sel.format,
         strict: sel.strict,
         span: sel.span,
+        max_intervals: limits.intervals,
         progress: &bar,
         ..Default::default()
     };
@@ -279,8 +305,8 @@ fn load(path: &Path, sel: &Selection, quiet: bool) -> Result<Trace> {
     Ok(trace)
 }
 
-fn stats_cmd(a: StatsArgs, quiet: bool) -> Result<()> {
-    let trace = load(&a.path, &a.sel, quiet)?;
+fn stats_cmd(a: StatsArgs, quiet: bool, limits: &Limits) -> Result<()> {
+    let trace = load(&a.path, &a.sel, quiet, limits)?;
     let s = stats::compute(&trace);
     if a.json {
         println!(
@@ -329,9 +355,9 @@ fn stats_cmd(a: StatsArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-fn convert_cmd(a: ConvertArgs, quiet: bool) -> Result<()> {
-    let trace = load(&a.input, &a.sel, quiet)?;
-    spequlos_traces::write(&trace, &a.output, a.to.into())?;
+fn convert_cmd(a: ConvertArgs, quiet: bool, limits: &Limits) -> Result<()> {
+    let trace = load(&a.input, &a.sel, quiet, limits)?;
+    write_out(&trace, &a.output, a.to.into(), a.force)?;
     if !quiet {
         eprintln!(
             "wrote {} hosts, {} intervals to {} ({})",

@@ -37,6 +37,7 @@ fn sweep(c: &mut Criterion) {
                     shard: None,
                     progress: &|_| {},
                     stop: &stop,
+                    limits: Default::default(),
                 };
                 runner::run(SPEC, &spec, &plan, &dir.path().join("out"), &opts)
                     .expect("runs")

@@ -249,8 +249,14 @@ impl QosController {
             }
             Sizing::Fixed(n) => n as f64,
         };
-        // Never more workers than one tick each can be paid for.
-        (n.floor() as u64).min(balance / self.params.cost_per_tick) as u32
+        // Never more workers than one tick each can be paid for, nor than tasks left to run:
+        // a worker beyond the unfinished tasks (which are also the copies under Duplication)
+        // could only idle, paid for one tick, and a huge order would start millions.
+        let unfinished = u64::from(p.total().saturating_sub(p.completed()));
+        (n.floor() as u64)
+            .min(balance / self.params.cost_per_tick)
+            .min(unfinished)
+            .min(u64::from(u32::MAX)) as u32
     }
 }
 
@@ -261,7 +267,7 @@ mod tests {
     fn setup(strategy: &str, credits: Credits) -> (QosController, Ledger, BotKey) {
         let bot = BotKey::new("b", "dg");
         let mut l = Ledger::default();
-        l.deposit(0.0, "u", credits);
+        l.deposit(0.0, "u", credits).unwrap();
         l.order(0.0, "u", &bot, credits).unwrap();
         let c = QosController::new(
             strategy.parse().unwrap(),
@@ -282,8 +288,8 @@ mod tests {
     #[test]
     fn greedy_duplicate_deploys_once_and_charges_at_start() {
         let (mut c, mut l, bot) = setup("9A-G-D", 150);
-        assert!(c.tick(0.0, &progress(10, 5, 0), &[], &mut l).is_empty());
-        let d = c.tick(240.0, &progress(10, 9, 2), &[], &mut l);
+        assert!(c.tick(0.0, &progress(20, 5, 0), &[], &mut l).is_empty());
+        let d = c.tick(240.0, &progress(20, 18, 2), &[], &mut l);
         assert_eq!(d[0], Decision::DuplicateIncomplete);
         assert_eq!(
             d.iter()
@@ -308,7 +314,7 @@ mod tests {
                 },
             })
             .collect();
-        let d = c.tick(480.0, &progress(10, 10, 5), &reports, &mut l);
+        let d = c.tick(480.0, &progress(20, 20, 5), &reports, &mut l);
         assert_eq!(
             d,
             vec![Decision::StopWorker {
@@ -318,7 +324,7 @@ mod tests {
         );
         assert_eq!(l.order_of(&bot).unwrap().spent, 19);
         // Completion stops everything and refunds the rest.
-        let d = c.tick(720.0, &progress(10, 10, 10), &[], &mut l);
+        let d = c.tick(720.0, &progress(20, 20, 20), &[], &mut l);
         assert_eq!(
             d.iter()
                 .filter(|d| matches!(
@@ -334,13 +340,13 @@ mod tests {
         assert_eq!(d.last(), Some(&Decision::Finished { refund: 150 - 19 }));
         assert_eq!(l.balance("u"), 131);
         l.verify().unwrap();
-        assert!(c.tick(960.0, &progress(10, 10, 10), &[], &mut l).is_empty());
+        assert!(c.tick(960.0, &progress(20, 20, 20), &[], &mut l).is_empty());
     }
 
     #[test]
     fn credits_run_out() {
         let (mut c, mut l, _) = setup("9C-F3-F", 7);
-        let d = c.tick(0.0, &progress(10, 10, 9), &[], &mut l);
+        let d = c.tick(0.0, &progress(40, 40, 36), &[], &mut l);
         assert_eq!(d.len(), 3, "three workers, no duplication under Flat");
         let busy: Vec<WorkerReport> = (0..3)
             .map(|id| WorkerReport {
@@ -349,10 +355,10 @@ mod tests {
             })
             .collect();
         assert!(c
-            .tick(240.0, &progress(10, 10, 9), &busy, &mut l)
+            .tick(240.0, &progress(40, 40, 36), &busy, &mut l)
             .is_empty());
         // 1 credit left: one worker paid, two stopped.
-        let d = c.tick(480.0, &progress(10, 10, 9), &busy, &mut l);
+        let d = c.tick(480.0, &progress(40, 40, 36), &busy, &mut l);
         assert_eq!(
             d.iter()
                 .filter(|d| matches!(
@@ -384,16 +390,29 @@ mod tests {
     #[test]
     fn a_failed_start_is_retried_at_the_next_tick_with_a_new_id() {
         let (mut c, mut l, bot) = setup("9A-F2-D", 100);
-        let d = c.tick(0.0, &progress(10, 10, 9), &[], &mut l);
+        let d = c.tick(0.0, &progress(10, 10, 5), &[], &mut l);
         assert_eq!(d.len(), 3, "duplicate + 2 starts: {d:?}");
         // Worker 1 did not start: the driver drops it (and its charge).
         c.start_failed(1);
         assert_eq!(c.running().collect::<Vec<_>>(), vec![0]);
-        let d = c.tick(240.0, &progress(10, 10, 9), &[], &mut l);
+        let d = c.tick(240.0, &progress(10, 10, 5), &[], &mut l);
         assert_eq!(d, vec![Decision::StartWorker { id: 2 }]);
         assert_eq!(c.running().collect::<Vec<_>>(), vec![0, 2]);
         assert_eq!(l.order_of(&bot).unwrap().spent, 2 + 2);
-        assert!(c.tick(480.0, &progress(10, 10, 9), &[], &mut l).is_empty());
+        assert!(c.tick(480.0, &progress(10, 10, 5), &[], &mut l).is_empty());
+    }
+
+    #[test]
+    fn sizing_never_exceeds_the_tasks_left() {
+        for strategy in ["9A-G-F", "9A-G-D", "9A-F50-R", "9A-C-D"] {
+            let (mut c, mut l, _) = setup(strategy, 10_000_000);
+            let d = c.tick(3600.0, &progress(10, 10, 7), &[], &mut l);
+            let starts = d
+                .iter()
+                .filter(|d| matches!(d, Decision::StartWorker { .. }))
+                .count();
+            assert_eq!(starts, 3, "{strategy}: 3 tasks left");
+        }
     }
 
     #[test]

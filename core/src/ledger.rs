@@ -4,12 +4,21 @@
 //! can be recomputed from the entries ([`Ledger::verify`]), which is what an audit does. No
 //! operation can make a balance negative: a charge that cannot be paid is refused and the
 //! caller stops the worker.
+//!
+//! No operation can overflow either: all the credits in circulation (accounts plus what open
+//! orders hold) stay at or below [`MAX_CREDITS`], a deposit that would pass it is refused, and
+//! every other movement only moves or destroys credits. 2^53 also keeps every amount exact
+//! where JSON readers hold numbers as doubles.
 
 use std::collections::BTreeMap;
+use std::ops::AddAssign;
 
 use serde::{Deserialize, Serialize};
 
 pub type Credits = u64;
+
+/// The most credits that may exist at once in one ledger (2^53).
+pub const MAX_CREDITS: Credits = 1 << 53;
 
 /// A BoT is identified by its batch id on a desktop grid.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -73,6 +82,11 @@ pub enum LedgerError {
     NoOrder(BotKey),
     #[error("the order for batch `{}` on `{}` is closed", .0.batch, .0.dg)]
     Closed(BotKey),
+    #[error("a deposit of {amount} credits would put {circulating} + {amount} credits in circulation, over the limit of {MAX_CREDITS}")]
+    Overflow {
+        amount: Credits,
+        circulating: Credits,
+    },
     #[error("the ledger does not balance: {0}")]
     Audit(String),
 }
@@ -111,9 +125,31 @@ impl Ledger {
         });
     }
 
-    pub fn deposit(&mut self, t: f64, user: &str, amount: Credits) {
+    /// Credits in accounts and in open orders.
+    pub fn circulating(&self) -> Credits {
+        let accounts = self
+            .accounts
+            .values()
+            .fold(0u64, |a, &b| a.saturating_add(b));
+        self.orders
+            .values()
+            .filter(|o| o.open)
+            .fold(accounts, |a, o| a.saturating_add(o.balance()))
+    }
+
+    /// Gives `amount` credits to `user`; refused if it would put more than [`MAX_CREDITS`] in
+    /// circulation.
+    pub fn deposit(&mut self, t: f64, user: &str, amount: Credits) -> Result<(), LedgerError> {
+        let circulating = self.circulating();
+        if amount > MAX_CREDITS - circulating.min(MAX_CREDITS) {
+            return Err(LedgerError::Overflow {
+                amount,
+                circulating,
+            });
+        }
         *self.accounts.entry(user.to_string()).or_default() += amount;
         self.record(t, EntryKind::Deposit { user: user.into() }, amount);
+        Ok(())
     }
 
     /// Moves `amount` from `user` to the order of `bot` (an order may be topped up while open).
@@ -135,6 +171,14 @@ impl Ledger {
         if let Some(o) = self.orders.get(bot) {
             if !o.open {
                 return Err(LedgerError::Closed(bot.clone()));
+            }
+            // `ordered` adds up every top-up, spent ones included: bounded by the deposits
+            // only over the order's life, so check it.
+            if o.ordered.checked_add(amount).is_none() {
+                return Err(LedgerError::Overflow {
+                    amount,
+                    circulating: o.ordered,
+                });
             }
         }
         *self.accounts.get_mut(user).expect("balance checked") -= amount;
@@ -230,10 +274,7 @@ impl Ledger {
     /// tick's movements). A refund must equal what the order has left.
     pub fn apply(&mut self, e: &Entry) -> Result<(), LedgerError> {
         match &e.kind {
-            EntryKind::Deposit { user } => {
-                self.deposit(e.t, user, e.amount);
-                Ok(())
-            }
+            EntryKind::Deposit { user } => self.deposit(e.t, user, e.amount),
             EntryKind::Order { user, bot } => self.order(e.t, user, bot, e.amount),
             EntryKind::Charge { bot, worker } => self.charge(e.t, bot, *worker, e.amount),
             EntryKind::Refund { bot, .. } => {
@@ -254,6 +295,7 @@ impl Ledger {
     pub fn verify(&self) -> Result<(), LedgerError> {
         let mut accounts: BTreeMap<&str, i128> = BTreeMap::new();
         let mut orders: BTreeMap<&BotKey, (i128, i128)> = BTreeMap::new();
+        let mut refunded: BTreeMap<&BotKey, i128> = BTreeMap::new();
         for (i, e) in self.entries.iter().enumerate() {
             if e.seq != i as u64 {
                 return Err(LedgerError::Audit(format!(
@@ -269,11 +311,23 @@ impl Ledger {
                     orders.entry(bot).or_default().0 += a;
                 }
                 EntryKind::Charge { bot, .. } => orders.entry(bot).or_default().1 += a,
-                EntryKind::Refund { user, .. } => *accounts.entry(user).or_default() += a,
+                EntryKind::Refund { user, bot } => {
+                    *accounts.entry(user).or_default() += a;
+                    refunded.entry(bot).or_default().add_assign(a);
+                }
             }
             if accounts.values().any(|&b| b < 0) || orders.values().any(|&(o, s)| s > o) {
                 return Err(LedgerError::Audit(format!(
                     "a balance goes negative at entry {i}"
+                )));
+            }
+            let circulating: i128 = accounts.values().sum::<i128>()
+                + orders.values().map(|&(o, s)| o - s).sum::<i128>()
+                - refunded.values().sum::<i128>();
+            if circulating > MAX_CREDITS as i128 {
+                return Err(LedgerError::Audit(format!(
+                    "entry {i} ({:?} of {}) puts {circulating} credits in circulation, over the limit of {MAX_CREDITS}",
+                    e.kind, e.amount
                 )));
             }
         }
@@ -305,8 +359,8 @@ mod tests {
     fn a_turn_on_a_scratch_ledger_replays_onto_the_real_one() {
         let bot = BotKey::new("b", "dg");
         let mut l = Ledger::default();
-        l.deposit(0.0, "u", 50);
-        l.deposit(0.0, "other", 7);
+        l.deposit(0.0, "u", 50).unwrap();
+        l.deposit(0.0, "other", 7).unwrap();
         l.order(1.0, "u", &bot, 20).unwrap();
         let mut direct = l.clone();
         let mut scratch = l.scratch(&bot);
@@ -332,7 +386,7 @@ mod tests {
     fn order_charge_refund_and_audit() {
         let mut l = Ledger::default();
         let bot = BotKey::new("b1", "seti");
-        l.deposit(0.0, "alice", 100);
+        l.deposit(0.0, "alice", 100).unwrap();
         assert!(matches!(
             l.order(0.0, "alice", &bot, 150),
             Err(LedgerError::Insufficient { .. })
@@ -364,9 +418,43 @@ mod tests {
     }
 
     #[test]
+    fn no_movement_overflows() {
+        let mut l = Ledger::default();
+        let bot = BotKey::new("b", "dg");
+        l.deposit(0.0, "u", MAX_CREDITS - 10).unwrap();
+        l.order(0.0, "u", &bot, MAX_CREDITS - 20).unwrap();
+        for amount in [11, u64::MAX, MAX_CREDITS] {
+            let before = l.clone();
+            assert!(matches!(
+                l.deposit(1.0, "v", amount),
+                Err(LedgerError::Overflow { .. })
+            ));
+            assert_eq!(l, before, "a refused deposit writes nothing");
+        }
+        l.deposit(1.0, "v", 10).unwrap();
+        // Spent credits leave circulation, so the room comes back.
+        l.charge(2.0, &bot, 0, 1000).unwrap();
+        l.deposit(3.0, "v", 1000).unwrap();
+        assert_eq!(l.circulating(), MAX_CREDITS);
+        assert_eq!(l.close(4.0, &bot).unwrap(), MAX_CREDITS - 1020);
+        l.verify().unwrap();
+        // A log written by an older version with an overflowing deposit: the audit names it.
+        let mut bad = Ledger::default();
+        bad.entries.push(Entry {
+            seq: 0,
+            t: 0.0,
+            kind: EntryKind::Deposit { user: "u".into() },
+            amount: u64::MAX,
+        });
+        let e = bad.verify().unwrap_err().to_string();
+        assert!(e.contains("entry 0"), "{e}");
+        assert!(Ledger::default().apply(&bad.entries[0]).is_err());
+    }
+
+    #[test]
     fn tampering_is_detected() {
         let mut l = Ledger::default();
-        l.deposit(0.0, "u", 5);
+        l.deposit(0.0, "u", 5).unwrap();
         l.accounts.insert("u".into(), 6);
         assert!(matches!(l.verify(), Err(LedgerError::Audit(_))));
     }

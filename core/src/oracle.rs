@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use spequlos_check::{self as check, Checked, FieldError};
 
 use crate::progress::BotProgress;
 
@@ -26,12 +27,27 @@ fn grid_index(r: f64) -> usize {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OracleParams {
-    /// Share of runs the interval should contain.
+    /// Share of runs the interval should contain; (0, 1].
     pub target_success: f64,
-    /// Half-width of the interval, relative, while history is too short.
+    /// Half-width of the interval, relative, while history is too short; [0, 1).
     pub default_delta: f64,
-    /// Runs of a key needed before α and δ are learned.
+    /// Runs of a key needed before α and δ are learned; [2, 10^6] (δ is judged leave-one-out,
+    /// which needs two runs).
     pub min_history: usize,
+}
+
+impl OracleParams {
+    pub fn validate(&self) -> Checked {
+        check::real_above("target_success", self.target_success, 0.0, 1.0, "")?;
+        if !(self.default_delta >= 0.0 && self.default_delta < 1.0) {
+            return Err(FieldError::new(
+                "default_delta",
+                self.default_delta,
+                "a number in [0, 1)",
+            ));
+        }
+        check::int("min_history", self.min_history as u64, 2, 1_000_000)
+    }
 }
 
 impl Default for OracleParams {
@@ -80,6 +96,33 @@ impl Oracle {
         }
     }
 
+    /// Checks a history read from a file: its parameters, one α per grid point for each run,
+    /// every α a positive number. The error names the key and the run.
+    pub fn validate(&self) -> Checked {
+        self.params.validate().map_err(|e| e.within("params"))?;
+        for (key, runs) in &self.history {
+            for (i, r) in runs.iter().enumerate() {
+                let field = format!("history.{key}[{i}].alphas");
+                if r.alphas.len() != GRID {
+                    return Err(FieldError::new(
+                        &field,
+                        format!("{} values", r.alphas.len()),
+                        format!("{GRID} values (one per 5 % of completion)"),
+                    ));
+                }
+                if let Some(a) = r
+                    .alphas
+                    .iter()
+                    .flatten()
+                    .find(|a| !(a.is_finite() && **a > 0.0))
+                {
+                    return Err(FieldError::new(&field, a, "positive numbers or null"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn history(&self, key: &str) -> &[RunRecord] {
         self.history.get(key).map_or(&[], Vec::as_slice)
     }
@@ -113,10 +156,12 @@ impl Oracle {
         let past: Vec<f64> = self
             .history(key)
             .iter()
-            .filter_map(|h| h.alphas[i])
+            .filter_map(|h| h.alphas.get(i).copied().flatten())
+            .filter(|a| a.is_finite() && *a > 0.0)
             .collect();
         let linear = elapsed / r;
-        let (alpha, delta, calibrated) = if past.len() >= self.params.min_history {
+        // Leave-one-out needs two runs, whatever the parameters say.
+        let (alpha, delta, calibrated) = if past.len() >= self.params.min_history.max(2) {
             let mean = past.iter().sum::<f64>() / past.len() as f64;
             let n = past.len() as f64;
             // Leave-one-out: each run is judged by the mean of the others.
@@ -128,9 +173,8 @@ impl Oracle {
                 })
                 .collect();
             errors.sort_by(f64::total_cmp);
-            let k = ((self.params.target_success * (n + 1.0)).ceil() as usize)
-                .clamp(1, errors.len())
-                - 1;
+            let target = self.params.target_success.clamp(0.0, 1.0);
+            let k = ((target * (n + 1.0)).ceil() as usize).clamp(1, errors.len()) - 1;
             (mean, errors[k], true)
         } else {
             (1.0, self.params.default_delta, false)
@@ -194,5 +238,47 @@ mod tests {
         assert!(o
             .predict("other", 0.5, 505.0)
             .is_some_and(|p| !p.calibrated));
+    }
+
+    #[test]
+    fn a_hostile_history_is_refused_and_never_panics() {
+        let mut o = Oracle::default();
+        for _ in 0..3 {
+            o.learn("k", &run(10, 100.0, 10.0), 110.0, 0);
+        }
+        o.validate().unwrap();
+        // A history file edited by hand: a short alpha list, a negative alpha, bad parameters.
+        let mut short = o.clone();
+        short.history.get_mut("k").unwrap()[1].alphas.truncate(3);
+        let e = short.validate().unwrap_err();
+        assert_eq!(e.field, "history.k[1].alphas", "{e}");
+        assert!(
+            short.predict("k", 0.9, 90.0).is_some(),
+            "predict copes anyway"
+        );
+        let mut neg = o.clone();
+        neg.history.get_mut("k").unwrap()[0].alphas[0] = Some(-1.0);
+        assert!(neg.validate().is_err());
+        for params in [
+            OracleParams {
+                min_history: 0,
+                ..OracleParams::default()
+            },
+            OracleParams {
+                target_success: f64::NAN,
+                ..OracleParams::default()
+            },
+            OracleParams {
+                default_delta: -5.0,
+                ..OracleParams::default()
+            },
+        ] {
+            assert!(params.validate().is_err(), "{params:?}");
+            let o = Oracle {
+                params,
+                ..o.clone()
+            };
+            assert!(o.predict("k", 0.5, 50.0).is_some());
+        }
     }
 }

@@ -2,23 +2,27 @@
 //! (../shared/research/spequlos.md §2–§5) unless stated.
 
 use serde::{Deserialize, Serialize};
+use spequlos_check::{self as check, Checked};
+
+use crate::ledger::MAX_CREDITS;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QosParams {
-    /// Scheduler period, seconds.
+    /// Scheduler period, seconds; [1, 86400].
     pub tick: f64,
-    /// Credits charged per running Cloud worker per tick (1 per 240 s = 15 per worker-hour).
+    /// Credits charged per running Cloud worker per tick (1 per 240 s = 15 per worker-hour); [1, 10^6].
     pub cost_per_tick: u64,
-    /// Variance trigger: fire once completion reaches this ratio...
+    /// Variance trigger: fire once completion reaches this ratio ([0, 1])...
     pub variance_min_completion: f64,
-    /// ...and the second-half maximum assign-to-complete delay exceeds `kappa` × the first half's.
+    /// ...and the second-half maximum assign-to-complete delay exceeds `kappa` × the first half's; (0, 10^6].
     pub kappa: f64,
     /// Tail-rate trigger: fire when the rate over `tail_window` s falls below `rho` × the rate
-    /// between 10 % and 50 % completion (our addition; not in the papers).
+    /// between 10 % and 50 % completion (our addition; not in the papers). `rho` in (0, 10^6],
+    /// `tail_window` in [1, 10^9] s.
     pub rho: f64,
     pub tail_window: f64,
-    /// Conservative sizing never assumes less than this many hours remain.
+    /// Conservative sizing never assumes less than this many hours remain; [0, 10^6].
     pub min_remaining_hours: f64,
     /// Allow more than one deployment per BoT (the early simulator deploys once).
     pub redeploy: bool,
@@ -47,10 +51,13 @@ impl QosParams {
 
     /// The default order for a BoT: what running `fraction` of its `total_ops` operations on
     /// Cloud workers of `cloud_speed` ops/s costs, rounded up to whole credits (the papers give
-    /// each BoT the cost of 10 % of its workload).
+    /// each BoT the cost of 10 % of its workload). At most [`MAX_CREDITS`].
     pub fn default_order(&self, total_ops: f64, cloud_speed: f64, fraction: f64) -> u64 {
         let hours = fraction * total_ops / cloud_speed / 3600.0;
         let credits = hours * self.credits_per_worker_hour();
+        if !(credits < MAX_CREDITS as f64) {
+            return MAX_CREDITS;
+        }
         // A value that is a whole number but for floating-point error must not round up.
         let nearest = credits.round();
         if (credits - nearest).abs() <= 1e-9 * nearest.max(1.0) {
@@ -59,24 +66,27 @@ impl QosParams {
             credits.ceil() as u64
         }
     }
-    pub fn validate(&self) -> Result<(), String> {
-        let pos = |n: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{n} must be > 0, got {v}"))
-            }
-        };
-        pos("tick", self.tick)?;
-        pos("kappa", self.kappa)?;
-        pos("rho", self.rho)?;
-        pos("tail_window", self.tail_window)?;
-        if !(0.0..=1.0).contains(&self.variance_min_completion) {
-            return Err("variance_min_completion must be within [0, 1]".into());
-        }
-        if self.cost_per_tick == 0 {
-            return Err("cost_per_tick must be >= 1".into());
-        }
+    /// Checks every field against its documented range (see the field docs below).
+    pub fn validate(&self) -> Checked {
+        check::real("tick", self.tick, 1.0, 86400.0, "s")?;
+        check::int("cost_per_tick", self.cost_per_tick, 1, 1_000_000)?;
+        check::real(
+            "variance_min_completion",
+            self.variance_min_completion,
+            0.0,
+            1.0,
+            "",
+        )?;
+        check::real_above("kappa", self.kappa, 0.0, 1e6, "")?;
+        check::real_above("rho", self.rho, 0.0, 1e6, "")?;
+        check::real("tail_window", self.tail_window, 1.0, 1e9, "s")?;
+        check::real(
+            "min_remaining_hours",
+            self.min_remaining_hours,
+            0.0,
+            1e6,
+            "h",
+        )?;
         Ok(())
     }
 }

@@ -22,10 +22,12 @@ use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use spequlos_check::Limits;
 use spequlos_core::{metrics, Oracle, Strategy};
 use spequlos_sim::output;
-use spequlos_sim::run::{load_trace, run_one, tasks, SimError};
-use spequlos_traces::Trace;
+use spequlos_sim::run::{load_trace_within, run_one, tasks_within, SimError};
+use spequlos_traces::io::atomic::is_absent_or_empty;
+use spequlos_traces::{write_atomic, Trace};
 
 use crate::spec::{Job, Plan, RunKind, SweepSpec};
 
@@ -63,6 +65,8 @@ pub struct Options<'a> {
     pub progress: &'a (dyn Fn(u64) + Sync),
     /// Set (e.g. by Ctrl-C) to stop starting new jobs.
     pub stop: &'a AtomicBool,
+    /// Resource limits for the traces and workloads the runs load.
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,8 +110,12 @@ pub fn read_meta(dir: &Path) -> Result<Option<SweepMeta>, SweepError> {
         .map_err(|e| SweepError::Input(format!("{}: {e}", p.display())))
 }
 
-/// Reads the rows of `runs.csv` (dropping a torn last line), checking the header.
-pub fn read_rows(path: &Path) -> Result<Vec<(u32, String)>, SweepError> {
+/// Reads the rows of `runs.csv` (dropping a torn last line), checking the header and every
+/// row against `plan`: its run id is one of the plan's, its parameter fields are exactly what
+/// the plan writes for that run, it has every metric field and each is a number, a boolean or
+/// empty. A row that fails is refused with its file and line: it was torn, edited, or comes
+/// from another sweep, and copying it into results would corrupt them silently.
+pub fn read_rows(path: &Path, plan: &Plan) -> Result<Vec<(u32, String)>, SweepError> {
     if !path.is_file() {
         return Ok(Vec::new());
     }
@@ -127,23 +135,88 @@ pub fn read_rows(path: &Path) -> Result<Vec<(u32, String)>, SweepError> {
             )))
         }
     }
-    lines
-        .enumerate()
-        .map(|(i, l)| {
-            let id = l
-                .split(',')
-                .next()
-                .and_then(|f| f.parse().ok())
-                .ok_or_else(|| {
-                    SweepError::Input(format!(
-                        "{}:{}: run_id: not a run id",
-                        path.display(),
-                        i + 2
-                    ))
-                })?;
-            Ok((id, l.to_string()))
-        })
-        .collect()
+    let index = RunIndex::new(plan);
+    let mut rows: Vec<(u32, String)> = Vec::new();
+    let mut seen: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    for (i, l) in lines.enumerate() {
+        let lineno = i + 2;
+        let bad = |why: String| SweepError::Input(format!("{}:{lineno}: {why}", path.display()));
+        let id: u32 = l
+            .split(',')
+            .next()
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| bad("run_id: not a run id".into()))?;
+        let expected = index.prefix(id).ok_or_else(|| {
+            bad(format!(
+                "run {id} is not a run of this sweep ({} runs)",
+                plan.runs
+            ))
+        })?;
+        let metrics = l.strip_prefix(expected.as_str()).ok_or_else(|| {
+            bad(format!(
+                "run {id}: its parameters are not this sweep's (a row of another sweep, or edited)"
+            ))
+        })?;
+        let fields: Vec<&str> = metrics.split(',').collect();
+        if fields.len() != output::METRIC_COLUMNS.len() {
+            return Err(bad(format!(
+                "run {id}: {} metric fields, {} expected (a torn or edited row)",
+                fields.len(),
+                output::METRIC_COLUMNS.len()
+            )));
+        }
+        for (f, col) in fields.iter().zip(output::METRIC_COLUMNS) {
+            let ok = f.is_empty() || *f == "true" || *f == "false" || f.parse::<f64>().is_ok();
+            if !ok {
+                return Err(bad(format!("run {id}: {col}: `{f}` is not a number")));
+            }
+        }
+        if let Some(&prev) = seen.get(&id) {
+            if rows[prev].1 != l {
+                return Err(bad(format!(
+                    "run {id} appears twice with different results"
+                )));
+            }
+            continue;
+        }
+        seen.insert(id, rows.len());
+        rows.push((id, l.to_string()));
+    }
+    Ok(rows)
+}
+
+/// Where each run of a plan is, and the fields its row starts with.
+struct RunIndex<'a> {
+    runs: Vec<Option<(&'a crate::spec::PlannedRun, u32)>>,
+}
+
+impl<'a> RunIndex<'a> {
+    fn new(plan: &'a Plan) -> Self {
+        let mut runs = vec![None; plan.runs as usize];
+        for j in &plan.jobs {
+            let base = j.runs[0].id;
+            for r in &j.runs {
+                runs[r.id as usize] = Some((r, base));
+            }
+        }
+        RunIndex { runs }
+    }
+
+    /// `run_id,baseline_id,trace_label,workload_label,kind,params...,` of run `id`.
+    fn prefix(&self, id: u32) -> Option<String> {
+        let (r, base) = (*self.runs.get(id as usize)?)?;
+        let kind = match r.kind {
+            RunKind::Baseline => "baseline",
+            RunKind::Speq { .. } => "speq",
+        };
+        Some(format!(
+            "{},{base},{},{},{},",
+            r.id,
+            csv_field(&r.scenario.trace.label()),
+            csv_field(&r.scenario.workload.label()),
+            output::param_fields(kind, &r.scenario)
+        ))
+    }
 }
 
 /// Writes rows sorted by run id, replacing `path` atomically.
@@ -156,9 +229,7 @@ pub fn write_sorted(path: &Path, mut rows: Vec<(u32, String)>) -> Result<(), Swe
         text.push_str(&l);
         text.push('\n');
     }
-    let tmp = path.with_extension("csv.tmp");
-    fs::write(&tmp, text).map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
+    write_atomic(path, text.as_bytes()).map_err(io(path))
 }
 
 /// Whether job `j` belongs to shard `(k, n)`. Jobs, not runs, are split, so a baseline and the
@@ -182,7 +253,7 @@ pub fn run(
         shard: opts.shard,
     };
     let runs_path = out.join("runs.csv");
-    match read_meta(out)? {
+    let fresh = match read_meta(out)? {
         Some(existing) if !opts.resume => {
             return Err(SweepError::Input(format!(
                 "{} already holds sweep `{}`; use --resume to continue it, or another directory",
@@ -200,24 +271,24 @@ pub fn run(
                 meta.shard
             )))
         }
-        Some(_) => {}
+        Some(_) => false,
         None => {
-            if out.exists() && fs::read_dir(out).map_err(io(out))?.next().is_some() {
+            if !is_absent_or_empty(out).map_err(io(out))? {
                 return Err(SweepError::Input(format!(
                     "{} exists and is not a sweep directory; nothing was changed",
                     out.display()
                 )));
             }
-            fs::create_dir_all(out).map_err(io(out))?;
-            fs::write(out.join("sweep.toml"), spec_text).map_err(io(out))?;
-            let json = serde_json::to_string_pretty(&meta).expect("serialises");
-            fs::write(out.join("sweep.json"), json + "\n").map_err(io(out))?;
+            true
         }
-    }
-    // Resume: keep complete rows (rewritten sorted, which also drops a torn last line).
-    let existing = read_rows(&runs_path)?;
+    };
+    // Everything that can be refused is checked before the directory is touched.
+    let existing = if fresh {
+        Vec::new()
+    } else {
+        read_rows(&runs_path, plan)?
+    };
     let done: BTreeSet<u32> = existing.iter().map(|r| r.0).collect();
-    write_sorted(&runs_path, existing)?;
 
     let jobs: Vec<&Job> = plan
         .jobs
@@ -230,21 +301,35 @@ pub fn run(
         .filter(|j| j.runs.iter().any(|r| !done.contains(&r.id)))
         .collect();
     let skipped = planned - todo.iter().map(|j| j.runs.len() as u64).sum::<u64>();
-    (opts.progress)(skipped);
 
+    let input = |e: SimError| SweepError::Input(e.to_string());
     let mut traces: Vec<Option<Arc<Trace>>> = vec![None; plan.traces.len()];
+    let mut workloads: BTreeSet<String> = BTreeSet::new();
     for j in &todo {
         for r in &j.runs {
             if traces[r.trace].is_none() {
-                let t = load_trace(&plan.traces[r.trace]).map_err(|e| match e {
-                    SimError::Trace(t) => SweepError::Input(t.to_string()),
-                    SimError::Input(m) => SweepError::Input(m),
-                })?;
+                let t = load_trace_within(&plan.traces[r.trace], &opts.limits).map_err(input)?;
                 check_offsets(plan, r.trace, &t)?;
                 traces[r.trace] = Some(Arc::new(t));
             }
         }
+        // A bad job file is refused now, not after hours of other runs.
+        let sc = &j.runs[0].scenario;
+        if workloads.insert(format!("{:?}", sc.workload)) {
+            tasks_within(sc, &opts.limits).map_err(input)?;
+        }
     }
+
+    let created_dir = fresh && !out.exists();
+    if fresh {
+        fs::create_dir_all(out).map_err(io(out))?;
+        write_atomic(&out.join("sweep.toml"), spec_text.as_bytes()).map_err(io(out))?;
+        let json = serde_json::to_string_pretty(&meta).expect("serialises");
+        write_atomic(&out.join("sweep.json"), (json + "\n").as_bytes()).map_err(io(out))?;
+    }
+    // Resume: keep complete rows (rewritten sorted, which also drops a torn last line).
+    write_sorted(&runs_path, existing)?;
+    (opts.progress)(skipped);
 
     let file = OpenOptions::new()
         .append(true)
@@ -264,7 +349,7 @@ pub fn run(
                 return;
             }
             let trace = traces[job.runs[0].trace].as_ref().expect("loaded").clone();
-            match run_job(job, &trace, &done) {
+            match run_job(job, &trace, &done, &opts.limits) {
                 Ok((rows, n)) => {
                     let mut f = writer.lock().expect("not poisoned");
                     let r = f.write_all(rows.as_bytes()).and_then(|_| f.flush());
@@ -280,13 +365,24 @@ pub fn run(
         })
     });
     drop(writer);
+    let simulated = simulated.into_inner();
     if let Some(e) = failure.into_inner().expect("not poisoned") {
-        write_sorted(&runs_path, read_rows(&runs_path)?)?;
+        if fresh && simulated == 0 {
+            // Nothing was computed: leave the directory as it was.
+            for f in ["runs.csv", "sweep.json", "sweep.toml"] {
+                let _ = fs::remove_file(out.join(f));
+            }
+            if created_dir {
+                let _ = fs::remove_dir(out);
+            }
+        } else {
+            write_sorted(&runs_path, read_rows(&runs_path, plan)?)?;
+        }
         return Err(e);
     }
-    write_sorted(&runs_path, read_rows(&runs_path)?)?;
+    write_sorted(&runs_path, read_rows(&runs_path, plan)?)?;
     Ok(Summary {
-        simulated: simulated.into_inner(),
+        simulated,
         skipped,
         planned,
         interrupted: opts.stop.load(Ordering::Relaxed),
@@ -310,12 +406,17 @@ fn check_offsets(plan: &Plan, trace_idx: usize, t: &Trace) -> Result<(), SweepEr
 }
 
 /// Simulates a job's baseline and SpeQuloS runs; returns the rows of the runs not yet done.
-fn run_job(job: &Job, trace: &Trace, done: &BTreeSet<u32>) -> Result<(String, u64), SweepError> {
+fn run_job(
+    job: &Job,
+    trace: &Trace,
+    done: &BTreeSet<u32>,
+    limits: &Limits,
+) -> Result<(String, u64), SweepError> {
     let oracle = Oracle::default();
     let base = &job.runs[0];
     debug_assert_eq!(base.kind, RunKind::Baseline);
     let input = |e: SimError| SweepError::Input(e.to_string());
-    let t = tasks(&base.scenario).map_err(input)?;
+    let t = tasks_within(&base.scenario, limits).map_err(input)?;
     let b = run_one(&base.scenario, trace, &t, &oracle, Strategy::None);
     let mut rows = String::new();
     let mut n = 1;
@@ -365,31 +466,61 @@ fn csv_field(v: &str) -> String {
     }
 }
 
-/// Joins shard directories into `out`: same spec, no conflicting rows, every run present.
+/// Joins shard directories into `out`: same spec, every row checked against the spec's plan,
+/// no conflicting rows, every run present. `out` must be new (or empty).
 pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<u32, SweepError> {
     if dirs.is_empty() {
         return Err(SweepError::Input(
             "give at least one shard directory".into(),
         ));
     }
-    let mut first: Option<(SweepMeta, PathBuf)> = None;
+    if !is_absent_or_empty(out).map_err(io(out))? {
+        return Err(SweepError::Input(format!(
+            "{} exists and is not empty; nothing was changed",
+            out.display()
+        )));
+    }
+    let mut first: Option<(SweepMeta, PathBuf, String, Plan)> = None;
     let mut rows: std::collections::BTreeMap<u32, String> = std::collections::BTreeMap::new();
     for d in dirs {
         let meta = read_meta(d)?.ok_or_else(|| {
             SweepError::Input(format!("{} is not a sweep directory", d.display()))
         })?;
-        if let Some((f, fd)) = &first {
-            if f.spec_hash != meta.spec_hash {
+        if first.is_none() {
+            // The plan comes from the spec itself, not from what sweep.json claims.
+            let spec_path = d.join("sweep.toml");
+            let text = fs::read_to_string(&spec_path).map_err(io(&spec_path))?;
+            let spec: SweepSpec = toml::from_str(&text)
+                .map_err(|e| SweepError::Input(format!("{}: {e}", spec_path.display())))?;
+            if spec_hash(&spec) != meta.spec_hash {
                 return Err(SweepError::Input(format!(
-                    "{} and {} come from different specs",
-                    fd.display(),
-                    d.display()
+                    "{}: sweep.json names spec {}, sweep.toml is spec {}",
+                    d.display(),
+                    meta.spec_hash,
+                    spec_hash(&spec)
                 )));
             }
-        } else {
-            first = Some((meta.clone(), d.clone()));
+            let plan = crate::spec::expand(&spec)
+                .map_err(|e| SweepError::Input(format!("{}: {e}", spec_path.display())))?;
+            first = Some((meta.clone(), d.clone(), text, plan));
         }
-        for (id, line) in read_rows(&d.join("runs.csv"))? {
+        let (f, fd, _, plan) = first.as_ref().expect("set above");
+        if f.spec_hash != meta.spec_hash {
+            return Err(SweepError::Input(format!(
+                "{} and {} come from different specs",
+                fd.display(),
+                d.display()
+            )));
+        }
+        if meta.runs != plan.runs {
+            return Err(SweepError::Input(format!(
+                "{}: sweep.json claims {} runs, its spec has {}",
+                d.join("sweep.json").display(),
+                meta.runs,
+                plan.runs
+            )));
+        }
+        for (id, line) in read_rows(&d.join("runs.csv"), plan)? {
             match rows.get(&id) {
                 Some(prev) if *prev != line => {
                     return Err(SweepError::Input(format!(
@@ -403,36 +534,54 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<u32, SweepError> {
             }
         }
     }
-    let (meta, first_dir) = first.expect("at least one");
-    let missing: Vec<u32> = (0..meta.runs).filter(|id| !rows.contains_key(id)).collect();
+    let (meta, _, spec_text, plan) = first.expect("at least one");
+    let missing: Vec<u32> = (0..plan.runs)
+        .filter(|id| !rows.contains_key(id))
+        .take(9)
+        .collect();
     if !missing.is_empty() {
+        let n_missing = plan.runs as usize - rows.len();
         let shown: Vec<String> = missing.iter().take(8).map(u32::to_string).collect();
         return Err(SweepError::Input(format!(
             "{} of {} runs are missing (ids {}{}): is a shard missing or unfinished?",
-            missing.len(),
-            meta.runs,
+            n_missing,
+            plan.runs,
             shown.join(", "),
-            if missing.len() > 8 { ", ..." } else { "" }
-        )));
-    }
-    if read_meta(out)?.is_some() || out.join("runs.csv").exists() {
-        return Err(SweepError::Input(format!(
-            "{} already holds results; nothing was changed",
-            out.display()
+            if n_missing > 8 { ", ..." } else { "" }
         )));
     }
     fs::create_dir_all(out).map_err(io(out))?;
-    fs::copy(first_dir.join("sweep.toml"), out.join("sweep.toml")).map_err(io(out))?;
+    write_atomic(&out.join("sweep.toml"), spec_text.as_bytes()).map_err(io(out))?;
     let merged = SweepMeta {
         shard: None,
         ..meta
     };
-    fs::write(
-        out.join("sweep.json"),
-        serde_json::to_string_pretty(&merged).expect("serialises") + "\n",
-    )
-    .map_err(io(out))?;
+    let json = serde_json::to_string_pretty(&merged).expect("serialises") + "\n";
+    write_atomic(&out.join("sweep.json"), json.as_bytes()).map_err(io(out))?;
     let n = rows.len() as u32;
     write_sorted(&out.join("runs.csv"), rows.into_iter().collect())?;
     Ok(n)
+}
+
+/// What `--dry-run` checks without simulating: every trace file exists and has a format we
+/// read, every job file exists.
+pub fn check_inputs(plan: &Plan) -> Result<(), SweepError> {
+    for t in &plan.traces {
+        if let Some(f) = &t.file {
+            let p = Path::new(f);
+            if t.format.is_none() {
+                spequlos_traces::io::detect(p).map_err(|e| SweepError::Input(e.to_string()))?;
+            } else if !p.exists() {
+                return Err(SweepError::Input(format!("{f}: no such trace")));
+            }
+        }
+    }
+    for j in &plan.jobs {
+        if let spequlos_sim::workload::WorkloadSpec::File { path } = &j.runs[0].scenario.workload {
+            if !Path::new(path).is_file() {
+                return Err(SweepError::Input(format!("{path}: no such job file")));
+            }
+        }
+    }
+    Ok(())
 }

@@ -24,6 +24,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use spequlos_check::Limits;
 use spequlos_core::Strategy;
 use spequlos_sim::scenario::{Middleware, Scenario};
 use spequlos_sim::workload::WorkloadSpec;
@@ -112,8 +113,13 @@ pub struct Plan {
     pub axes: Vec<(String, Vec<String>)>,
 }
 
-/// Expands a spec; errors name the axis or parameter at fault.
+/// Expands a spec within the default [`Limits`]; errors name the axis or parameter at fault.
 pub fn expand(spec: &SweepSpec) -> Result<Plan, String> {
+    expand_within(spec, &Limits::default())
+}
+
+/// Expands a spec; a sweep of more than `limits.runs` runs is refused before any is made.
+pub fn expand_within(spec: &SweepSpec, limits: &Limits) -> Result<Plan, String> {
     let a = &spec.axes;
     let base = &spec.base;
     let non_empty =
@@ -142,6 +148,43 @@ pub fn expand(spec: &SweepSpec) -> Result<Plan, String> {
                 .map_err(|e| format!("axis `strategy`: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // Count the runs from the axis lengths before expanding any axis.
+    {
+        let len = |v: &Option<Vec<String>>| v.as_ref().map_or(1, |v| v.len() as u128);
+        let offsets = match (&a.offsets, a.offset_count) {
+            (Some(v), _) => v.len() as u128,
+            (None, n) => u128::from(n.unwrap_or(1)),
+        };
+        let seeds = match (&a.seeds, a.replicates) {
+            (Some(v), _) => v.len() as u128,
+            (None, n) => u128::from(n.unwrap_or(1)),
+        };
+        let params: u128 = a.params.values().map(|v| v.len() as u128).product();
+        let per_baseline = 1 + strategies.iter().filter(|s| !s.is_none()).count() as u128;
+        let runs = len(&a.trace)
+            * len(&a.middleware)
+            * len(&a.workload)
+            * offsets
+            * seeds
+            * params
+            * per_baseline;
+        let asked = u64::try_from(runs).unwrap_or(u64::MAX);
+        limits
+            .check_count("runs", &format!("sweep `{}`", spec.name), asked)
+            .map_err(|e| e.to_string())?;
+        if runs > u128::from(u32::MAX) {
+            return Err(format!(
+                "sweep `{}`: {runs} runs; run ids are 32-bit, split it into several sweeps",
+                spec.name
+            ));
+        }
+    }
+    if !(a.offset_spacing.is_finite() && a.offset_spacing > 0.0) {
+        return Err(format!(
+            "axes.offset_spacing = {}: must be a number of seconds > 0",
+            a.offset_spacing
+        ));
+    }
     let offsets: Vec<f64> = match (&a.offsets, a.offset_count) {
         (Some(_), Some(_)) => return Err("give `offsets` or `offset_count`, not both".into()),
         (Some(v), None) if v.is_empty() => return Err("axis `offsets` is empty".into()),

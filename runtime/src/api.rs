@@ -9,32 +9,77 @@
 //! larger than the balance) or 409 (already exists / finished).
 //! The route table is in docs/boinc.md.
 
-use std::io::Read;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spequlos_core::ledger::LedgerError;
 use spequlos_core::{BotKey, Credits};
+use tokio::sync::{oneshot, Semaphore};
 
-use crate::http::{respond, HttpServer};
 use crate::service::{unix_now, JobDesc, OrderError, Shared};
 use crate::store::{StoreError, User, WorkerState};
 use crate::testbed::form_value;
 
-const MAX_BODY: usize = 4 << 20;
+/// Largest request body accepted (413 beyond).
+pub const MAX_BODY: usize = 4 << 20;
+/// Time a client has to send its request line and headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time one request may take from its headers to the answer, body upload included (408).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests served at once; more are answered 503 at once instead of queueing.
+pub const MAX_IN_FLIGHT: usize = 64;
+/// Open connections; more are closed at accept. Idle connections cost a few KiB each.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// A connection is closed after this long, keep-alive or not.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 
+/// The API server: hyper on a small tokio runtime of its own, so slow or idle clients cost a
+/// task, not a thread. The token is checked from the headers before any body is read; the
+/// body is read under a size limit and a per-request deadline; requests beyond
+/// [`MAX_IN_FLIGHT`] get 503. Handlers that touch the shared state run on the blocking pool.
 pub struct Api {
-    http: HttpServer,
     addr: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Api {
     pub fn start(shared: Arc<Mutex<Shared>>, listen: &str) -> anyhow::Result<Api> {
-        let http = HttpServer::start("API", listen, 2, move |req| handle(&shared, req))?;
+        let listener = std::net::TcpListener::bind(listen)
+            .map_err(|e| anyhow::anyhow!("API: cannot listen on {listen}: {e}"))?;
+        listener.set_nonblocking(true)?;
+        let local: SocketAddr = listener.local_addr()?;
         let host = listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
-        let addr = format!("{host}:{}", http.port());
-        Ok(Api { http, addr })
+        let addr = format!("{host}:{}", local.port());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(MAX_IN_FLIGHT + 8)
+            .enable_all()
+            .thread_name("spequlos-api")
+            .build()?;
+        let (tx, rx) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("spequlos-api".into())
+            .spawn(move || {
+                runtime.block_on(serve(listener, shared, rx));
+                // Blocking handlers still running are not waited for long.
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })?;
+        Ok(Api {
+            addr,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     /// `host:port` the API listens on.
@@ -43,7 +88,68 @@ impl Api {
     }
 
     pub fn stop(&mut self) {
-        self.http.stop();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct ApiState {
+    shared: Arc<Mutex<Shared>>,
+    in_flight: Semaphore,
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Mutex<Shared>>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    let state = Arc::new(ApiState {
+        shared,
+        in_flight: Semaphore::new(MAX_IN_FLIGHT),
+    });
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, std::convert::Infallible>(answer(&state, req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
+            drop(permit);
+        });
     }
 }
 
@@ -52,6 +158,23 @@ struct Reply {
     status: u16,
     body: String,
     html: bool,
+}
+
+impl Reply {
+    fn into_response(self) -> Response<Full<Bytes>> {
+        let mut r = Response::new(Full::new(Bytes::from(self.body)));
+        *r.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(if self.html {
+                "text/html; charset=utf-8"
+            } else {
+                "application/json"
+            }),
+        );
+        r
+    }
 }
 
 fn ok(v: Value) -> Reply {
@@ -70,6 +193,13 @@ fn err(status: u16, msg: impl std::fmt::Display) -> Reply {
     }
 }
 
+/// A failure of ours: the client learns nothing of paths or SQL; the detail goes to the
+/// service's standard error.
+fn internal(e: impl std::fmt::Display) -> Reply {
+    eprintln!("API: internal error: {e}");
+    err(500, "internal error")
+}
+
 fn qos(values: &[String]) -> Reply {
     Reply {
         status: 200,
@@ -81,35 +211,83 @@ fn qos(values: &[String]) -> Reply {
     }
 }
 
-fn handle(shared: &Arc<Mutex<Shared>>, mut req: tiny_http::Request) {
-    let mut body = Vec::new();
-    let read = req
-        .as_reader()
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut body);
-    let reply = if read.is_err() {
-        err(400, "unreadable body")
-    } else if body.len() > MAX_BODY {
-        err(413, format!("body larger than {MAX_BODY} bytes"))
-    } else {
-        let token = req
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Authorization"))
-            .and_then(|h| h.value.as_str().strip_prefix("Bearer ").map(str::to_string));
-        let url = req.url().to_string();
-        let method = req.method().to_string();
-        let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
-        route(&mut g, &method, &url, token, &body)
-    };
-    let ctype = if reply.html {
-        "text/html; charset=utf-8"
-    } else {
-        "application/json"
-    };
-    respond(req, reply.status, ctype, reply.body.into_bytes());
+fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+async fn answer(state: &Arc<ApiState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.uri().path() == "/api/health" {
+        return ok(json!({"status": "ok"})).into_response();
+    }
+    let Ok(_slot) = state.in_flight.try_acquire() else {
+        return err(503, "busy; try again").into_response();
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, handle(state, req)).await {
+        Ok(reply) => reply.into_response(),
+        Err(_) => err(408, "request not received in time").into_response(),
+    }
+}
+
+async fn handle(state: &Arc<ApiState>, req: Request<Incoming>) -> Reply {
+    let (parts, body) = req.into_parts();
+    let url = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let method = parts.method.as_str().to_string();
+    // Who is asking is settled from the headers, before a byte of the body is read.
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let token = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .or_else(|| form_value(query.as_bytes(), "token"));
+    let Some(token) = token else {
+        return err(401, "missing token (Authorization: Bearer TOKEN)");
+    };
+    let shared = state.shared.clone();
+    let caller =
+        match tokio::task::spawn_blocking(move || authenticate(&lock(&shared), &token)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(reply)) => return reply,
+            Err(e) => return internal(e),
+        };
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return err(413, format!("body larger than {MAX_BODY} bytes"));
+    }
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return err(413, format!("body larger than {MAX_BODY} bytes"))
+        }
+        Err(_) => return err(400, "unreadable body"),
+    };
+    let shared = state.shared.clone();
+    tokio::task::spawn_blocking(move || route(&mut lock(&shared), &caller, &method, &url, &body))
+        .await
+        .unwrap_or_else(internal)
+}
+
+fn authenticate(g: &Shared, token: &str) -> Result<Caller, Reply> {
+    if token == g.cfg.admin_token {
+        return Ok(Caller::Admin);
+    }
+    match g.store.authenticate(token) {
+        Ok(Some(u)) => Ok(Caller::User(u)),
+        Ok(None) => Err(err(401, "invalid token")),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+#[derive(Clone)]
 enum Caller {
     Admin,
     User(User),
@@ -144,7 +322,8 @@ fn store_err(e: StoreError) -> Reply {
         ),
         StoreError::Refused(e) => err(409, e),
         StoreError::UserExists(u) => err(409, format!("user `{u}` already exists")),
-        e => err(500, e),
+        StoreError::TokenTaken => err(409, "that token is already in use; choose another"),
+        e => internal(e),
     }
 }
 
@@ -157,22 +336,10 @@ fn order_err(e: OrderError) -> Reply {
     }
 }
 
-fn route(g: &mut Shared, method: &str, url: &str, token: Option<String>, body: &[u8]) -> Reply {
+fn route(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &[u8]) -> Reply {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let q = |k: &str| form_value(query.as_bytes(), k);
-    if path == "/api/health" {
-        return ok(json!({"status": "ok"}));
-    }
-    let token = token.or_else(|| q("token"));
-    let caller = match token {
-        None => return err(401, "missing token (Authorization: Bearer TOKEN)"),
-        Some(t) if t == g.cfg.admin_token => Caller::Admin,
-        Some(t) => match g.store.authenticate(&t) {
-            Ok(Some(u)) => Caller::User(u),
-            Ok(None) => return err(401, "invalid token"),
-            Err(e) => return err(500, e),
-        },
-    };
+    let caller = caller.clone();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let now = unix_now();
     match (method, segs.as_slice()) {
@@ -192,8 +359,17 @@ fn route(g: &mut Shared, method: &str, url: &str, token: Option<String>, body: &
                 Ok(u) => u,
                 Err(r) => return r,
             };
-            if u.name.is_empty() || u.token.len() < 8 {
-                return err(400, "name must not be empty and token needs 8+ characters");
+            if u.name.is_empty() || u.name.len() > 200 || u.name.chars().any(char::is_control) {
+                return err(
+                    400,
+                    "field `name`: 1 to 200 characters, no control characters",
+                );
+            }
+            if u.token.len() < 8 || u.token.len() > 512 {
+                return err(400, "field `token`: 8 to 512 characters");
+            }
+            if u.token == g.cfg.admin_token {
+                return err(409, "that token is already in use; choose another");
             }
             match g.store.add_user(&u.name, &u.token, u.admin) {
                 Ok(()) => Reply {
@@ -291,7 +467,7 @@ fn route(g: &mut Shared, method: &str, url: &str, token: Option<String>, body: &
                     .map(|w| json!({"name": w.name, "batch": w.bot.batch, "dg": w.bot.dg,
                                     "worker": w.worker, "state": format!("{:?}", w.state).to_lowercase()}))
                     .collect::<Vec<_>>())),
-                Err(e) => err(500, e),
+                Err(e) => internal(e),
             }
         }
         // The original portal's scripts.

@@ -195,6 +195,8 @@ pub struct Shared {
 pub enum OrderError {
     #[error("unknown DG `{0}`")]
     UnknownDg(String),
+    #[error("field `batch`: a BOINC batch id is a positive whole number")]
+    BadBatch,
     #[error("strategy: {0}")]
     Strategy(String),
     #[error("strategy {0} duplicates jobs (D) but the order gives no `jobs` to copy")]
@@ -205,6 +207,20 @@ pub enum OrderError {
     NotOwner(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// `str::floor_char_boundary` is not stable yet: the largest char boundary <= `i`.
+trait FloorBoundary {
+    fn floor_char_boundary_compat(&self, i: usize) -> usize;
+}
+
+impl FloorBoundary for String {
+    fn floor_char_boundary_compat(&self, i: usize) -> usize {
+        (0..=i.min(self.len()))
+            .rev()
+            .find(|&k| self.is_char_boundary(k))
+            .unwrap_or(0)
+    }
 }
 
 pub fn unix_now() -> f64 {
@@ -225,7 +241,12 @@ impl Shared {
         jobs: Vec<JobDesc>,
     ) -> Result<(), OrderError> {
         if !self.cfg.boinc.iter().any(|d| d.name == key.dg) {
-            return Err(OrderError::UnknownDg(key.dg.clone()));
+            let mut dg = key.dg.clone();
+            dg.truncate(dg.floor_char_boundary_compat(64));
+            return Err(OrderError::UnknownDg(dg));
+        }
+        if !(key.batch.len() <= 20 && key.batch.parse::<u64>().is_ok_and(|b| b > 0)) {
+            return Err(OrderError::BadBatch);
         }
         let state = match self.bots.get(key) {
             Some(b) if b.finished => {

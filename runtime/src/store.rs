@@ -80,6 +80,9 @@ pub enum StoreError {
     },
     #[error("user `{0}` already exists")]
     UserExists(String),
+    /// Tokens identify users, so two users cannot share one.
+    #[error("that token is already in use")]
+    TokenTaken,
 }
 
 /// A user as the API sees it.
@@ -172,6 +175,9 @@ impl Store {
         if exists.is_some() {
             return Err(StoreError::UserExists(name.to_string()));
         }
+        if self.authenticate(token)?.is_some() {
+            return Err(StoreError::TokenTaken);
+        }
         self.conn
             .execute(
                 "INSERT INTO users (name, token_sha256, admin) VALUES (?1, ?2, ?3)",
@@ -251,10 +257,7 @@ impl Store {
     }
 
     pub fn deposit(&mut self, t: f64, user: &str, amount: Credits) -> Result<(), StoreError> {
-        self.commit(|l| {
-            l.deposit(t, user, amount);
-            Ok(())
-        })
+        self.commit(|l| l.deposit(t, user, amount))
     }
 
     pub fn order(

@@ -69,6 +69,18 @@ pub fn runs_rows(sc: &Scenario, trace_hosts: usize, out: &PairOutput) -> String 
     s
 }
 
+/// The leading fields of a `runs.csv` line: the run kind and every parameter column. Readers
+/// of a sweep's rows compare them with the plan to refuse rows of another sweep.
+pub fn param_fields(kind: &str, sc: &Scenario) -> String {
+    let flat = sc.flatten();
+    let mut s = kind.to_string();
+    for col in Scenario::param_columns() {
+        s.push(',');
+        s.push_str(&csv_field(flat.get(&col).map_or("", String::as_str)));
+    }
+    s
+}
+
 /// Appends one `runs.csv` line (without the header) for run `r` of scenario `sc`; `pair` is the
 /// comparison with its baseline for a SpeQuloS run.
 pub fn run_row(
@@ -79,12 +91,7 @@ pub fn run_row(
     r: &RunOutput,
     pair: Option<spequlos_core::PairMetrics>,
 ) {
-    let flat = sc.flatten();
-    s.push_str(kind);
-    for col in Scenario::param_columns() {
-        s.push(',');
-        s.push_str(&csv_field(flat.get(&col).map_or("", String::as_str)));
-    }
+    s.push_str(&param_fields(kind, sc));
     let m = &r.metrics;
     let (speedup, tre) = pair.map_or((f64::NAN, f64::NAN), |p| (p.speedup, p.tre));
     let _ = write!(

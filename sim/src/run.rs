@@ -10,6 +10,8 @@ use spequlos_core::{Oracle, Strategy};
 use spequlos_traces::gen::generate_quiet;
 use spequlos_traces::{presets, Format, ReadOptions, Trace, TraceError};
 
+use spequlos_check::{FieldError, LimitError, Limits};
+
 use crate::scenario::{Scenario, TraceSpec};
 use crate::workload::TaskSpec;
 use crate::world::{RunOutput, World};
@@ -18,12 +20,22 @@ use crate::world::{RunOutput, World};
 pub enum SimError {
     #[error(transparent)]
     Trace(#[from] TraceError),
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     #[error("{0}")]
     Input(String),
 }
 
-/// Reads or generates the trace a scenario names.
+/// Reads or generates the trace a scenario names, within the default [`Limits`].
 pub fn load_trace(spec: &TraceSpec) -> Result<Trace, SimError> {
+    load_trace_within(spec, &Limits::default())
+}
+
+/// Reads or generates the trace a scenario names; a generated trace beyond `limits`
+/// (host-days, expected intervals) is refused before anything is allocated.
+pub fn load_trace_within(spec: &TraceSpec, limits: &Limits) -> Result<Trace, SimError> {
     let trace = match &spec.file {
         Some(file) => {
             let format = spec
@@ -35,6 +47,7 @@ pub fn load_trace(spec: &TraceSpec) -> Result<Trace, SimError> {
             let opts = ReadOptions {
                 format,
                 span: spec.span,
+                max_intervals: limits.intervals,
                 ..ReadOptions::default()
             };
             let (t, _) = spequlos_traces::read(Path::new(file), &opts)?;
@@ -52,16 +65,23 @@ pub fn load_trace(spec: &TraceSpec) -> Result<Trace, SimError> {
                     presets::names().join(", ")
                 ))
             })?;
-            if !(spec.days > 0.0 && spec.days.is_finite()) || spec.hosts == 0 {
-                return Err(SimError::Input("trace: hosts and days must be > 0".into()));
+            if !(spec.days > 0.0 && spec.days <= 36500.0) || spec.hosts == 0 {
+                return Err(SimError::Input(
+                    "trace: hosts must be >= 1 and days in (0, 36500] to generate a trace".into(),
+                ));
             }
-            generate_quiet(
-                &cfg,
-                spec.hosts,
-                (spec.days * 86400.0).round() as i64,
-                spec.seed,
-            )
-            .map_err(SimError::Input)?
+            limits.check_host_days("trace", spec.hosts as f64, spec.days)?;
+            let span = (spec.days * 86400.0).round() as i64;
+            let expected = cfg.expected_intervals(spec.hosts, span);
+            limits.check_count(
+                "intervals",
+                &format!(
+                    "trace `{}` ({} hosts, {} days)",
+                    spec.preset, spec.hosts, spec.days
+                ),
+                expected.min(u64::MAX as f64) as u64,
+            )?;
+            generate_quiet(&cfg, spec.hosts, span, spec.seed).map_err(SimError::Input)?
         }
     };
     if spec.offset >= trace.meta.span as f64 {
@@ -73,11 +93,16 @@ pub fn load_trace(spec: &TraceSpec) -> Result<Trace, SimError> {
     Ok(trace)
 }
 
-/// The BoT's tasks, drawn from the run seed's workload stream.
+/// The BoT's tasks, drawn from the run seed's workload stream, within the default [`Limits`].
 pub fn tasks(sc: &Scenario) -> Result<Vec<TaskSpec>, SimError> {
+    tasks_within(sc, &Limits::default())
+}
+
+/// The BoT's tasks; more than `limits.tasks` is refused before they are made.
+pub fn tasks_within(sc: &Scenario, limits: &Limits) -> Result<Vec<TaskSpec>, SimError> {
     let mut rng = ChaCha8Rng::seed_from_u64(sc.seed);
     rng.set_stream(2);
-    sc.workload.tasks(&mut rng).map_err(SimError::Input)
+    sc.workload.tasks(&mut rng, limits.tasks)
 }
 
 /// The Oracle's history key: one per (DG, middleware, strategy).
@@ -108,10 +133,21 @@ pub struct PairOutput {
 }
 
 pub fn run_pair(sc: &Scenario, trace: &Trace, oracle: &Oracle) -> Result<PairOutput, SimError> {
-    sc.validate().map_err(SimError::Input)?;
+    sc.validate()?;
     let tasks = tasks(sc)?;
-    let baseline = run_one(sc, trace, &tasks, oracle, Strategy::None);
-    let speq = (!sc.strategy.is_none()).then(|| run_one(sc, trace, &tasks, oracle, sc.strategy));
+    run_pair_on(sc, trace, oracle, &tasks)
+}
+
+/// [`run_pair`] on tasks already drawn (with [`tasks_within`]).
+pub fn run_pair_on(
+    sc: &Scenario,
+    trace: &Trace,
+    oracle: &Oracle,
+    tasks: &[TaskSpec],
+) -> Result<PairOutput, SimError> {
+    sc.validate()?;
+    let baseline = run_one(sc, trace, tasks, oracle, Strategy::None);
+    let speq = (!sc.strategy.is_none()).then(|| run_one(sc, trace, tasks, oracle, sc.strategy));
     let pair = speq
         .as_ref()
         .map(|s| metrics::pair(&baseline.metrics, &s.metrics));

@@ -19,6 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+use spequlos_check::{self as check, Checked, FieldError};
+use spequlos_core::ledger::MAX_CREDITS;
 use spequlos_core::{OracleParams, QosParams, Strategy};
 
 use crate::workload::WorkloadSpec;
@@ -36,7 +38,7 @@ pub struct Scenario {
     pub cloud: CloudSpec,
     pub oracle: OracleParams,
     pub model: ModelOptions,
-    /// Fraction of completion from which t_ideal is extrapolated.
+    /// Fraction of completion from which t_ideal is extrapolated; (0, 1).
     pub ideal_fraction: f64,
 }
 
@@ -67,15 +69,17 @@ pub struct TraceSpec {
     pub file: Option<String>,
     /// Force the format of `file`.
     pub format: Option<String>,
-    /// Hosts to generate (or to keep from a file, first N; 0 keeps all).
+    /// Hosts to generate (or to keep from a file, first N; 0 keeps all); [0, 10^8], and hosts ×
+    /// days within `--limit host_days`.
     pub hosts: usize,
-    /// Days to generate.
+    /// Days to generate; (0, 36500].
     pub days: f64,
     /// Seed of the generated trace, separate from the run seed so that runs share one trace.
     pub seed: u64,
-    /// Seconds into the trace at which the BoT is submitted.
+    /// Seconds into the trace at which the BoT is submitted; [0, 10^11], before the end.
     pub offset: f64,
-    /// Span of a trace file that does not give one (looping SimGrid profiles), seconds.
+    /// Span of a trace file that does not give one (looping SimGrid profiles), seconds;
+    /// [1, 10^11].
     pub span: Option<i64>,
 }
 
@@ -131,14 +135,16 @@ impl Middleware {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BoincParams {
-    /// Replicas created per workunit.
+    /// Replicas created per workunit; [1, 100].
     pub target_nresults: u32,
-    /// Successful replicas that validate a workunit.
+    /// Successful replicas that validate a workunit; [1, target_nresults].
     pub min_quorum: u32,
-    /// Seconds before an unreturned replica is re-issued.
+    /// Seconds before an unreturned replica is re-issued; [60, 10^9].
     pub delay_bound: f64,
-    /// Tasks a client buffers per core.
+    /// Tasks a client buffers per core; [1, 1000].
     pub buffer_per_core: u32,
+    /// Poll back-off after an empty reply, doubling from `backoff_min` ([1, 86400] s) up to
+    /// `backoff_max` ([backoff_min, 10^7] s).
     pub backoff_min: f64,
     pub backoff_max: f64,
 }
@@ -160,11 +166,13 @@ impl Default for BoincParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct XwhepParams {
+    /// As for BOINC: [1, 86400] s, then [backoff_min, 10^7] s.
     pub backoff_min: f64,
     pub backoff_max: f64,
-    /// Keep-alive period, seconds.
+    /// Keep-alive period, seconds; [1, 86400].
     pub keepalive: f64,
-    /// A worker silent this long after its last keep-alive is timed out, its tasks re-queued.
+    /// A worker silent this long after its last keep-alive is timed out, its tasks re-queued;
+    /// [1, 10^9] s.
     pub timeout: f64,
 }
 
@@ -183,19 +191,20 @@ impl Default for XwhepParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CloudSpec {
-    /// Worker speed as a multiple of the mean volunteer speed.
+    /// Worker speed as a multiple of the mean volunteer speed; (0, 10^6].
     pub speed_factor: f64,
-    /// Boot delay ~ N(boot_mean, boot_sd) clipped to [boot_min, boot_max], seconds.
+    /// Boot delay ~ N(boot_mean, boot_sd) clipped to [boot_min, boot_max], seconds; mean and sd
+    /// in [0, 10^6], 0 <= boot_min <= boot_max <= 10^6.
     pub boot_mean: f64,
     pub boot_sd: f64,
     pub boot_min: f64,
     pub boot_max: f64,
     /// Credits ordered for the BoT; by default the cost of running `credit_fraction` of the
-    /// BoT's work on Cloud workers.
+    /// BoT's work on Cloud workers. `credits` in [0, 2^53], `credit_fraction` in [0, 1000].
     pub credits: Option<u64>,
     pub credit_fraction: f64,
     /// Revocation model: a running Cloud worker is revoked after an exponential time with this
-    /// mean, in hours (spot instances); unset, Cloud workers never fail.
+    /// mean, in hours (spot instances; (0, 10^6]); unset, Cloud workers never fail.
     pub revocation_mean_hours: Option<f64>,
 }
 impl Default for CloudSpec {
@@ -222,7 +231,7 @@ pub struct ModelOptions {
     /// as the authors' simulator does (off by default: it adds noise, not realism).
     pub on_jitter: bool,
     /// Run every volunteer at this speed (ops/s) instead of the trace's speeds; the original
-    /// simulator's default is 1000 for all hosts.
+    /// simulator's default is 1000 for all hosts; (0, 10^15].
     pub uniform_speed: Option<f64>,
     /// Simulate every idle poll as an event instead of computing the next successful one.
     /// Results are identical (a test checks it); only slower. For validation.
@@ -268,61 +277,94 @@ impl Scenario {
         keys.into_iter().collect()
     }
 
-    /// Checks values that serde cannot.
-    pub fn validate(&self) -> Result<(), String> {
-        self.qos.validate().map_err(|e| format!("qos: {e}"))?;
+    /// Checks every value against its documented range (the field docs); the error names the
+    /// field as written in the file.
+    pub fn validate(&self) -> Checked {
+        self.qos.validate().map_err(|e| e.within("qos"))?;
+        self.oracle.validate().map_err(|e| e.within("oracle"))?;
+        let t = &self.trace;
+        check::int("trace.hosts", t.hosts as u64, 0, 100_000_000)?;
+        check::real_above("trace.days", t.days, 0.0, 36500.0, "days")?;
+        check::real("trace.offset", t.offset, 0.0, 1e11, "s")?;
+        if let Some(v) = t.span.filter(|v| !(1..=100_000_000_000).contains(v)) {
+            return Err(FieldError::new(
+                "trace.span",
+                v,
+                "a whole number in [1, 1e11] s",
+            ));
+        }
         let c = &self.cloud;
-        let pos = |n: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{n} must be > 0, got {v}"))
-            }
-        };
-        pos("cloud.speed_factor", c.speed_factor)?;
-        pos("cloud.boot_max", c.boot_max)?;
-        if !(c.boot_min >= 0.0 && c.boot_min <= c.boot_max && c.boot_sd >= 0.0) {
-            return Err("cloud: need 0 <= boot_min <= boot_max and boot_sd >= 0".into());
-        }
-        if !(c.credit_fraction >= 0.0 && c.credit_fraction.is_finite()) {
-            return Err("cloud.credit_fraction must be >= 0".into());
-        }
+        check::real_above("cloud.speed_factor", c.speed_factor, 0.0, 1e6, "")?;
+        check::real_above("cloud.boot_max", c.boot_max, 0.0, 1e6, "s")?;
+        check::real(
+            "cloud.boot_min",
+            c.boot_min,
+            0.0,
+            c.boot_max,
+            "s (at most boot_max)",
+        )?;
+        check::real("cloud.boot_mean", c.boot_mean, 0.0, 1e6, "s")?;
+        check::real("cloud.boot_sd", c.boot_sd, 0.0, 1e6, "s")?;
+        check::opt(c.credits, |v| {
+            check::int("cloud.credits", v, 0, MAX_CREDITS)
+        })?;
+        check::real("cloud.credit_fraction", c.credit_fraction, 0.0, 1000.0, "")?;
+        check::opt(c.revocation_mean_hours, |v| {
+            check::real_above("cloud.revocation_mean_hours", v, 0.0, 1e6, "h")
+        })?;
+        check::opt(self.model.uniform_speed, |v| {
+            check::real_above("model.uniform_speed", v, 0.0, 1e15, "ops/s")
+        })?;
         if !(self.ideal_fraction > 0.0 && self.ideal_fraction < 1.0) {
-            return Err("ideal_fraction must be within (0, 1)".into());
+            return Err(FieldError::new(
+                "ideal_fraction",
+                self.ideal_fraction,
+                "a number in (0, 1)",
+            ));
         }
-        if let Some(h) = self.cloud.revocation_mean_hours {
-            pos("cloud.revocation_mean_hours", h)?;
-        }
-        if let Some(v) = self.model.uniform_speed {
-            pos("model.uniform_speed", v)?;
-        }
-        if !(self.trace.offset >= 0.0 && self.trace.offset.is_finite()) {
-            return Err("trace.offset must be >= 0".into());
-        }
+        self.workload.validate().map_err(|e| e.within("workload"))?;
         match &self.middleware {
-            Middleware::Boinc(b) => {
-                if b.min_quorum == 0 || b.target_nresults < b.min_quorum {
-                    return Err("middleware: need 1 <= min_quorum <= target_nresults".into());
-                }
-                if b.buffer_per_core == 0 {
-                    return Err("middleware.buffer_per_core must be >= 1".into());
-                }
-                pos("middleware.delay_bound", b.delay_bound)?;
-                pos("middleware.backoff_min", b.backoff_min)?;
-                if b.backoff_max < b.backoff_min {
-                    return Err("middleware: backoff_max < backoff_min".into());
-                }
-            }
-            Middleware::Xwhep(x) => {
-                pos("middleware.backoff_min", x.backoff_min)?;
-                pos("middleware.keepalive", x.keepalive)?;
-                pos("middleware.timeout", x.timeout)?;
-                if x.backoff_max < x.backoff_min {
-                    return Err("middleware: backoff_max < backoff_min".into());
-                }
-            }
+            Middleware::Boinc(b) => b.validate(),
+            Middleware::Xwhep(x) => x.validate(),
         }
-        Ok(())
+        .map_err(|e| e.within("middleware"))
+    }
+}
+
+impl BoincParams {
+    pub fn validate(&self) -> Checked {
+        check::int("target_nresults", self.target_nresults.into(), 1, 100)?;
+        check::int(
+            "min_quorum",
+            self.min_quorum.into(),
+            1,
+            self.target_nresults.into(),
+        )?;
+        check::real("delay_bound", self.delay_bound, 60.0, 1e9, "s")?;
+        check::int("buffer_per_core", self.buffer_per_core.into(), 1, 1000)?;
+        check::real("backoff_min", self.backoff_min, 1.0, 86400.0, "s")?;
+        check::real(
+            "backoff_max",
+            self.backoff_max,
+            self.backoff_min,
+            1e7,
+            "s (at least backoff_min)",
+        )
+    }
+}
+
+impl XwhepParams {
+    pub fn validate(&self) -> Checked {
+        check::real("backoff_min", self.backoff_min, 1.0, 86400.0, "s")?;
+        check::real(
+            "backoff_max",
+            self.backoff_max,
+            self.backoff_min,
+            1e7,
+            "s (at least backoff_min)",
+        )?;
+        check::real("keepalive", self.keepalive, 1.0, 86400.0, "s")?;
+        check::real("timeout", self.timeout, 1.0, 1e9, "s")
     }
 }
 

@@ -1,11 +1,20 @@
 //! Bag-of-Tasks workloads: the tasks of one BoT, with submission times and sizes.
 
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal};
 use serde::{Deserialize, Serialize};
+use spequlos_check::{self as check, Checked, Limits};
+
+use crate::run::SimError;
+
+/// The largest task, in operations (a year at 3·10^10 ops/s).
+pub const MAX_OPS: f64 = 1e18;
+/// The latest submission time in a job file, seconds (about 3,000 years).
+pub const MAX_SUBMIT: f64 = 1e11;
 
 /// One task: when it is submitted (seconds after the BoT starts) and its size in operations.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -52,8 +61,26 @@ impl WorkloadSpec {
         }
     }
 
-    /// The tasks, sorted by submission time (ties keep file order).
-    pub fn tasks(&self, rng: &mut ChaCha8Rng) -> Result<Vec<TaskSpec>, String> {
+    /// Checks the parameters of a uniform workload: `count` >= 1 (and within `--limit
+    /// tasks`), `ops` in (0, 10^18].
+    pub fn validate(&self) -> Checked {
+        if let WorkloadSpec::Uniform { count, ops } = self {
+            check::int("count", u64::from(*count), 1, u64::from(u32::MAX))?;
+            check::real_above("ops", *ops, 0.0, MAX_OPS, "ops")?;
+        }
+        Ok(())
+    }
+
+    /// The tasks, sorted by submission time (ties keep file order). More than `max_tasks`
+    /// is refused before they are made.
+    pub fn tasks(&self, rng: &mut ChaCha8Rng, max_tasks: u64) -> Result<Vec<TaskSpec>, SimError> {
+        let limit = |n: u64| {
+            Limits {
+                tasks: max_tasks,
+                ..Limits::default()
+            }
+            .check_count("tasks", &format!("workload `{}`", self.label()), n)
+        };
         let mut tasks = match self {
             WorkloadSpec::Small => vec![
                 TaskSpec {
@@ -70,9 +97,8 @@ impl WorkloadSpec {
                 10000
             ],
             WorkloadSpec::Uniform { count, ops } => {
-                if *count == 0 || !(ops.is_finite() && *ops > 0.0) {
-                    return Err("uniform workload needs count > 0 and ops > 0".into());
-                }
+                self.validate().map_err(|e| e.within("workload"))?;
+                limit(u64::from(*count))?;
                 vec![
                     TaskSpec {
                         submit: 0.0,
@@ -82,8 +108,9 @@ impl WorkloadSpec {
                 ]
             }
             WorkloadSpec::Random => random(rng),
-            WorkloadSpec::File { path } => read_job_file(Path::new(path))?,
+            WorkloadSpec::File { path } => read_job_file(Path::new(path), max_tasks)?,
         };
+        limit(tasks.len() as u64)?;
         tasks.sort_by(|a, b| a.submit.total_cmp(&b.submit));
         Ok(tasks)
     }
@@ -115,15 +142,34 @@ pub fn random(rng: &mut ChaCha8Rng) -> Vec<TaskSpec> {
         .collect()
 }
 
-fn read_job_file(path: &Path) -> Result<Vec<TaskSpec>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn read_job_file(path: &Path, max_tasks: u64) -> Result<Vec<TaskSpec>, SimError> {
+    let input = |msg: String| SimError::Input(format!("{}: {msg}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| input(e.to_string()))?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = String::new();
+    let mut i = 0u64;
+    loop {
+        line.clear();
+        // Lines are short; a "line" of megabytes is not a job file.
+        let n = (&mut reader)
+            .take(1 << 16)
+            .read_line(&mut line)
+            .map_err(|e| input(format!("line {}: {e}", i + 1)))?;
+        if n == 0 {
+            break;
+        }
+        i += 1;
+        if n == 1 << 16 && !line.ends_with('\n') {
+            return Err(input(format!("line {i}: longer than 64 KiB")));
+        }
         let l = line.trim();
         if l.is_empty() || l.starts_with('#') {
             continue;
         }
-        let at = |field: &str, msg: String| format!("{}:{}: {field}: {msg}", path.display(), i + 1);
+        let at = |field: &str, msg: String| {
+            SimError::Input(format!("{}:{i}: {field}: {msg}", path.display()))
+        };
         let f: Vec<&str> = l.split_whitespace().collect();
         if f.len() != 2 {
             return Err(at(
@@ -134,27 +180,32 @@ fn read_job_file(path: &Path) -> Result<Vec<TaskSpec>, String> {
         let submit: f64 = f[0]
             .parse()
             .ok()
-            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+            .filter(|v: &f64| (0.0..=MAX_SUBMIT).contains(v))
             .ok_or_else(|| {
                 at(
                     "submit_time",
-                    format!("expected seconds >= 0, found `{}`", f[0]),
+                    format!("expected seconds in [0, {MAX_SUBMIT:e}], found `{}`", f[0]),
                 )
             })?;
         let ops: f64 = f[1]
             .parse()
             .ok()
-            .filter(|v: &f64| v.is_finite() && *v > 0.0)
+            .filter(|v: &f64| *v > 0.0 && *v <= MAX_OPS)
             .ok_or_else(|| {
                 at(
                     "size_ops",
-                    format!("expected a positive number, found `{}`", f[1]),
+                    format!("expected a number in (0, {MAX_OPS:e}], found `{}`", f[1]),
                 )
             })?;
+        if out.len() as u64 >= max_tasks {
+            return Err(input(format!(
+                "more than {max_tasks} tasks (raise the limit with --limit tasks=N)"
+            )));
+        }
         out.push(TaskSpec { submit, ops });
     }
     if out.is_empty() {
-        return Err(format!("{}: no task in the job file", path.display()));
+        return Err(input("no task in the job file".into()));
     }
     Ok(out)
 }
@@ -167,10 +218,13 @@ mod tests {
     #[test]
     fn named_workloads() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let small = WorkloadSpec::Small.tasks(&mut rng).unwrap();
+        let small = WorkloadSpec::Small.tasks(&mut rng, u64::MAX).unwrap();
         assert_eq!((small.len(), small[0].ops), (1000, 3.6e6));
-        assert_eq!(WorkloadSpec::Big.tasks(&mut rng).unwrap().len(), 10000);
-        let r = WorkloadSpec::Random.tasks(&mut rng).unwrap();
+        assert_eq!(
+            WorkloadSpec::Big.tasks(&mut rng, u64::MAX).unwrap().len(),
+            10000
+        );
+        let r = WorkloadSpec::Random.tasks(&mut rng, u64::MAX).unwrap();
         assert!((500..=5000).contains(&r.len()));
         assert!(r.windows(2).all(|w| w[0].submit <= w[1].submit));
     }
@@ -185,10 +239,10 @@ mod tests {
             path: p.to_string_lossy().into(),
         };
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let e = spec.tasks(&mut rng).unwrap_err();
+        let e = spec.tasks(&mut rng, u64::MAX).unwrap_err().to_string();
         assert!(e.contains("jobs.txt:3: size_ops"), "{e}");
         std::fs::write(&p, "10 100\n0 200\n").unwrap();
-        let t = spec.tasks(&mut rng).unwrap();
+        let t = spec.tasks(&mut rng, u64::MAX).unwrap();
         assert_eq!(
             t[0],
             TaskSpec {

@@ -308,7 +308,11 @@ impl<'a> World<'a> {
             sc.qos
                 .default_order(total_ops, cloud_speed, sc.cloud.credit_fraction)
         });
-        ledger.deposit(0.0, "user", credits);
+        // Scenarios are validated (credits <= MAX_CREDITS) and the default order is clamped.
+        let credits = credits.min(spequlos_core::ledger::MAX_CREDITS);
+        ledger
+            .deposit(0.0, "user", credits)
+            .expect("a fresh ledger takes up to MAX_CREDITS");
         ledger
             .order(0.0, "user", &bot, credits)
             .expect("deposit covers the order");

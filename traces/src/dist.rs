@@ -40,8 +40,20 @@ pub enum Dist {
 }
 
 impl Dist {
-    /// Checks the parameters; the message names the bad one.
+    /// Checks the parameters; the message names the bad one. Besides each parameter's own
+    /// range, the mean must be a finite number of hours in [10^-9, 10^12]: an infinite or
+    /// overflowing mean (a log-normal with a huge `mu`) would silently make a trace without
+    /// intervals. (Traces of too many intervals are refused by the resource limits.)
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_params()?;
+        let m = self.mean();
+        if !(1e-9..=1e12).contains(&m) {
+            return Err(format!("the mean is {m} h; it must lie in [1e-9, 1e12] h"));
+        }
+        Ok(())
+    }
+
+    fn validate_params(&self) -> Result<(), String> {
         let pos = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(())

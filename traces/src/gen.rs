@@ -296,6 +296,27 @@ impl GeneratorConfig {
     }
 }
 
+impl GeneratorConfig {
+    /// About how many availability intervals `hosts` hosts over `span` seconds will have (for
+    /// resource checks before generating): one per mean ON + OFF cycle, plus one per host.
+    pub fn expected_intervals(&self, hosts: usize, span: Seconds) -> f64 {
+        let per_host = match &self.availability {
+            AvailabilityModel::Renewal { classes, .. } => {
+                let total: f64 = classes.iter().map(|k| k.fraction).sum();
+                classes
+                    .iter()
+                    .map(|k| {
+                        let cycle_h = k.up.mean() + k.down.mean();
+                        k.fraction / total * span as f64 / (cycle_h * 3600.0)
+                    })
+                    .sum::<f64>()
+            }
+            AvailabilityModel::Spot(m) => span as f64 / (m.change_mean * 3600.0).max(1.0),
+        };
+        hosts as f64 * (per_host + 1.0)
+    }
+}
+
 /// Generates `hosts` hosts over `span` seconds.
 pub fn generate(
     config: &GeneratorConfig,

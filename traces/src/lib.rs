@@ -16,5 +16,6 @@ pub mod presets;
 pub mod stats;
 
 pub use error::{ReadReport, Result, TraceError};
-pub use io::{read, write, Format, ReadOptions};
+pub use io::atomic::write_atomic;
+pub use io::{read, write, write_replacing, Format, ReadOptions};
 pub use model::{Host, Seconds, SourceFormat, Trace, TraceBuilder, TraceMeta};

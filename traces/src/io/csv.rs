@@ -118,6 +118,15 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport
 
 /// Reads a host table. Columns are found by name; all four are required.
 pub(super) fn read_hosts(path: &Path) -> Result<Vec<Host>> {
+    Ok(read_hosts_with_files(path)?
+        .into_iter()
+        .map(|(h, _)| h)
+        .collect())
+}
+
+/// Reads a host table with, for each host, the stem of its per-host file: the optional
+/// `file` column, else the host's name.
+pub(super) fn read_hosts_with_files(path: &Path) -> Result<Vec<(Host, String)>> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_path(path)
@@ -137,6 +146,7 @@ pub(super) fn read_hosts(path: &Path) -> Result<Vec<Host>> {
                 )
             })?;
     }
+    let file_col = headers.iter().position(|h| h.eq_ignore_ascii_case("file"));
     let mut hosts = Vec::new();
     let mut seen = HashMap::new();
     for rec in rdr.records() {
@@ -178,12 +188,20 @@ pub(super) fn read_hosts(path: &Path) -> Result<Vec<Host>> {
                 format!("host id {id} already defined at line {prev}"),
             ));
         }
-        hosts.push(Host {
-            id,
-            name: rec[col[1]].to_string(),
-            speed,
-            cores,
-        });
+        let name = rec[col[1]].to_string();
+        let file = file_col
+            .and_then(|c| rec.get(c))
+            .filter(|f| !f.is_empty())
+            .map_or_else(|| name.clone(), str::to_string);
+        hosts.push((
+            Host {
+                id,
+                name,
+                speed,
+                cores,
+            },
+            file,
+        ));
     }
     Ok(hosts)
 }
@@ -196,27 +214,36 @@ fn csv_error(path: &Path, e: csv::Error) -> TraceError {
     }
 }
 
-/// Writes the host table `hosts.csv` into `dir`.
-pub(super) fn write_hosts(trace: &Trace, dir: &Path) -> Result<()> {
+/// Writes the host table `hosts.csv` into `dir`. With `files` (the per-host file stems of
+/// the simgrid and tr formats), a `file` column is added when some stem is not the host's
+/// name (hosts sharing a name), so the table maps every host to its own file.
+pub(super) fn write_hosts(trace: &Trace, dir: &Path, files: Option<&[String]>) -> Result<()> {
     let path = dir.join("hosts.csv");
     let mut w = csv::Writer::from_path(&path).map_err(|e| csv_error(&path, e))?;
-    w.write_record(HOSTS_HEADER)
-        .map_err(|e| csv_error(&path, e))?;
-    for h in trace.hosts() {
+    let files = files.filter(|f| f.iter().zip(trace.hosts()).any(|(f, h)| *f != h.name));
+    let mut header: Vec<&str> = HOSTS_HEADER.to_vec();
+    if files.is_some() {
+        header.push("file");
+    }
+    w.write_record(&header).map_err(|e| csv_error(&path, e))?;
+    for (i, h) in trace.hosts().iter().enumerate() {
         // `{}` on f64 prints the shortest text that parses back to the same value.
-        w.write_record([
+        let mut rec = vec![
             h.id.to_string(),
             h.name.clone(),
             h.speed.to_string(),
             h.cores.to_string(),
-        ])
-        .map_err(|e| csv_error(&path, e))?;
+        ];
+        if let Some(f) = files {
+            rec.push(f[i].clone());
+        }
+        w.write_record(&rec).map_err(|e| csv_error(&path, e))?;
     }
     w.flush().map_err(|e| TraceError::io(&path, e))
 }
 
 pub(super) fn write(trace: &Trace, dir: &Path) -> Result<()> {
-    write_hosts(trace, dir)?;
+    write_hosts(trace, dir, None)?;
     let path = dir.join("intervals.csv");
     let io = |e| TraceError::io(&path, e);
     let mut w = BufWriter::with_capacity(1 << 16, File::create(&path).map_err(io)?);

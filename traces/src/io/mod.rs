@@ -30,6 +30,8 @@ use crate::model::{Host, Seconds, Trace, TraceMeta};
 
 pub use lines::parse_time;
 
+pub mod atomic;
+
 /// The speed given to hosts whose source carries none (the original simulator's average power).
 pub const DEFAULT_SPEED: f64 = 1000.0;
 
@@ -160,6 +162,9 @@ pub struct ReadOptions<'a> {
     pub span: Option<Seconds>,
     /// Speed of hosts whose input gives none.
     pub default_speed: f64,
+    /// Looping profiles that would unroll to more intervals than this are refused before
+    /// they are unrolled.
+    pub max_intervals: u64,
     pub progress: &'a dyn Progress,
 }
 
@@ -170,6 +175,7 @@ impl Default for ReadOptions<'_> {
             strict: false,
             span: None,
             default_speed: DEFAULT_SPEED,
+            max_intervals: spequlos_check::Limits::default().intervals,
             progress: &NoProgress,
         }
     }
@@ -197,9 +203,21 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport)> {
     Ok((trace, report))
 }
 
-/// Writes `trace` as a directory in `format`. The directory appears whole or not at all: files
-/// go to a temporary sibling that is renamed into place at the end.
+/// Writes `trace` as a new directory in `format`. The directory appears whole or not at all:
+/// files go to a temporary sibling that is renamed into place at the end. A directory that
+/// exists and holds anything is refused (it may hold a user's files); see [`write_replacing`].
 pub fn write(trace: &Trace, dir: &Path, format: Format) -> Result<()> {
+    if !atomic::is_absent_or_empty(dir).unwrap_or(false) {
+        return Err(TraceError::invalid(
+            dir,
+            "exists and is not empty; nothing was changed (choose a new directory, or --force to replace it)",
+        ));
+    }
+    write_replacing(trace, dir, format)
+}
+
+/// Writes `trace` as a directory in `format`, replacing `dir` whole if it exists.
+pub fn write_replacing(trace: &Trace, dir: &Path, format: Format) -> Result<()> {
     if format == Format::Fta {
         return Err(TraceError::Request(
             "writing the FTA format is not supported; use csv, simgrid, tr or bin".into(),
@@ -219,11 +237,7 @@ pub fn write(trace: &Trace, dir: &Path, format: Format) -> Result<()> {
     let file_name = dir
         .file_name()
         .ok_or_else(|| TraceError::invalid(dir, "not a valid output directory name"))?;
-    let tmp = parent.join(format!(
-        "{}.tmp-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = atomic::temp_sibling(&parent.join(file_name)).map_err(|e| TraceError::io(dir, e))?;
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| TraceError::io(&tmp, e))?;
     }
@@ -234,12 +248,14 @@ pub fn write(trace: &Trace, dir: &Path, format: Format) -> Result<()> {
             // The one file carries the metadata.
             Format::Bin => return bin::write(trace, &tmp),
             Format::Simgrid => {
-                simgrid::write(trace, &tmp)?;
-                csv::write_hosts(trace, &tmp)?;
+                let files = file_stems(&tmp, trace)?;
+                simgrid::write(trace, &tmp, &files)?;
+                csv::write_hosts(trace, &tmp, Some(&files))?;
             }
             Format::Tr => {
-                tr::write(trace, &tmp)?;
-                csv::write_hosts(trace, &tmp)?;
+                let files = file_stems(&tmp, trace)?;
+                tr::write(trace, &tmp, &files)?;
+                csv::write_hosts(trace, &tmp, Some(&files))?;
             }
             Format::Fta => unreachable!("rejected above"),
         }
@@ -255,7 +271,7 @@ pub fn write(trace: &Trace, dir: &Path, format: Format) -> Result<()> {
 /// Moves the finished `tmp` directory to `dir`, replacing an earlier output.
 fn replace_dir(tmp: &Path, dir: &Path) -> Result<()> {
     if dir.exists() {
-        let old = tmp.with_extension("old");
+        let old = PathBuf::from(format!("{}.old", tmp.display()));
         fs::rename(dir, &old).map_err(|e| TraceError::io(dir, e))?;
         fs::rename(tmp, dir).map_err(|e| TraceError::io(dir, e))?;
         fs::remove_dir_all(&old).map_err(|e| TraceError::io(&old, e))?;
@@ -372,6 +388,26 @@ fn write_meta(meta: &TraceMeta, dir: &Path) -> Result<()> {
 }
 
 /// Rejects host names that cannot be file names, for the one-file-per-host formats.
+/// One file stem per host for the per-host formats: the host's name, or for a host whose name
+/// an earlier host already took (real FTA traces have them), `name~2`, `name~3`... `hosts.csv`
+/// records the stem of each such host, so reading back gives every host its own intervals.
+pub(super) fn file_stems(dir: &Path, trace: &Trace) -> Result<Vec<String>> {
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(trace.host_count());
+    for host in trace.hosts() {
+        check_file_name(dir, host)?;
+        let mut stem = host.name.clone();
+        let mut k = 2u64;
+        while taken.contains(&stem) {
+            stem = format!("{}~{k}", host.name);
+            k += 1;
+        }
+        taken.insert(stem.clone());
+        out.push(stem);
+    }
+    Ok(out)
+}
+
 fn check_file_name(dir: &Path, host: &Host) -> Result<()> {
     let n = &host.name;
     if n.is_empty() || n == "." || n == ".." || n.contains(['/', '\\', '\0']) {
@@ -443,7 +479,7 @@ fn host_table(
             .map(|(i, n)| Ok((i, fallback(i, n)?)))
             .collect();
     }
-    let hosts = csv::read_hosts(&table)?;
+    let hosts = csv::read_hosts_with_files(&table)?;
     let by_name: std::collections::HashMap<&str, usize> = names
         .iter()
         .enumerate()
@@ -451,16 +487,24 @@ fn host_table(
         .collect();
     let mut used = vec![false; names.len()];
     let mut out = Vec::with_capacity(hosts.len());
-    for h in hosts {
-        let Some(&i) = by_name.get(h.name.as_str()) else {
+    for (h, file) in hosts {
+        let Some(&i) = by_name.get(file.as_str()) else {
             return Err(TraceError::invalid(
                 &table,
                 format!(
-                    "lists host `{}` but there is no {}.{ext} beside it",
-                    h.name, h.name
+                    "lists host `{}` but there is no {file}.{ext} beside it",
+                    h.name
                 ),
             ));
         };
+        if used[i] {
+            return Err(TraceError::invalid(
+                &table,
+                format!(
+                    "gives {file}.{ext} to two hosts (add a `file` column naming each host's file)"
+                ),
+            ));
+        }
         used[i] = true;
         out.push((i, h));
     }

@@ -18,8 +18,8 @@ use std::path::Path;
 use crate::error::{ReadReport, Result, TraceError};
 use crate::io::lines::{show, split_ws_into, time_field, LineReader, Loc};
 use crate::io::{
-    check_file_name, default_name, host_table, list_with_extension, parse_files, read_meta, stem,
-    total_size, ReadOptions,
+    default_name, host_table, list_with_extension, parse_files, read_meta, stem, total_size,
+    ReadOptions,
 };
 use crate::model::{Host, Seconds, SourceFormat, Trace, TraceBuilder, TraceMeta};
 
@@ -221,6 +221,27 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport
             why: "no event after time 0, so the span is unknown: give it with --span".into(),
         });
     }
+    // A looping profile unrolls to about (its ON events) × span / period intervals: count them
+    // before unrolling, so a tiny period over a huge span is refused instead of eating memory.
+    let unrolled: f64 = profiles
+        .iter()
+        .map(|p| {
+            let on = p.events.iter().filter(|e| e.1).count().max(1) as f64;
+            match p.period {
+                Some(period) => on * (span as f64 / period.max(1) as f64 + 1.0),
+                None => on,
+            }
+        })
+        .sum();
+    if unrolled > opts.max_intervals as f64 {
+        return Err(TraceError::invalid(
+            path,
+            format!(
+                "the looping profiles unroll to about {unrolled:.3e} intervals over a span of {span} s, over the limit of {} (raise it with --limit intervals=N, or give a shorter --span)",
+                opts.max_intervals
+            ),
+        ));
+    }
     let mut b = TraceBuilder::new(path);
     for (file_idx, host) in hosts {
         let h = b.add_host(host);
@@ -237,11 +258,11 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport
     b.finish(meta, opts.strict)
 }
 
-pub(super) fn write(trace: &Trace, dir: &Path) -> Result<()> {
+/// Writes one profile per host, `files[h]` being host `h`'s file stem.
+pub(super) fn write(trace: &Trace, dir: &Path, files: &[String]) -> Result<()> {
     let span = trace.meta.span;
-    for (h, host) in trace.hosts().iter().enumerate() {
-        check_file_name(dir, host)?;
-        let path = dir.join(format!("{}.profile", host.name));
+    for (h, stem) in files.iter().enumerate() {
+        let path = dir.join(format!("{stem}.profile"));
         let io = |e| TraceError::io(&path, e);
         let mut w = BufWriter::new(File::create(&path).map_err(io)?);
         let (starts, _) = trace.intervals(h);

@@ -397,7 +397,13 @@ fn writing_replaces_output_whole_and_rejects_bad_names() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
     write(&t, &out, Format::Simgrid).unwrap();
-    write(&t, &out, Format::Csv).unwrap();
+    let e = write(&t, &out, Format::Csv).unwrap_err().to_string();
+    assert!(e.contains("not empty"), "{e}");
+    assert!(
+        out.join("host-000000.profile").exists(),
+        "a refused write touches nothing"
+    );
+    write_replacing(&t, &out, Format::Csv).unwrap();
     assert!(
         !out.join("host-000000.profile").exists(),
         "the old output is gone, not mixed in"
@@ -542,5 +548,43 @@ proptest! {
         let _ = read_default(&d);
         write_file(&d, "hosts.csv", "host,name,speed,cores\n0,a,1,1\n");
         let _ = read_default(&d);
+    }
+}
+
+/// Real FTA traces have hosts that share a name (one has 596 hosts under 268 names): the
+/// per-host formats give each its own file and read every host back exactly.
+#[test]
+fn hosts_sharing_a_name_round_trip_through_per_host_formats() {
+    let mut b = TraceBuilder::new("mem");
+    let names = ["a", "a", "a~2", "b", "a", "b"];
+    for (i, n) in names.iter().enumerate() {
+        let h = b.add_host(Host {
+            id: 10 + i as u64,
+            name: n.to_string(),
+            speed: 100.0 + i as f64,
+            cores: 1 + i as u32 % 2,
+        });
+        let s = 1000 * i as i64;
+        b.push(h, s, s + 500);
+        b.push(h, s + 700, s + 900 + i as i64);
+    }
+    let meta = TraceMeta {
+        name: "dups".into(),
+        source: SourceFormat::Csv,
+        origin: None,
+        span: 10_000,
+    };
+    let (t, _) = b.finish(meta, false).unwrap();
+    for f in [Format::Simgrid, Format::Tr, Format::Csv, Format::Bin] {
+        let back = round_trip(&t, f);
+        assert_eq!(back.host_count(), names.len(), "{f}");
+        for h in 0..names.len() {
+            assert_eq!(back.hosts()[h], t.hosts()[h], "{f}: host {h}");
+            assert_eq!(
+                back.iter_intervals(h).collect::<Vec<_>>(),
+                t.iter_intervals(h).collect::<Vec<_>>(),
+                "{f}: host {h}"
+            );
+        }
     }
 }

@@ -15,8 +15,8 @@ use std::path::Path;
 use crate::error::{ReadReport, Result, TraceError};
 use crate::io::lines::{show, split_ws, time_field, LineReader, Loc};
 use crate::io::{
-    check_file_name, host_table, list_with_extension, meta_or_relative, parse_files, read_meta,
-    stem, total_size, Progress, ReadOptions,
+    host_table, list_with_extension, meta_or_relative, parse_files, read_meta, stem, total_size,
+    Progress, ReadOptions,
 };
 use crate::model::{Host, Seconds, SourceFormat, Trace, TraceBuilder};
 
@@ -136,13 +136,13 @@ fn parse(file: &Path, progress: &dyn Progress, rounded: &mut u64) -> Result<TrFi
     Ok(out)
 }
 
-pub(super) fn write(trace: &Trace, dir: &Path) -> Result<()> {
+/// Writes one `.tr` file and one power file per host, `files[h]` being host `h`'s file stem.
+pub(super) fn write(trace: &Trace, dir: &Path, files: &[String]) -> Result<()> {
     let power = dir.join("power");
     fs::create_dir(&power).map_err(|e| TraceError::io(&power, e))?;
     let span = trace.meta.span;
-    for (h, host) in trace.hosts().iter().enumerate() {
-        check_file_name(dir, host)?;
-        let path = dir.join(format!("{}.tr", host.name));
+    for (h, (host, stem)) in trace.hosts().iter().zip(files).enumerate() {
+        let path = dir.join(format!("{stem}.tr"));
         let io = |e| TraceError::io(&path, e);
         let mut w = BufWriter::new(File::create(&path).map_err(io)?);
         let mut t = 0;
@@ -157,7 +157,7 @@ pub(super) fn write(trace: &Trace, dir: &Path) -> Result<()> {
             writeln!(w, "{t} {span} 0").map_err(io)?;
         }
         w.flush().map_err(io)?;
-        let p = power.join(&host.name);
+        let p = power.join(stem);
         fs::write(&p, format!("{}\n", host.speed)).map_err(|e| TraceError::io(&p, e))?;
     }
     Ok(())
