@@ -320,6 +320,9 @@ fn store_err(e: StoreError) -> Reply {
             402,
             format!("insufficient credits: balance {balance}, {wanted} wanted"),
         ),
+        StoreError::Refused(e @ LedgerError::Overflow { .. }) => {
+            err(400, format!("field `amount`: {e}"))
+        }
         StoreError::Refused(e) => err(409, e),
         StoreError::UserExists(u) => err(409, format!("user `{u}` already exists")),
         StoreError::TokenTaken => err(409, "that token is already in use; choose another"),
