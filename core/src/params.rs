@@ -55,7 +55,7 @@ impl QosParams {
     pub fn default_order(&self, total_ops: f64, cloud_speed: f64, fraction: f64) -> u64 {
         let hours = fraction * total_ops / cloud_speed / 3600.0;
         let credits = hours * self.credits_per_worker_hour();
-        if !(credits < MAX_CREDITS as f64) {
+        if credits.is_nan() || credits >= MAX_CREDITS as f64 {
             return MAX_CREDITS;
         }
         // A value that is a whole number but for floating-point error must not round up.
