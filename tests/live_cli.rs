@@ -258,15 +258,21 @@ stop_grace = 3.0
         json!({"batch": batch.to_string(), "dg": "tb", "credits": 200, "strategy": "9A-F2-D", "jobs": descs}),
     );
     assert_eq!(st, 201, "{b}");
-    // Scripted volunteers: the first keeps its task forever (the straggler), the others
-    // finish theirs at once, so the tail needs the Cloud copy.
+    // Scripted volunteers: the first two keep their task forever (two stragglers, so that
+    // sizing, capped by the work left, starts both workers), the other finishes its tasks at
+    // once, so the tail needs the Cloud copies.
     let mut vols: Vec<ScriptedHost> = (0..3)
         .map(|_| ScriptedHost::new(tb.url(), "volunteer_key", "spqapp"))
         .collect();
     let step = |vols: &mut Vec<ScriptedHost>| {
         for (i, v) in vols.iter_mut().enumerate() {
-            let done = if i == 0 { Vec::new() } else { v.held.clone() };
-            let want = i != 0 || v.held.is_empty();
+            let straggler = i < 2;
+            let done = if straggler {
+                Vec::new()
+            } else {
+                v.held.clone()
+            };
+            let want = !straggler || v.held.is_empty();
             let _ = v.rpc(&done, want);
         }
     };

@@ -342,27 +342,19 @@ impl BoincParams {
         )?;
         check::real("delay_bound", self.delay_bound, 60.0, 1e9, "s")?;
         check::int("buffer_per_core", self.buffer_per_core.into(), 1, 1000)?;
-        check::real("backoff_min", self.backoff_min, 1.0, 86400.0, "s")?;
-        check::real(
-            "backoff_max",
-            self.backoff_max,
-            self.backoff_min,
-            1e7,
-            "s (at least backoff_min)",
-        )
+        check_backoff(self.backoff_min, self.backoff_max)
     }
+}
+
+/// Both middlewares' poll back-off: `min` in [1, 86400] s, `max` in [min, 10^7] s.
+fn check_backoff(min: f64, max: f64) -> Checked {
+    check::real("backoff_min", min, 1.0, 86400.0, "s")?;
+    check::real("backoff_max", max, min, 1e7, "s (at least backoff_min)")
 }
 
 impl XwhepParams {
     pub fn validate(&self) -> Checked {
-        check::real("backoff_min", self.backoff_min, 1.0, 86400.0, "s")?;
-        check::real(
-            "backoff_max",
-            self.backoff_max,
-            self.backoff_min,
-            1e7,
-            "s (at least backoff_min)",
-        )?;
+        check_backoff(self.backoff_min, self.backoff_max)?;
         check::real("keepalive", self.keepalive, 1.0, 86400.0, "s")?;
         check::real("timeout", self.timeout, 1.0, 1e9, "s")
     }
