@@ -116,7 +116,7 @@ fn main() -> ExitCode {
     let mut limits = spequlos_check::Limits::default();
     for l in &cli.limits {
         if let Err(e) = limits.set(l) {
-            eprintln!("error: --limit {e}");
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     }

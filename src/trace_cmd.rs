@@ -199,15 +199,14 @@ fn gen_cmd(a: GenArgs, quiet: bool, limits: &Limits) -> Result<()> {
     if !(a.days > 0.0 && a.days <= 36500.0) {
         return Err(BadInput::new(format!("--days must be in (0, 36500], got {}", a.days)).into());
     }
-    limits.check_host_days("trace gen", a.hosts as f64, a.days)?;
-    let span = (a.days * 86400.0).round() as i64;
     config.validate().map_err(BadInput::new)?;
-    let expected = config.expected_intervals(a.hosts, span);
-    limits.check_count(
-        "intervals",
+    config.check_limits(
         &format!("trace gen ({} hosts, {} days)", a.hosts, a.days),
-        expected.min(u64::MAX as f64) as u64,
+        a.hosts,
+        a.days,
+        limits,
     )?;
+    let span = (a.days * 86400.0).round() as i64;
     let bar = Bar::items(quiet, "generating hosts");
     let trace = gen::generate(&config, a.hosts, span, a.seed, &bar).map_err(BadInput::new)?;
     bar.finish();

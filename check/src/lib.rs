@@ -129,31 +129,43 @@ pub struct LimitError {
     pub name: &'static str,
 }
 
+/// A `--limit` argument that is not `NAME=VALUE` with a known name and a number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--limit {spec}: {why}")]
+pub struct LimitSpecError {
+    pub spec: String,
+    pub why: String,
+}
+
 impl Limits {
     /// Names accepted by `--limit`.
     pub const NAMES: [&'static str; 4] = ["host_days", "tasks", "runs", "intervals"];
 
     /// Sets one limit from `NAME=VALUE`.
-    pub fn set(&mut self, spec: &str) -> Result<(), String> {
+    pub fn set(&mut self, spec: &str) -> Result<(), LimitSpecError> {
+        let bad = |why: String| LimitSpecError {
+            spec: spec.to_string(),
+            why,
+        };
         let (name, value) = spec
             .split_once('=')
-            .ok_or_else(|| format!("`{spec}`: expected NAME=VALUE"))?;
+            .ok_or_else(|| bad("expected NAME=VALUE".into()))?;
         let v: f64 = value
             .trim()
             .parse()
             .ok()
             .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-            .ok_or_else(|| format!("`{spec}`: {value} is not a number >= 0"))?;
+            .ok_or_else(|| bad(format!("{value} is not a number >= 0")))?;
         match name.trim() {
             "host_days" => self.host_days = v,
             "tasks" => self.tasks = v as u64,
             "runs" => self.runs = v as u64,
             "intervals" => self.intervals = v as u64,
             other => {
-                return Err(format!(
+                return Err(bad(format!(
                     "unknown limit `{other}` (one of {})",
                     Self::NAMES.join(", ")
-                ))
+                )))
             }
         }
         Ok(())
@@ -173,28 +185,41 @@ impl Limits {
         }
     }
 
-    pub fn check_count(
-        &self,
-        name: &'static str,
-        what: &str,
-        asked: u64,
-    ) -> Result<(), LimitError> {
-        let limit = match name {
-            "tasks" => self.tasks,
-            "runs" => self.runs,
-            "intervals" => self.intervals,
-            _ => u64::MAX,
-        };
-        if asked <= limit {
+    /// `asked` tasks in one BoT.
+    pub fn check_tasks(&self, what: &str, asked: u64) -> Result<(), LimitError> {
+        count(self.tasks, "tasks", what, asked)
+    }
+
+    /// `asked` runs in one sweep.
+    pub fn check_runs(&self, what: &str, asked: u64) -> Result<(), LimitError> {
+        count(self.runs, "runs", what, asked)
+    }
+
+    /// About `asked` intervals in one trace (an estimate: any float is accepted).
+    pub fn check_intervals(&self, what: &str, asked: f64) -> Result<(), LimitError> {
+        if asked <= self.intervals as f64 {
             Ok(())
         } else {
             Err(LimitError {
                 what: what.into(),
-                asked: asked.to_string(),
-                limit: limit.to_string(),
-                name,
+                asked: format!("about {asked:.3e} intervals"),
+                limit: self.intervals.to_string(),
+                name: "intervals",
             })
         }
+    }
+}
+
+fn count(limit: u64, name: &'static str, what: &str, asked: u64) -> Result<(), LimitError> {
+    if asked <= limit {
+        Ok(())
+    } else {
+        Err(LimitError {
+            what: what.into(),
+            asked: asked.to_string(),
+            limit: limit.to_string(),
+            name,
+        })
     }
 }
 
@@ -223,10 +248,12 @@ mod tests {
     #[test]
     fn limits_name_the_flag() {
         let mut l = Limits::default();
-        let e = l.check_count("runs", "sweep", u64::MAX).unwrap_err();
+        let e = l.check_runs("sweep", u64::MAX).unwrap_err();
         assert!(e.to_string().contains("--limit runs=N"), "{e}");
         l.set("runs=1e20").unwrap();
-        assert!(l.check_count("runs", "sweep", 1 << 40).is_ok());
+        assert!(l.check_runs("sweep", 1 << 40).is_ok());
+        assert!(l.check_intervals("trace", f64::INFINITY).is_err());
+        assert!(l.check_tasks("bot", 10_000_001).is_err());
         assert!(l.set("nope=1").is_err());
         assert!(l.set("runs=-1").is_err());
         assert!(l.check_host_days("trace", 1e12, 1.0).is_err());

@@ -170,7 +170,7 @@ pub fn expand_within(spec: &SweepSpec, limits: &Limits) -> Result<Plan, String> 
             * per_baseline;
         let asked = u64::try_from(runs).unwrap_or(u64::MAX);
         limits
-            .check_count("runs", &format!("sweep `{}`", spec.name), asked)
+            .check_runs(&format!("sweep `{}`", spec.name), asked)
             .map_err(|e| e.to_string())?;
         if runs > u128::from(u32::MAX) {
             return Err(format!(

@@ -70,17 +70,12 @@ pub fn load_trace_within(spec: &TraceSpec, limits: &Limits) -> Result<Trace, Sim
                     "trace: hosts must be >= 1 and days in (0, 36500] to generate a trace".into(),
                 ));
             }
-            limits.check_host_days("trace", spec.hosts as f64, spec.days)?;
+            let what = format!(
+                "trace `{}` ({} hosts, {} days)",
+                spec.preset, spec.hosts, spec.days
+            );
+            cfg.check_limits(&what, spec.hosts, spec.days, limits)?;
             let span = (spec.days * 86400.0).round() as i64;
-            let expected = cfg.expected_intervals(spec.hosts, span);
-            limits.check_count(
-                "intervals",
-                &format!(
-                    "trace `{}` ({} hosts, {} days)",
-                    spec.preset, spec.hosts, spec.days
-                ),
-                expected.min(u64::MAX as f64) as u64,
-            )?;
             generate_quiet(&cfg, spec.hosts, span, spec.seed).map_err(SimError::Input)?
         }
     };
@@ -102,7 +97,7 @@ pub fn tasks(sc: &Scenario) -> Result<Vec<TaskSpec>, SimError> {
 pub fn tasks_within(sc: &Scenario, limits: &Limits) -> Result<Vec<TaskSpec>, SimError> {
     let mut rng = ChaCha8Rng::seed_from_u64(sc.seed);
     rng.set_stream(2);
-    sc.workload.tasks(&mut rng, limits.tasks)
+    sc.workload.tasks(&mut rng, limits)
 }
 
 /// The Oracle's history key: one per (DG, middleware, strategy).
@@ -133,7 +128,6 @@ pub struct PairOutput {
 }
 
 pub fn run_pair(sc: &Scenario, trace: &Trace, oracle: &Oracle) -> Result<PairOutput, SimError> {
-    sc.validate()?;
     let tasks = tasks(sc)?;
     run_pair_on(sc, trace, oracle, &tasks)
 }

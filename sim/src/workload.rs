@@ -71,16 +71,10 @@ impl WorkloadSpec {
         Ok(())
     }
 
-    /// The tasks, sorted by submission time (ties keep file order). More than `max_tasks`
+    /// The tasks, sorted by submission time (ties keep file order). More than `limits.tasks`
     /// is refused before they are made.
-    pub fn tasks(&self, rng: &mut ChaCha8Rng, max_tasks: u64) -> Result<Vec<TaskSpec>, SimError> {
-        let limit = |n: u64| {
-            Limits {
-                tasks: max_tasks,
-                ..Limits::default()
-            }
-            .check_count("tasks", &format!("workload `{}`", self.label()), n)
-        };
+    pub fn tasks(&self, rng: &mut ChaCha8Rng, limits: &Limits) -> Result<Vec<TaskSpec>, SimError> {
+        let limit = |n: u64| limits.check_tasks(&format!("workload `{}`", self.label()), n);
         let mut tasks = match self {
             WorkloadSpec::Small => vec![
                 TaskSpec {
@@ -108,7 +102,7 @@ impl WorkloadSpec {
                 ]
             }
             WorkloadSpec::Random => random(rng),
-            WorkloadSpec::File { path } => read_job_file(Path::new(path), max_tasks)?,
+            WorkloadSpec::File { path } => read_job_file(Path::new(path), limits.tasks)?,
         };
         limit(tasks.len() as u64)?;
         tasks.sort_by(|a, b| a.submit.total_cmp(&b.submit));
@@ -218,13 +212,20 @@ mod tests {
     #[test]
     fn named_workloads() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let small = WorkloadSpec::Small.tasks(&mut rng, u64::MAX).unwrap();
+        let small = WorkloadSpec::Small
+            .tasks(&mut rng, &Limits::default())
+            .unwrap();
         assert_eq!((small.len(), small[0].ops), (1000, 3.6e6));
         assert_eq!(
-            WorkloadSpec::Big.tasks(&mut rng, u64::MAX).unwrap().len(),
+            WorkloadSpec::Big
+                .tasks(&mut rng, &Limits::default())
+                .unwrap()
+                .len(),
             10000
         );
-        let r = WorkloadSpec::Random.tasks(&mut rng, u64::MAX).unwrap();
+        let r = WorkloadSpec::Random
+            .tasks(&mut rng, &Limits::default())
+            .unwrap();
         assert!((500..=5000).contains(&r.len()));
         assert!(r.windows(2).all(|w| w[0].submit <= w[1].submit));
     }
@@ -239,10 +240,13 @@ mod tests {
             path: p.to_string_lossy().into(),
         };
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let e = spec.tasks(&mut rng, u64::MAX).unwrap_err().to_string();
+        let e = spec
+            .tasks(&mut rng, &Limits::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("jobs.txt:3: size_ops"), "{e}");
         std::fs::write(&p, "10 100\n0 200\n").unwrap();
-        let t = spec.tasks(&mut rng, u64::MAX).unwrap();
+        let t = spec.tasks(&mut rng, &Limits::default()).unwrap();
         assert_eq!(
             t[0],
             TaskSpec {

@@ -315,6 +315,20 @@ impl GeneratorConfig {
         };
         hosts as f64 * (per_host + 1.0)
     }
+
+    /// Refuses, before generating, `hosts` hosts over `days` days beyond `limits` (host-days,
+    /// and the intervals they are expected to hold). `what` names the request in the error.
+    pub fn check_limits(
+        &self,
+        what: &str,
+        hosts: usize,
+        days: f64,
+        limits: &spequlos_check::Limits,
+    ) -> Result<(), spequlos_check::LimitError> {
+        limits.check_host_days(what, hosts as f64, days)?;
+        let span = (days * 86400.0).round() as Seconds;
+        limits.check_intervals(what, self.expected_intervals(hosts, span))
+    }
 }
 
 /// Generates `hosts` hosts over `span` seconds.
