@@ -11,7 +11,6 @@
 //! where JSON readers hold numbers as doubles.
 
 use std::collections::BTreeMap;
-use std::ops::AddAssign;
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +86,8 @@ pub enum LedgerError {
         amount: Credits,
         circulating: Credits,
     },
+    #[error("the total ordered for batch `{}` on `{}` would overflow", .0.batch, .0.dg)]
+    OrderTotal(BotKey),
     #[error("the ledger does not balance: {0}")]
     Audit(String),
 }
@@ -96,6 +97,8 @@ pub struct Ledger {
     accounts: BTreeMap<String, Credits>,
     orders: BTreeMap<BotKey, Order>,
     entries: Vec<Entry>,
+    /// Credits in accounts and open orders: deposits add, charges remove, the rest moves.
+    circulating: Credits,
 }
 
 impl Ledger {
@@ -127,14 +130,7 @@ impl Ledger {
 
     /// Credits in accounts and in open orders.
     pub fn circulating(&self) -> Credits {
-        let accounts = self
-            .accounts
-            .values()
-            .fold(0u64, |a, &b| a.saturating_add(b));
-        self.orders
-            .values()
-            .filter(|o| o.open)
-            .fold(accounts, |a, o| a.saturating_add(o.balance()))
+        self.circulating
     }
 
     /// Gives `amount` credits to `user`; refused if it would put more than [`MAX_CREDITS`] in
@@ -148,6 +144,7 @@ impl Ledger {
             });
         }
         *self.accounts.entry(user.to_string()).or_default() += amount;
+        self.circulating += amount;
         self.record(t, EntryKind::Deposit { user: user.into() }, amount);
         Ok(())
     }
@@ -175,10 +172,7 @@ impl Ledger {
             // `ordered` adds up every top-up, spent ones included: bounded by the deposits
             // only over the order's life, so check it.
             if o.ordered.checked_add(amount).is_none() {
-                return Err(LedgerError::Overflow {
-                    amount,
-                    circulating: o.ordered,
-                });
+                return Err(LedgerError::OrderTotal(bot.clone()));
             }
         }
         *self.accounts.get_mut(user).expect("balance checked") -= amount;
@@ -223,6 +217,7 @@ impl Ledger {
             });
         }
         o.spent += amount;
+        self.circulating -= amount;
         self.record(
             t,
             EntryKind::Charge {
@@ -264,8 +259,10 @@ impl Ledger {
     pub fn scratch(&self, bot: &BotKey) -> Ledger {
         let mut l = Ledger::default();
         if let Some(o) = self.orders.get(bot) {
-            l.accounts.insert(o.user.clone(), self.balance(&o.user));
+            let balance = self.balance(&o.user);
+            l.accounts.insert(o.user.clone(), balance);
             l.orders.insert(bot.clone(), o.clone());
+            l.circulating = balance + if o.open { o.balance() } else { 0 };
         }
         l
     }
@@ -295,7 +292,11 @@ impl Ledger {
     pub fn verify(&self) -> Result<(), LedgerError> {
         let mut accounts: BTreeMap<&str, i128> = BTreeMap::new();
         let mut orders: BTreeMap<&BotKey, (i128, i128)> = BTreeMap::new();
-        let mut refunded: BTreeMap<&BotKey, i128> = BTreeMap::new();
+        let mut circulating: i128 = 0;
+        let add = |b: &mut i128, a: i128| {
+            *b += a;
+            *b
+        };
         for (i, e) in self.entries.iter().enumerate() {
             if e.seq != i as u64 {
                 return Err(LedgerError::Audit(format!(
@@ -304,32 +305,42 @@ impl Ledger {
                 )));
             }
             let a = e.amount as i128;
-            match &e.kind {
-                EntryKind::Deposit { user } => *accounts.entry(user).or_default() += a,
+            // Only the balances an entry touches can go negative; credits in circulation
+            // change by deposits (in) and charges (spent, out).
+            let negative = match &e.kind {
+                EntryKind::Deposit { user } => {
+                    circulating += a;
+                    add(accounts.entry(user).or_default(), a) < 0
+                }
                 EntryKind::Order { user, bot } => {
-                    *accounts.entry(user).or_default() -= a;
                     orders.entry(bot).or_default().0 += a;
+                    add(accounts.entry(user).or_default(), -a) < 0
                 }
-                EntryKind::Charge { bot, .. } => orders.entry(bot).or_default().1 += a,
-                EntryKind::Refund { user, bot } => {
-                    *accounts.entry(user).or_default() += a;
-                    refunded.entry(bot).or_default().add_assign(a);
+                EntryKind::Charge { bot, .. } => {
+                    circulating -= a;
+                    let o = orders.entry(bot).or_default();
+                    o.1 += a;
+                    o.1 > o.0
                 }
-            }
-            if accounts.values().any(|&b| b < 0) || orders.values().any(|&(o, s)| s > o) {
+                EntryKind::Refund { user, .. } => add(accounts.entry(user).or_default(), a) < 0,
+            };
+            if negative {
                 return Err(LedgerError::Audit(format!(
                     "a balance goes negative at entry {i}"
                 )));
             }
-            let circulating: i128 = accounts.values().sum::<i128>()
-                + orders.values().map(|&(o, s)| o - s).sum::<i128>()
-                - refunded.values().sum::<i128>();
             if circulating > MAX_CREDITS as i128 {
                 return Err(LedgerError::Audit(format!(
                     "entry {i} ({:?} of {}) puts {circulating} credits in circulation, over the limit of {MAX_CREDITS}",
                     e.kind, e.amount
                 )));
             }
+        }
+        if circulating != self.circulating as i128 {
+            return Err(LedgerError::Audit(format!(
+                "{} credits in circulation, its entries say {circulating}",
+                self.circulating
+            )));
         }
         for (user, &bal) in &self.accounts {
             if accounts.get(user.as_str()).copied().unwrap_or(0) != bal as i128 {
