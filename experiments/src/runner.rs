@@ -116,6 +116,12 @@ pub fn read_meta(dir: &Path) -> Result<Option<SweepMeta>, SweepError> {
 /// empty. A row that fails is refused with its file and line: it was torn, edited, or comes
 /// from another sweep, and copying it into results would corrupt them silently.
 pub fn read_rows(path: &Path, plan: &Plan) -> Result<Vec<(u32, String)>, SweepError> {
+    read_rows_checked(path, Some(plan))
+}
+
+/// [`read_rows`]; without a plan, rows are only split from their run id (for a file whose
+/// rows were checked when read or written by this process).
+fn read_rows_checked(path: &Path, plan: Option<&Plan>) -> Result<Vec<(u32, String)>, SweepError> {
     if !path.is_file() {
         return Ok(Vec::new());
     }
@@ -135,7 +141,7 @@ pub fn read_rows(path: &Path, plan: &Plan) -> Result<Vec<(u32, String)>, SweepEr
             )))
         }
     }
-    let index = RunIndex::new(plan);
+    let index = plan.map(RunIndex::new);
     let mut rows: Vec<(u32, String)> = Vec::new();
     let mut seen: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
     for (i, l) in lines.enumerate() {
@@ -146,30 +152,8 @@ pub fn read_rows(path: &Path, plan: &Plan) -> Result<Vec<(u32, String)>, SweepEr
             .next()
             .and_then(|f| f.parse().ok())
             .ok_or_else(|| bad("run_id: not a run id".into()))?;
-        let expected = index.prefix(id).ok_or_else(|| {
-            bad(format!(
-                "run {id} is not a run of this sweep ({} runs)",
-                plan.runs
-            ))
-        })?;
-        let metrics = l.strip_prefix(expected.as_str()).ok_or_else(|| {
-            bad(format!(
-                "run {id}: its parameters are not this sweep's (a row of another sweep, or edited)"
-            ))
-        })?;
-        let fields: Vec<&str> = metrics.split(',').collect();
-        if fields.len() != output::METRIC_COLUMNS.len() {
-            return Err(bad(format!(
-                "run {id}: {} metric fields, {} expected (a torn or edited row)",
-                fields.len(),
-                output::METRIC_COLUMNS.len()
-            )));
-        }
-        for (f, col) in fields.iter().zip(output::METRIC_COLUMNS) {
-            let ok = f.is_empty() || *f == "true" || *f == "false" || f.parse::<f64>().is_ok();
-            if !ok {
-                return Err(bad(format!("run {id}: {col}: `{f}` is not a number")));
-            }
+        if let Some(index) = &index {
+            index.check(id, l, bad)?;
         }
         if let Some(&prev) = seen.get(&id) {
             if rows[prev].1 != l {
@@ -200,6 +184,42 @@ impl<'a> RunIndex<'a> {
             }
         }
         RunIndex { runs }
+    }
+
+    /// Whether `line` can be the row of run `id`: the exact leading fields the plan writes
+    /// for it, then every metric field, each a number, a boolean or empty.
+    fn check(
+        &self,
+        id: u32,
+        line: &str,
+        bad: impl Fn(String) -> SweepError,
+    ) -> Result<(), SweepError> {
+        let expected = self.prefix(id).ok_or_else(|| {
+            bad(format!(
+                "run {id} is not a run of this sweep ({} runs)",
+                self.runs.len()
+            ))
+        })?;
+        let metrics = line.strip_prefix(expected.as_str()).ok_or_else(|| {
+            bad(format!(
+                "run {id}: its parameters are not this sweep's (a row of another sweep, or edited)"
+            ))
+        })?;
+        let fields: Vec<&str> = metrics.split(',').collect();
+        if fields.len() != output::METRIC_COLUMNS.len() {
+            return Err(bad(format!(
+                "run {id}: {} metric fields, {} expected (a torn or edited row)",
+                fields.len(),
+                output::METRIC_COLUMNS.len()
+            )));
+        }
+        for (f, col) in fields.iter().zip(output::METRIC_COLUMNS) {
+            let ok = f.is_empty() || *f == "true" || *f == "false" || f.parse::<f64>().is_ok();
+            if !ok {
+                return Err(bad(format!("run {id}: {col}: `{f}` is not a number")));
+            }
+        }
+        Ok(())
     }
 
     /// `run_id,baseline_id,trace_label,workload_label,kind,params...,` of run `id`.
@@ -376,11 +396,12 @@ pub fn run(
                 let _ = fs::remove_dir(out);
             }
         } else {
-            write_sorted(&runs_path, read_rows(&runs_path, plan)?)?;
+            write_sorted(&runs_path, read_rows_checked(&runs_path, None)?)?;
         }
         return Err(e);
     }
-    write_sorted(&runs_path, read_rows(&runs_path, plan)?)?;
+    // The rows are the checked ones read at the start and those written since.
+    write_sorted(&runs_path, read_rows_checked(&runs_path, None)?)?;
     Ok(Summary {
         simulated,
         skipped,

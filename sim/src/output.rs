@@ -51,7 +51,7 @@ pub const METRIC_COLUMNS: &[&str] = &[
 /// The header of `runs.csv`: `run`, every scenario parameter, then the metrics.
 pub fn runs_header() -> String {
     let mut cols = vec!["run".to_string()];
-    cols.extend(Scenario::param_columns());
+    cols.extend(Scenario::param_columns().iter().cloned());
     cols.extend(METRIC_COLUMNS.iter().map(|c| c.to_string()));
     cols.join(",")
 }
@@ -76,7 +76,7 @@ pub fn param_fields(kind: &str, sc: &Scenario) -> String {
     let mut s = kind.to_string();
     for col in Scenario::param_columns() {
         s.push(',');
-        s.push_str(&csv_field(flat.get(&col).map_or("", String::as_str)));
+        s.push_str(&csv_field(flat.get(col).map_or("", String::as_str)));
     }
     s
 }

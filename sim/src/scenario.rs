@@ -252,8 +252,14 @@ impl Scenario {
     }
 
     /// The parameter columns of `runs.csv`: the union of the keys of both middlewares, sorted,
-    /// so rows of a sweep that mixes them line up.
-    pub fn param_columns() -> Vec<String> {
+    /// so rows of a sweep that mixes them line up. Computed once: every row written or checked
+    /// asks for them.
+    pub fn param_columns() -> &'static [String] {
+        static COLUMNS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        COLUMNS.get_or_init(Self::compute_param_columns)
+    }
+
+    fn compute_param_columns() -> Vec<String> {
         let mut keys: BTreeSet<String> = BTreeSet::new();
         for m in [
             Middleware::Boinc(BoincParams::default()),
