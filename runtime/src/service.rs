@@ -209,20 +209,6 @@ pub enum OrderError {
     Store(#[from] StoreError),
 }
 
-/// `str::floor_char_boundary` is not stable yet: the largest char boundary <= `i`.
-trait FloorBoundary {
-    fn floor_char_boundary_compat(&self, i: usize) -> usize;
-}
-
-impl FloorBoundary for String {
-    fn floor_char_boundary_compat(&self, i: usize) -> usize {
-        (0..=i.min(self.len()))
-            .rev()
-            .find(|&k| self.is_char_boundary(k))
-            .unwrap_or(0)
-    }
-}
-
 pub fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -241,9 +227,8 @@ impl Shared {
         jobs: Vec<JobDesc>,
     ) -> Result<(), OrderError> {
         if !self.cfg.boinc.iter().any(|d| d.name == key.dg) {
-            let mut dg = key.dg.clone();
-            dg.truncate(dg.floor_char_boundary_compat(64));
-            return Err(OrderError::UnknownDg(dg));
+            // The name is echoed back: never a megabyte of it.
+            return Err(OrderError::UnknownDg(key.dg.chars().take(64).collect()));
         }
         if !(key.batch.len() <= 20 && key.batch.parse::<u64>().is_ok_and(|b| b > 0)) {
             return Err(OrderError::BadBatch);
