@@ -55,6 +55,10 @@ pub struct SimArgs {
     /// Write runs.csv, timeline.csv and tasks.csv into this directory.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace runs.csv, timeline.csv and tasks.csv if --out already holds them (by default
+    /// they are refused: they may be someone's results).
+    #[arg(long, requires = "out")]
+    force: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -158,6 +162,14 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
         }
     }
     let sc = build_scenario(&a)?;
+    if let Some(dir) = a.out.as_deref().filter(|_| !a.force) {
+        if let Some(f) = OUT_FILES.iter().find(|f| dir.join(f).exists()) {
+            return Err(bad(format!(
+                "{}: already exists; nothing was run (another --out, or --force to replace it)",
+                dir.join(f).display()
+            )));
+        }
+    }
     let started = Instant::now();
     let trace = run::load_trace_within(&sc.trace, limits).map_err(sim_error)?;
     // The BoT's size is checked before any run starts.
@@ -306,6 +318,9 @@ fn ideal_pull(
     }
     Ok(())
 }
+/// What `--out` writes.
+const OUT_FILES: [&str; 3] = ["runs.csv", "timeline.csv", "tasks.csv"];
+
 fn write_outputs(dir: &Path, sc: &Scenario, trace_hosts: usize, out: &PairOutput) -> Result<()> {
     let mut runs = format!("{}\n", output::runs_header());
     runs.push_str(&output::runs_rows(sc, trace_hosts, out));
@@ -321,11 +336,7 @@ fn write_outputs(dir: &Path, sc: &Scenario, trace_hosts: usize, out: &PairOutput
         }
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (name, text) in [
-        ("runs.csv", runs),
-        ("timeline.csv", timeline),
-        ("tasks.csv", tasks),
-    ] {
+    for (name, text) in OUT_FILES.into_iter().zip([runs, timeline, tasks]) {
         write_atomic(&dir.join(name), text.as_bytes())?;
     }
     Ok(())

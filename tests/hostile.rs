@@ -458,57 +458,58 @@ fn trace_outputs_never_replace_a_users_files_and_clean_stale_temporaries() {
     let out = dir.path().join("t");
     fs::create_dir(&out).unwrap();
     fs::write(out.join("thesis.tex"), "chapter 1").unwrap();
+    let gen = |preset: &'static str, out: &Path, extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "trace", "gen", "--preset", preset, "--hosts", "5", "--days", "1", "--out",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        v.push(s(out).to_string());
+        v.extend(extra.iter().map(|x| x.to_string()));
+        v
+    };
     for args in [
-        vec![
-            "trace",
-            "gen",
-            "--preset",
-            "seti",
-            "--hosts",
-            "5",
-            "--days",
-            "1",
-            "--out",
-            s(&out),
-        ],
-        vec![
-            "trace",
-            "gen",
-            "--preset",
-            "nd",
-            "--hosts",
-            "5",
-            "--days",
-            "1",
-            "--out",
-            s(&out),
-            "--format",
-            "simgrid",
-        ],
+        gen("seti", &out, &[]),
+        gen("nd", &out, &["--format", "simgrid"]),
     ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         refused(&args, &["not empty", "--force"]);
         assert_eq!(
             fs::read_to_string(out.join("thesis.tex")).unwrap(),
             "chapter 1"
         );
     }
-    let src = dir.path().join("src");
-    let gen = run_for(
-        &[
-            "trace",
-            "gen",
-            "--preset",
-            "seti",
-            "--hosts",
-            "5",
-            "--days",
-            "1",
-            "--out",
-            s(&src),
-        ],
-        Duration::from_secs(30),
+    // `sim --out` does not overwrite results already there, unless told to.
+    fs::write(out.join("runs.csv"), "someone's results").unwrap();
+    refused(
+        &["sim", "--hosts", "100", "--out", s(&out)],
+        &["runs.csv: already exists", "--force"],
     );
-    assert!(gen.status.success());
+    assert_eq!(
+        fs::read_to_string(out.join("runs.csv")).unwrap(),
+        "someone's results"
+    );
+    let forced = run_for(
+        &["sim", "--hosts", "100", "--out", s(&out), "--force"],
+        Duration::from_secs(60),
+    );
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    assert!(fs::read_to_string(out.join("runs.csv"))
+        .unwrap()
+        .starts_with("run,"));
+    fs::remove_file(out.join("runs.csv")).unwrap();
+    for f in ["timeline.csv", "tasks.csv"] {
+        fs::remove_file(out.join(f)).unwrap();
+    }
+    let src = dir.path().join("src");
+    let made = gen("seti", &src, &[]);
+    let made: Vec<&str> = made.iter().map(String::as_str).collect();
+    assert!(run_for(&made, Duration::from_secs(30)).status.success());
     refused(
         &["trace", "convert", s(&src), s(&out), "--to", "tr"],
         &["not empty"],

@@ -207,7 +207,7 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport)> {
 /// files go to a temporary sibling that is renamed into place at the end. A directory that
 /// exists and holds anything is refused (it may hold a user's files); see [`write_replacing`].
 pub fn write(trace: &Trace, dir: &Path, format: Format) -> Result<()> {
-    if !atomic::is_absent_or_empty(dir).unwrap_or(false) {
+    if dir.is_dir() && !atomic::is_absent_or_empty(dir).map_err(|e| TraceError::io(dir, e))? {
         return Err(TraceError::invalid(
             dir,
             "exists and is not empty; nothing was changed (choose a new directory, or --force to replace it)",
