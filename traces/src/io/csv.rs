@@ -128,7 +128,8 @@ pub(super) fn read_hosts(path: &Path) -> Result<Vec<Host>> {
 /// `file` column, else the host's name.
 pub(super) fn read_hosts_with_files(path: &Path) -> Result<Vec<(Host, String)>> {
     let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
+        // Names are kept byte for byte (a host may be called " 0"); numbers are trimmed below.
+        .trim(csv::Trim::Headers)
         .from_path(path)
         .map_err(|e| csv_error(path, e))?;
     let headers = rdr.headers().map_err(|e| csv_error(path, e))?.clone();
@@ -153,13 +154,14 @@ pub(super) fn read_hosts_with_files(path: &Path) -> Result<Vec<(Host, String)>> 
         let rec = rec.map_err(|e| csv_error(path, e))?;
         let line = rec.position().map_or(0, |p| p.line());
         let loc = Loc { path, line };
-        let id: u64 = rec[col[0]].parse().map_err(|_| {
+        let id: u64 = rec[col[0]].trim().parse().map_err(|_| {
             loc.error(
                 "host",
                 format!("expected a non-negative integer, found `{}`", &rec[col[0]]),
             )
         })?;
         let speed: f64 = rec[col[2]]
+            .trim()
             .parse()
             .ok()
             .filter(|s: &f64| s.is_finite() && *s > 0.0)
@@ -173,6 +175,7 @@ pub(super) fn read_hosts_with_files(path: &Path) -> Result<Vec<(Host, String)>> 
                 )
             })?;
         let cores: u32 = rec[col[3]]
+            .trim()
             .parse()
             .ok()
             .filter(|&c| c >= 1)

@@ -556,7 +556,8 @@ proptest! {
 #[test]
 fn hosts_sharing_a_name_round_trip_through_per_host_formats() {
     let mut b = TraceBuilder::new("mem");
-    let names = ["a", "a", "a~2", "b", "a", "b"];
+    // " a" also checks that names keep their spaces (hosts.csv is not trimmed).
+    let names = ["a", "a", "a~2", "b", "a", "b", " a"];
     for (i, n) in names.iter().enumerate() {
         let h = b.add_host(Host {
             id: 10 + i as u64,
