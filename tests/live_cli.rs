@@ -254,8 +254,9 @@ stop_grace = 3.0
         &agent,
         "POST",
         &format!("{base}/api/orders"),
-        "bob-token",
-        json!({"batch": batch.to_string(), "dg": "tb", "credits": 200, "strategy": "9A-F2-D", "jobs": descs}),
+        // A batch of the service's own account: the admin vouches for it on bob's behalf.
+        admin,
+        json!({"batch": batch.to_string(), "dg": "tb", "credits": 200, "strategy": "9A-F2-D", "jobs": descs, "user": "bob"}),
     );
     assert_eq!(st, 201, "{b}");
     // Scripted volunteers: the first two keep their task forever (two stragglers, so that

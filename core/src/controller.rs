@@ -45,6 +45,8 @@ pub enum StopReason {
     BotComplete,
     Idle,
     CreditsExhausted,
+    /// The user cancelled the order.
+    Cancelled,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -137,6 +139,27 @@ impl QosController {
         if self.running.remove(&id).is_some() {
             self.restarts += 1;
         }
+    }
+
+    /// The user cancels the order at `now`: every running worker is stopped, the order is
+    /// closed and what it has left goes back to the user. The charges already made stay (the
+    /// worker hours they paid for were begun). A finished controller decides nothing.
+    pub fn cancel(&mut self, now: f64, ledger: &mut Ledger) -> Vec<Decision> {
+        if self.finished {
+            return Vec::new();
+        }
+        let mut out: Vec<Decision> = std::mem::take(&mut self.running)
+            .into_keys()
+            .map(|id| Decision::StopWorker {
+                id,
+                reason: StopReason::Cancelled,
+            })
+            .collect();
+        self.restarts = 0;
+        let refund = ledger.close(now, &self.bot).unwrap_or(0);
+        self.finished = true;
+        out.push(Decision::Finished { refund });
+        out
     }
 
     /// Makes the next worker ids start at `next` or above (after a crash, ids already handed
@@ -423,5 +446,34 @@ mod tests {
             c.tick(1.0, &progress(10, 10, 10), &[], &mut l),
             vec![Decision::Finished { refund: 100 }]
         );
+    }
+
+    #[test]
+    fn cancel_stops_every_worker_and_refunds_what_is_left() {
+        let (mut c, mut l, bot) = setup("9A-G-F", 150);
+        let d = c.tick(240.0, &progress(20, 18, 2), &[], &mut l);
+        let started = d
+            .iter()
+            .filter(|d| matches!(d, Decision::StartWorker { .. }))
+            .count();
+        assert_eq!(started, 10);
+        let d = c.cancel(300.0, &mut l);
+        assert_eq!(d.len(), 11);
+        assert!(d[..10].iter().all(|d| matches!(
+            d,
+            Decision::StopWorker {
+                reason: StopReason::Cancelled,
+                ..
+            }
+        )));
+        assert_eq!(d[10], Decision::Finished { refund: 140 });
+        assert_eq!(l.balance("u"), 140);
+        assert!(!l.order_of(&bot).unwrap().open);
+        assert_eq!(c.running().count(), 0);
+        assert!(c.is_finished());
+        // Nothing more: a second cancel or a tick decides nothing and moves no credit.
+        assert!(c.cancel(301.0, &mut l).is_empty());
+        assert!(c.tick(540.0, &progress(20, 20, 20), &[], &mut l).is_empty());
+        l.verify().unwrap();
     }
 }

@@ -20,15 +20,30 @@ pub enum DgError {
     Rpc { url: String, err: RpcError },
 }
 
+/// Whose DG account a call is made with. A real BOINC server answers queries and aborts
+/// only to the account that submitted the batch, so a user's batch is read and its jobs
+/// aborted with the key of the account the user linked; the copies batch belongs to the
+/// service's own submitting account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum As<'a> {
+    /// The service's submitting account (`authenticator` in the DG's configuration).
+    Service,
+    /// The account with this key.
+    Owner(&'a str),
+}
+
 /// A desktop grid as the Information and Scheduler modules see it.
 pub trait DgAdapter: Send {
     /// The batch's jobs and their status.
-    fn query(&mut self, batch_id: i64) -> Result<BatchInfo, DgError>;
+    fn query(&mut self, who: As<'_>, batch_id: i64) -> Result<BatchInfo, DgError>;
     /// Submits `jobs` (copies of unfinished jobs, targeted to the Cloud account) as a new
-    /// batch named `name`; returns its id.
+    /// batch named `name` of the service's account; returns its id.
     fn submit(&mut self, name: &str, jobs: &[JobSpec]) -> Result<i64, DgError>;
-    fn abort_jobs(&mut self, names: &[&str]) -> Result<(), DgError>;
+    fn abort_jobs(&mut self, who: As<'_>, names: &[&str]) -> Result<(), DgError>;
+    /// Retires a batch of the service's account.
     fn retire(&mut self, batch_id: i64) -> Result<(), DgError>;
+    /// Checks that `authenticator` is a key the DG accepts for job submission.
+    fn check_account(&mut self, authenticator: &str) -> Result<(), DgError>;
     /// The user id Cloud workers attach with (copies are targeted to it).
     fn cloud_user(&self) -> i64;
 }
@@ -108,9 +123,18 @@ impl BoincAdapter {
     }
 }
 
+impl BoincAdapter {
+    fn key<'a>(&'a self, who: As<'a>) -> &'a str {
+        match who {
+            As::Service => &self.dg.authenticator,
+            As::Owner(k) => k,
+        }
+    }
+}
+
 impl DgAdapter for BoincAdapter {
-    fn query(&mut self, batch_id: i64) -> Result<BatchInfo, DgError> {
-        let xml = self.rpc(&boinc::query_batch(&self.dg.authenticator, batch_id, true))?;
+    fn query(&mut self, who: As<'_>, batch_id: i64) -> Result<BatchInfo, DgError> {
+        let xml = self.rpc(&boinc::query_batch(self.key(who), batch_id, true))?;
         boinc::parse_query_batch(&xml).map_err(|e| self.rpc_err(e))
     }
 
@@ -124,14 +148,21 @@ impl DgAdapter for BoincAdapter {
         boinc::parse_batch_id(&xml, "submit_batch").map_err(|e| self.rpc_err(e))
     }
 
-    fn abort_jobs(&mut self, names: &[&str]) -> Result<(), DgError> {
-        let xml = self.rpc(&boinc::abort_jobs(&self.dg.authenticator, names))?;
+    fn abort_jobs(&mut self, who: As<'_>, names: &[&str]) -> Result<(), DgError> {
+        let xml = self.rpc(&boinc::abort_jobs(self.key(who), names))?;
         boinc::parse_success(&xml, "abort_jobs").map_err(|e| self.rpc_err(e))
     }
 
     fn retire(&mut self, batch_id: i64) -> Result<(), DgError> {
         let xml = self.rpc(&boinc::retire_batch(&self.dg.authenticator, batch_id))?;
         boinc::parse_success(&xml, "retire_batch").map_err(|e| self.rpc_err(e))
+    }
+
+    fn check_account(&mut self, authenticator: &str) -> Result<(), DgError> {
+        let xml = self.rpc(&boinc::query_batches(authenticator))?;
+        boinc::parse_query_batches(&xml)
+            .map(|_| ())
+            .map_err(|e| self.rpc_err(e))
     }
 
     fn cloud_user(&self) -> i64 {

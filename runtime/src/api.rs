@@ -26,7 +26,8 @@ use spequlos_core::ledger::LedgerError;
 use spequlos_core::{BotKey, Credits};
 use tokio::sync::{oneshot, Semaphore};
 
-use crate::service::{unix_now, JobDesc, OrderError, Shared};
+use crate::adapter::BoincDg;
+use crate::service::{check_account, unix_now, BatchCheck, JobDesc, OrderError, Owner, Shared};
 use crate::store::{StoreError, User, WorkerState};
 use crate::testbed::form_value;
 
@@ -271,9 +272,126 @@ async fn handle(state: &Arc<ApiState>, req: Request<Incoming>) -> Reply {
         Err(_) => return err(400, "unreadable body"),
     };
     let shared = state.shared.clone();
-    tokio::task::spawn_blocking(move || route(&mut lock(&shared), &caller, &method, &url, &body))
-        .await
-        .unwrap_or_else(internal)
+    let routed = tokio::task::spawn_blocking(move || {
+        route(&mut lock(&shared), &caller, &method, &url, &body)
+    })
+    .await;
+    match routed {
+        Ok(Routed::Done(reply)) => reply,
+        Ok(Routed::Order(p)) => {
+            // The DG is asked on the blocking pool without the lock: a slow DG delays this
+            // request only, never the Scheduler or the other clients.
+            let check = p.check.clone();
+            let checked = tokio::task::spawn_blocking(move || match check {
+                Some(c) => c.run(|m| eprintln!("API: {m}")),
+                None => Ok(Owner::Service),
+            })
+            .await;
+            let shared = state.shared.clone();
+            match checked {
+                Ok(Ok(owner)) => tokio::task::spawn_blocking(move || {
+                    let mut g = lock(&shared);
+                    let placed = g.order(
+                        unix_now(),
+                        &p.user,
+                        &p.key,
+                        p.credits,
+                        p.strategy.as_deref(),
+                        p.jobs.clone(),
+                        owner,
+                    );
+                    order_reply(&g, &p, placed)
+                })
+                .await
+                .unwrap_or_else(internal),
+                Ok(Err(e)) => {
+                    let g = lock(&state.shared);
+                    order_reply(&g, &p, Err(e))
+                }
+                Err(e) => internal(e),
+            }
+        }
+        Ok(Routed::Link {
+            user,
+            dg,
+            authenticator,
+        }) => {
+            let key = authenticator.clone();
+            let d = dg.clone();
+            let checked = tokio::task::spawn_blocking(move || {
+                check_account(&d, &key, |m| eprintln!("API: {m}"))
+            })
+            .await;
+            match checked {
+                Ok(Ok(())) => {
+                    let shared = state.shared.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let g = lock(&shared);
+                        match g.store.link_account(&user, &dg.name, &authenticator) {
+                            Ok(()) => ok(json!({"user": user, "dg": dg.name, "linked": true})),
+                            Err(e) => store_err(e),
+                        }
+                    })
+                    .await
+                    .unwrap_or_else(internal)
+                }
+                Ok(Err(e)) => order_err(e),
+                Err(e) => internal(e),
+            }
+        }
+        Err(e) => internal(e),
+    }
+}
+
+/// What a routed request still needs.
+enum Routed {
+    Done(Reply),
+    /// An order: the DG checks the batch (for a new BoT), then it is placed.
+    Order(PendingOrder),
+    /// A BOINC account to link once the DG accepts its key.
+    Link {
+        user: String,
+        dg: BoincDg,
+        authenticator: String,
+    },
+}
+
+impl From<Reply> for Routed {
+    fn from(r: Reply) -> Self {
+        Routed::Done(r)
+    }
+}
+
+struct PendingOrder {
+    user: String,
+    key: BotKey,
+    credits: Credits,
+    strategy: Option<String>,
+    jobs: Vec<JobDesc>,
+    check: Option<BatchCheck>,
+    /// Asked through the portal's `order` script (answered in its format).
+    portal: bool,
+}
+
+/// Plans an order: refused at once, or waiting for its DG check.
+fn plan(g: &Shared, caller: &Caller, p: PendingOrder) -> Routed {
+    let by_admin = matches!(caller, Caller::Admin) || matches!(caller, Caller::User(u) if u.admin);
+    match g.plan_order(&p.user, &p.key, p.strategy.as_deref(), &p.jobs, by_admin) {
+        Ok(check) => Routed::Order(PendingOrder { check, ..p }),
+        Err(e) => Routed::Done(order_reply(g, &p, Err(e))),
+    }
+}
+
+fn order_reply(g: &Shared, p: &PendingOrder, placed: Result<(), OrderError>) -> Reply {
+    match (placed, p.portal) {
+        (Ok(()), false) => Reply {
+            status: 201,
+            ..ok(order_json(g, &p.key))
+        },
+        (Ok(()), true) => qos(&["order_true".into()]),
+        (Err(e), false) => order_err(e),
+        (Err(e), true) => qos(&[format!("order_false {e}")]),
+    }
 }
 
 fn authenticate(g: &Shared, token: &str) -> Result<Caller, Reply> {
@@ -333,13 +451,145 @@ fn store_err(e: StoreError) -> Reply {
 fn order_err(e: OrderError) -> Reply {
     match e {
         OrderError::Store(s) => store_err(s),
-        OrderError::Finished(..) => err(409, e),
-        OrderError::NotOwner(..) => err(403, e),
+        OrderError::Finished(..) | OrderError::Cancelling(..) | OrderError::BatchOver(..) => {
+            err(409, e)
+        }
+        OrderError::NotOwner(..)
+        | OrderError::NoAccount(..)
+        | OrderError::NotBatchOwner(..)
+        | OrderError::AccountRefused(..) => err(403, e),
+        OrderError::NoSuchBatch(..) => err(404, e),
+        OrderError::DgUnavailable(..) => err(503, e),
         e => err(400, e),
     }
 }
 
-fn route(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &[u8]) -> Reply {
+fn route(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &[u8]) -> Routed {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let q = |k: &str| form_value(query.as_bytes(), k);
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segs.as_slice()) {
+        ("POST", ["api", "orders"]) => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct NewOrder {
+                batch: String,
+                dg: String,
+                credits: Credits,
+                strategy: Option<String>,
+                #[serde(default)]
+                jobs: Vec<JobDesc>,
+                /// The admin orders on behalf of a user.
+                user: Option<String>,
+            }
+            let o: NewOrder = match parse_body(body) {
+                Ok(o) => o,
+                Err(r) => return r.into(),
+            };
+            let Some(user) = o.user.as_deref().or(caller.name()).map(str::to_string) else {
+                return err(400, "field `user`: the admin must say for whom").into();
+            };
+            if !caller.may_act_for(&user) {
+                return err(403, "cannot order for another user").into();
+            }
+            let p = PendingOrder {
+                user,
+                key: BotKey::new(o.batch, o.dg),
+                credits: o.credits,
+                strategy: o.strategy,
+                jobs: o.jobs,
+                check: None,
+                portal: false,
+            };
+            plan(g, caller, p)
+        }
+        ("DELETE", ["api", "orders", dg, batch]) => {
+            let key = BotKey::new(*batch, *dg);
+            match g.bots.get(&key) {
+                Some(b) if !caller.may_act_for(&b.user) => err(403, "not your BoT"),
+                None => err(404, format!("no order for batch `{batch}` on `{dg}`")),
+                Some(_) => match g.cancel(unix_now(), &key) {
+                    Ok(()) => {
+                        let mut v = order_json(g, &key);
+                        v["cancelling"] = json!(true);
+                        Reply {
+                            status: 202,
+                            ..ok(v)
+                        }
+                    }
+                    Err(e) => order_err(e),
+                },
+            }
+            .into()
+        }
+        ("PUT", ["api", "users", name, "accounts", dg]) => {
+            if !caller.may_act_for(name) {
+                return err(403, "cannot link an account for another user").into();
+            }
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Link {
+                authenticator: String,
+            }
+            let l: Link = match parse_body(body) {
+                Ok(l) => l,
+                Err(r) => return r.into(),
+            };
+            match g.store.user_exists(name) {
+                Ok(true) => {}
+                Ok(false) => return err(404, format!("no user `{}`", clip(name))).into(),
+                Err(e) => return store_err(e).into(),
+            }
+            let Some(d) = g.cfg.boinc.iter().find(|d| d.name == *dg) else {
+                return err(400, format!("unknown DG `{}`", clip(dg))).into();
+            };
+            let a = &l.authenticator;
+            if a.is_empty() || a.len() > 256 || !a.bytes().all(|b| b.is_ascii_graphic()) {
+                return err(
+                    400,
+                    "field `authenticator`: 1 to 256 printable ASCII characters",
+                )
+                .into();
+            }
+            Routed::Link {
+                user: name.to_string(),
+                dg: d.clone(),
+                authenticator: l.authenticator,
+            }
+        }
+        ("GET", [.., script]) if script.trim_end_matches(".py") == "order" => {
+            let none = |why: &str| Routed::Done(qos(&[format!("None {why}")]));
+            let user = q("qosuser_id").or_else(|| caller.name().map(str::to_string));
+            let (Some(b), Some(d), Some(u)) = (q("batch_id"), q("dg_id"), user) else {
+                return none("batch_id, dg_id and qosuser_id are required");
+            };
+            let Some(credits) = q("credit").and_then(|c| c.parse::<Credits>().ok()) else {
+                return none("credit must be a whole number");
+            };
+            if !caller.may_act_for(&u) {
+                return none("not allowed");
+            }
+            let p = PendingOrder {
+                user: u,
+                key: BotKey::new(b, d),
+                credits,
+                strategy: q("strategy"),
+                jobs: Vec::new(),
+                check: None,
+                portal: true,
+            };
+            plan(g, caller, p)
+        }
+        _ => Routed::Done(route_reply(g, caller, method, url, body)),
+    }
+}
+
+/// At most 64 characters of a name a client sent, to echo it back.
+fn clip(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+fn route_reply(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &[u8]) -> Reply {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let q = |k: &str| form_value(query.as_bytes(), k);
     let caller = caller.clone();
@@ -404,38 +654,6 @@ fn route(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &[u8]) 
             Some(n) => ok(json!({"user": n, "balance": g.store.ledger().balance(n)})),
             None => err(400, "the admin has no account; use a user token"),
         },
-        ("POST", ["api", "orders"]) => {
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct NewOrder {
-                batch: String,
-                dg: String,
-                credits: Credits,
-                strategy: Option<String>,
-                #[serde(default)]
-                jobs: Vec<JobDesc>,
-                /// The admin orders on behalf of a user.
-                user: Option<String>,
-            }
-            let o: NewOrder = match parse_body(body) {
-                Ok(o) => o,
-                Err(r) => return r,
-            };
-            let Some(user) = o.user.as_deref().or(caller.name()).map(str::to_string) else {
-                return err(400, "field `user`: the admin must say for whom");
-            };
-            if !caller.may_act_for(&user) {
-                return err(403, "cannot order for another user");
-            }
-            let key = BotKey::new(o.batch, o.dg);
-            match g.order(now, &user, &key, o.credits, o.strategy.as_deref(), o.jobs) {
-                Ok(()) => Reply {
-                    status: 201,
-                    ..ok(order_json(g, &key))
-                },
-                Err(e) => order_err(e),
-            }
-        }
         ("GET", ["api", "orders"]) => {
             let list: Vec<Value> = g
                 .bots
@@ -495,6 +713,7 @@ fn order_json(g: &Shared, key: &BotKey) -> Value {
         "batch": key.batch, "dg": key.dg, "user": b.user, "strategy": b.strategy,
         "credits_ordered": o.map_or(0, |o| o.ordered), "credits_spent": o.map_or(0, |o| o.spent),
         "open": o.is_some_and(|o| o.open), "submitted_at": b.submitted_at,
+        "cancelled": b.cancelled, "cancelling": g.cancels.contains(key),
     })
 }
 
@@ -575,21 +794,6 @@ fn portal(
                     qos(&[g.store.ledger().balance(u).to_string()])
                 }
                 _ => none("give qosuser_id, or batch_id and dg_id"),
-            }
-        }
-        "order" => {
-            let (Some(k), Some(u)) = (key, user) else {
-                return none("batch_id, dg_id and qosuser_id are required");
-            };
-            let Some(credits) = q("credit").and_then(|c| c.parse::<Credits>().ok()) else {
-                return none("credit must be a whole number");
-            };
-            if !caller.may_act_for(&u) {
-                return none("not allowed");
-            }
-            match g.order(now, &u, &k, credits, q("strategy").as_deref(), Vec::new()) {
-                Ok(()) => qos(&["order_true".into()]),
-                Err(e) => qos(&[format!("order_false {e}")]),
             }
         }
         "get_qosorders" => {

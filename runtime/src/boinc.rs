@@ -387,6 +387,21 @@ pub fn query_batch(authenticator: &str, batch_id: i64, job_details: bool) -> Str
     s
 }
 
+/// Lists the account's batches; the service sends it to check a key a user links (a real
+/// server answers only a valid key with submit access).
+pub fn query_batches(authenticator: &str) -> String {
+    let mut s = open("query_batches", authenticator);
+    s.push_str("<get_cpu_time>0</get_cpu_time>\n</query_batches>\n");
+    s
+}
+
+/// A `query_batches` reply: the ids of the account's batches that are not retired.
+pub fn parse_query_batches(xml: &str) -> Result<Vec<i64>, RpcError> {
+    let doc = parse(xml);
+    let r = reply(&doc, "query_batches")?;
+    r.children_named("batch").map(|b| num(b, "id")).collect()
+}
+
 pub fn query_batch2(authenticator: &str, batch_names: &[&str], min_mod_time: f64) -> String {
     let mut s = open("query_batch2", authenticator);
     for b in batch_names {

@@ -149,9 +149,25 @@ fn http(
     token: &str,
     body: serde_json::Value,
 ) -> anyhow::Result<serde_json::Value> {
+    http_with(agent, "POST", url, token, body)
+}
+
+/// `method` is GET (with a null body), POST or PUT.
+fn http_with(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
     let auth = format!("Bearer {token}");
     let mut resp = if body.is_null() {
         agent.get(url).header("Authorization", &auth).call()?
+    } else if method == "PUT" {
+        agent
+            .put(url)
+            .header("Authorization", &auth)
+            .send_json(&body)?
     } else {
         agent
             .post(url)
@@ -195,8 +211,12 @@ fn run_once(
             .expect("default user")
             .clone()
     };
-    let (submitter, cloud, volunteer) =
-        (user("submitter"), user("spequlos-cloud"), user("volunteer"));
+    let (submitter, cloud, volunteer, scientist) = (
+        user("submitter"),
+        user("spequlos-cloud"),
+        user("volunteer"),
+        user("scientist"),
+    );
     say(&format!(
         "[{strategy}] testbed at {}; starting {} volunteers",
         tb.url(),
@@ -322,8 +342,21 @@ fn run_once(
             admin,
             json!({"amount": 10_000}),
         )?;
+        // Alice submits with her own BOINC account and links it, so the service can check
+        // that the batch she orders for is hers.
+        http_with(
+            &agent,
+            "PUT",
+            &format!("{base}/api/users/alice/accounts/testbed"),
+            "alice-token",
+            json!({"authenticator": scientist.authenticator}),
+        )?;
         let t0 = unix_now();
-        let batch = BoincAdapter::new(dg.clone()).submit("demo", &specs)?;
+        let batch = BoincAdapter::new(BoincDg {
+            authenticator: scientist.authenticator.clone(),
+            ..dg.clone()
+        })
+        .submit("demo", &specs)?;
         let credits = if strategy == "none" { 0 } else { 4800 };
         http(
             &agent,

@@ -14,6 +14,11 @@ pub fn copy_name(job: &str) -> String {
     format!("{job}__spq")
 }
 
+/// Whether `job` is the name of a Cloud copy.
+pub fn is_copy(job: &str) -> bool {
+    job.ends_with("__spq")
+}
+
 /// What one poll says about a BoT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {

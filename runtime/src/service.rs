@@ -27,8 +27,8 @@ use spequlos_core::{
     QosController, QosParams, Sample, Strategy, Usage, WorkerId, WorkerReport,
 };
 
-use crate::adapter::{BoincAdapter, BoincDg, DgAdapter};
-use crate::boinc::{InputFile, JobSpec};
+use crate::adapter::{As, BoincAdapter, BoincDg, DgAdapter, DgError};
+use crate::boinc::{BatchState, InputFile, JobSpec, RpcError};
 use crate::cloud::{self, CloudDriver, CommandDriver};
 use crate::information::{self, copy_name, Backoff, Observation};
 use crate::local::{LocalConfig, LocalDriver};
@@ -169,6 +169,23 @@ pub struct BotState {
     /// The Oracle's prediction at the last tick (BoT-relative seconds).
     #[serde(default)]
     pub prediction: Option<Prediction>,
+    /// The DG account the batch belongs to, whose key reads it and aborts its jobs.
+    #[serde(default)]
+    pub owner: Owner,
+    /// The order was cancelled (and its remaining credits refunded) before completion.
+    #[serde(default)]
+    pub cancelled: bool,
+}
+
+/// Who owns a BoT's batch on its DG. See docs/boinc.md, "Who may order for a batch".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Owner {
+    /// The service's submitting account (the operator submitted it; the admin ordered).
+    #[default]
+    Service,
+    /// The BOINC account the ordering user linked on that DG.
+    User,
 }
 
 impl BotState {
@@ -189,6 +206,8 @@ pub struct Shared {
     pub bots: BTreeMap<BotKey, BotState>,
     pub oracle: Oracle,
     pub cfg: ServiceConfig,
+    /// Orders whose cancellation the Scheduler has yet to carry out (kept in the store too).
+    pub cancels: BTreeSet<BotKey>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -205,8 +224,105 @@ pub enum OrderError {
     Finished(String, String),
     #[error("the order belongs to `{0}`")]
     NotOwner(String),
+    #[error("the order for batch `{0}` on `{1}` is being cancelled")]
+    Cancelling(String, String),
+    #[error(
+        "no BOINC account of yours is linked on `{0}`: link the account that submitted the \
+         batch first (PUT /api/users/NAME/accounts/{0})"
+    )]
+    NoAccount(String),
+    #[error("`{1}` has no batch `{0}` of yours")]
+    NoSuchBatch(String, String),
+    #[error("batch `{0}` on `{1}` belongs to another BOINC account")]
+    NotBatchOwner(String, String),
+    #[error("batch `{0}` on `{1}` is {2}: there is nothing left to speed up")]
+    BatchOver(String, String, &'static str),
+    #[error("`{0}` refuses the BOINC account: {1}")]
+    AccountRefused(String, String),
+    /// The DG did not answer (or answered garbage): the order may be retried.
+    #[error("`{0}` cannot be reached to check the batch; try again later")]
+    DgUnavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The DG call an order for a new BoT waits for: the batch must exist, be in progress and
+/// belong to the account the order names. Run it without holding the [`Shared`] lock.
+#[derive(Debug, Clone)]
+pub struct BatchCheck {
+    pub dg: BoincDg,
+    pub batch_id: i64,
+    pub owner: Owner,
+    /// The key of the user's linked account (for [`Owner::User`]).
+    pub key: Option<String>,
+}
+
+/// The longest an API request waits for a DG (the API's own request deadline is 10 s).
+pub const DG_CHECK_TIMEOUT: f64 = 5.0;
+
+impl BatchCheck {
+    /// Asks the DG; a refusal is named (no such batch, not the owner, over), a failure to
+    /// answer is [`OrderError::DgUnavailable`] and the detail goes to `log`.
+    pub fn run(&self, log: impl FnOnce(&str)) -> Result<Owner, OrderError> {
+        let mut dg = self.dg.clone();
+        dg.timeout = dg.timeout.min(DG_CHECK_TIMEOUT);
+        let mut a = BoincAdapter::new(dg);
+        let who = match (&self.owner, &self.key) {
+            (Owner::User, Some(k)) => As::Owner(k),
+            _ => As::Service,
+        };
+        let (batch, name) = (self.batch_id.to_string(), self.dg.name.clone());
+        match a.query(who, self.batch_id) {
+            Ok(info) => match info.state {
+                BatchState::Aborted => Err(OrderError::BatchOver(batch, name, "aborted")),
+                BatchState::Retired => Err(OrderError::BatchOver(batch, name, "retired")),
+                BatchState::Complete => Err(OrderError::BatchOver(batch, name, "complete")),
+                _ => Ok(self.owner),
+            },
+            Err(e) => Err(dg_refusal(e, batch, name, log)),
+        }
+    }
+}
+
+/// What a DG's refusal means for an order or a link.
+fn dg_refusal(e: DgError, batch: String, dg: String, log: impl FnOnce(&str)) -> OrderError {
+    match e {
+        DgError::Rpc {
+            err: RpcError::Server { msg, .. },
+            ..
+        } => {
+            let m = msg.to_ascii_lowercase();
+            if m.contains("no such batch") {
+                OrderError::NoSuchBatch(batch, dg)
+            } else if m.contains("not owner") {
+                OrderError::NotBatchOwner(batch, dg)
+            } else if m.contains("authenticator") || m.contains("submit access") {
+                // BOINC's own short messages; nothing of ours is in them.
+                OrderError::AccountRefused(dg, msg.chars().take(80).collect())
+            } else {
+                log(&format!("DG `{dg}` refused a check: {msg}"));
+                OrderError::DgUnavailable(dg)
+            }
+        }
+        e => {
+            log(&format!("DG `{dg}` check failed: {e}"));
+            OrderError::DgUnavailable(dg)
+        }
+    }
+}
+
+/// Checks with the DG that `authenticator` is a key it accepts for job submission.
+pub fn check_account(
+    dg: &BoincDg,
+    authenticator: &str,
+    log: impl FnOnce(&str),
+) -> Result<(), OrderError> {
+    let mut dg = dg.clone();
+    dg.timeout = dg.timeout.min(DG_CHECK_TIMEOUT);
+    let name = dg.name.clone();
+    BoincAdapter::new(dg)
+        .check_account(authenticator)
+        .map_err(|e| dg_refusal(e, String::new(), name, log))
 }
 
 pub fn unix_now() -> f64 {
@@ -216,7 +332,79 @@ pub fn unix_now() -> f64 {
 }
 
 impl Shared {
-    /// Places (or tops up) the QoS order of `user` for batch `batch` on `dg`.
+    fn dg(&self, name: &str) -> Result<&BoincDg, OrderError> {
+        self.cfg
+            .boinc
+            .iter()
+            .find(|d| d.name == name)
+            // The name is echoed back: never a megabyte of it.
+            .ok_or_else(|| OrderError::UnknownDg(name.chars().take(64).collect()))
+    }
+
+    /// Everything about an order that needs no DG: the DG is configured, the batch id well
+    /// formed, a top-up comes from the BoT's owner and the BoT is still open, a new BoT's
+    /// strategy parses (and has jobs to copy if it duplicates). Returns the DG check a new
+    /// BoT still needs; `None` for a top-up. `by_admin`: the admin orders for `user`.
+    pub fn plan_order(
+        &self,
+        user: &str,
+        key: &BotKey,
+        strategy: Option<&str>,
+        jobs: &[JobDesc],
+        by_admin: bool,
+    ) -> Result<Option<BatchCheck>, OrderError> {
+        let dg = self.dg(&key.dg)?;
+        let batch_id = match key.batch.parse::<i64>() {
+            Ok(b) if b > 0 && key.batch.len() <= 20 => b,
+            _ => return Err(OrderError::BadBatch),
+        };
+        if let Some(b) = self.bots.get(key) {
+            if b.finished {
+                return Err(OrderError::Finished(key.batch.clone(), key.dg.clone()));
+            }
+            if b.user != user {
+                return Err(OrderError::NotOwner(b.user.clone()));
+            }
+            if self.cancels.contains(key) {
+                return Err(OrderError::Cancelling(key.batch.clone(), key.dg.clone()));
+            }
+            return Ok(None);
+        }
+        let name = strategy.unwrap_or(&self.cfg.default_strategy);
+        let s: Strategy =
+            name.parse()
+                .map_err(|e: spequlos_core::strategy::StrategyParseError| {
+                    OrderError::Strategy(e.to_string())
+                })?;
+        if matches!(
+            s,
+            Strategy::Qos {
+                usage: Usage::Duplicate,
+                ..
+            }
+        ) && jobs.is_empty()
+        {
+            return Err(OrderError::NoJobs(name.to_string()));
+        }
+        // A user's own linked account proves ownership; without one, only the admin may
+        // vouch for a batch of the service's account.
+        let (owner, key_) = match self.store.account(user, &key.dg)? {
+            Some(k) => (Owner::User, Some(k)),
+            None if by_admin => (Owner::Service, None),
+            None => return Err(OrderError::NoAccount(key.dg.clone())),
+        };
+        Ok(Some(BatchCheck {
+            dg: dg.clone(),
+            batch_id,
+            owner,
+            key: key_,
+        }))
+    }
+
+    /// Places (or tops up) the QoS order of `user` for batch `batch` on `dg`, once
+    /// [`Shared::plan_order`] passed and its DG check (if any) said the batch belongs to
+    /// `owner`. The plan is checked again: another request may have come in between.
+    #[allow(clippy::too_many_arguments)]
     pub fn order(
         &mut self,
         now: f64,
@@ -225,19 +413,11 @@ impl Shared {
         credits: Credits,
         strategy: Option<&str>,
         jobs: Vec<JobDesc>,
+        owner: Owner,
     ) -> Result<(), OrderError> {
-        if !self.cfg.boinc.iter().any(|d| d.name == key.dg) {
-            // The name is echoed back: never a megabyte of it.
-            return Err(OrderError::UnknownDg(key.dg.chars().take(64).collect()));
-        }
-        if !(key.batch.len() <= 20 && key.batch.parse::<u64>().is_ok_and(|b| b > 0)) {
-            return Err(OrderError::BadBatch);
-        }
+        let by_admin = owner == Owner::Service;
+        self.plan_order(user, key, strategy, &jobs, by_admin)?;
         let state = match self.bots.get(key) {
-            Some(b) if b.finished => {
-                return Err(OrderError::Finished(key.batch.clone(), key.dg.clone()))
-            }
-            Some(b) if b.user != user => return Err(OrderError::NotOwner(b.user.clone())),
             Some(b) => b.clone(),
             None => {
                 let name = strategy.unwrap_or(&self.cfg.default_strategy).to_string();
@@ -246,16 +426,6 @@ impl Shared {
                         .map_err(|e: spequlos_core::strategy::StrategyParseError| {
                             OrderError::Strategy(e.to_string())
                         })?;
-                if matches!(
-                    s,
-                    Strategy::Qos {
-                        usage: Usage::Duplicate,
-                        ..
-                    }
-                ) && jobs.is_empty()
-                {
-                    return Err(OrderError::NoJobs(name));
-                }
                 BotState {
                     key: key.clone(),
                     user: user.to_string(),
@@ -272,6 +442,8 @@ impl Shared {
                     finished: false,
                     last_error: None,
                     prediction: None,
+                    owner,
+                    cancelled: false,
                 }
             }
         };
@@ -280,6 +452,28 @@ impl Shared {
             .order_with_state(now, user, key, credits, &json)?;
         self.bots.insert(key.clone(), state);
         Ok(())
+    }
+
+    /// Asks for the order of `key` to be cancelled; the Scheduler stops its workers and
+    /// refunds what is left at its next turn.
+    pub fn cancel(&mut self, now: f64, key: &BotKey) -> Result<(), OrderError> {
+        match self.bots.get(key) {
+            Some(b) if b.finished => Err(OrderError::Finished(key.batch.clone(), key.dg.clone())),
+            Some(_) => {
+                self.store.request_cancel(now, key)?;
+                self.cancels.insert(key.clone());
+                Ok(())
+            }
+            None => Err(OrderError::NoSuchBatch(key.batch.clone(), key.dg.clone())),
+        }
+    }
+
+    /// The key of the account that owns `st`'s batch.
+    fn owner_key(&self, st: &BotState) -> Option<String> {
+        match st.owner {
+            Owner::Service => None,
+            Owner::User => self.store.account(&st.user, &st.key.dg).ok().flatten(),
+        }
     }
 }
 
@@ -389,6 +583,7 @@ impl Service {
             }
         }
         let backoff = Backoff::new(cfg.max_backoff);
+        let cancels = store.cancel_requests()?.into_iter().collect();
         Ok(Service {
             backoff,
             shared: Arc::new(Mutex::new(Shared {
@@ -396,6 +591,7 @@ impl Service {
                 bots,
                 oracle,
                 cfg,
+                cancels,
             })),
             adapters,
             driver,
@@ -448,7 +644,12 @@ impl Service {
     }
 
     /// Information: the batch (and its copies) on the DG, copies resolved, losers aborted.
-    fn observe(&mut self, st: &BotState, now: f64) -> Result<Observation, String> {
+    fn observe(
+        &mut self,
+        st: &BotState,
+        owner_key: Option<&str>,
+        now: f64,
+    ) -> Result<Observation, String> {
         let dg = st.key.dg.clone();
         if !self.backoff.ready(&dg, now) {
             return Err(BACKING_OFF.into());
@@ -462,10 +663,11 @@ impl Service {
             .batch
             .parse()
             .map_err(|_| format!("batch `{}` is not a BOINC batch id", st.key.batch))?;
+        let owner = owner_key.map_or(As::Service, As::Owner);
         let result = (|| {
-            let orig = adapter.query(batch_id)?;
+            let orig = adapter.query(owner, batch_id)?;
             let copies = match &st.copies {
-                Some(c) => Some(adapter.query(c.batch_id)?),
+                Some(c) => Some(adapter.query(As::Service, c.batch_id)?),
                 None => None,
             };
             Ok::<_, crate::adapter::DgError>((orig, copies))
@@ -484,8 +686,21 @@ impl Service {
         let aborted = st.copies.as_ref().map_or(&no_aborts, |c| &c.aborted);
         let mut o = information::resolve(&orig, copies.as_ref(), aborted);
         if !o.to_abort.is_empty() {
-            let names: Vec<&str> = o.to_abort.iter().map(String::as_str).collect();
-            if let Err(e) = adapter.abort_jobs(&names) {
+            // Originals belong to the batch's owner, copies to the service's account.
+            let (copies, originals): (Vec<&str>, Vec<&str>) = o
+                .to_abort
+                .iter()
+                .map(String::as_str)
+                .partition(|n| information::is_copy(n));
+            let mut failed = None;
+            for (who, names) in [(owner, originals), (As::Service, copies)] {
+                if !names.is_empty() {
+                    if let Err(e) = adapter.abort_jobs(who, &names) {
+                        failed = Some(e);
+                    }
+                }
+            }
+            if let Some(e) = failed {
                 o.to_abort.clear();
                 self.note(
                     &st.key,
@@ -497,11 +712,27 @@ impl Service {
     }
 
     fn tick_bot(&mut self, key: &BotKey, now: f64) {
-        let Some(mut st) = lock(&self.shared).bots.get(key).cloned() else {
-            return;
+        let (st, owner_key, cancel) = {
+            let g = lock(&self.shared);
+            let Some(st) = g.bots.get(key).cloned() else {
+                return;
+            };
+            let k = g.owner_key(&st);
+            (st, k, g.cancels.contains(key))
         };
+        let mut st = st;
         let rel = now - st.submitted_at;
-        let obs = self.observe(&st, now);
+        if cancel {
+            let mut ledger = lock(&self.shared).store.ledger().scratch(key);
+            let decisions = st.controller.cancel(rel, &mut ledger);
+            st.cancelled = true;
+            self.carry_out(&mut st, &decisions, now, rel);
+            st.finished = true;
+            self.finish(&mut st);
+            self.commit(st, &ledger, &BTreeSet::new(), now, false);
+            return;
+        }
+        let obs = self.observe(&st, owner_key.as_deref(), now);
         let incomplete = match obs {
             Ok(o) => {
                 st.last_error = None;
@@ -560,9 +791,32 @@ impl Service {
         });
         let mut ledger = lock(&self.shared).store.ledger().scratch(key);
         let decisions = st.controller.tick(rel, &st.progress, &reports, &mut ledger);
+        let failed = self.carry_out(&mut st, &decisions, now, rel);
+        let finished_now = st.finished;
+        if st.duplicate_pending && st.copies.is_none() && !st.finished {
+            if let Some(incomplete) = &incomplete {
+                self.duplicate(&mut st, incomplete);
+            }
+        }
+        if finished_now {
+            self.finish(&mut st);
+        }
+        self.commit(st, &ledger, &failed, now, finished_now);
+    }
+
+    /// Carries the controller's decisions out: workers started and stopped through the
+    /// driver. Returns the workers whose start failed (their start charge is not kept).
+    fn carry_out(
+        &mut self,
+        st: &mut BotState,
+        decisions: &[Decision],
+        now: f64,
+        rel: f64,
+    ) -> BTreeSet<WorkerId> {
+        let key = st.key.clone();
+        let key = &key;
         let mut failed = BTreeSet::new();
-        let mut finished_now = false;
-        for d in &decisions {
+        for d in decisions {
             match *d {
                 Decision::DuplicateIncomplete => st.duplicate_pending = true,
                 Decision::StartWorker { id } => {
@@ -593,30 +847,50 @@ impl Service {
                     }
                 }
                 Decision::Finished { refund } => {
-                    finished_now = true;
                     st.finished = true;
-                    st.completed_at = st.progress.time_at(1.0).or(Some(rel));
-                    self.note(key, format!("complete; {refund} credits refunded"));
+                    st.completed_at = if st.cancelled {
+                        None
+                    } else {
+                        st.progress.time_at(1.0).or(Some(rel))
+                    };
+                    let how = if st.cancelled {
+                        "cancelled"
+                    } else {
+                        "complete"
+                    };
+                    self.note(key, format!("{how}; {refund} credits refunded"));
                 }
             }
         }
-        if st.duplicate_pending && st.copies.is_none() && !st.finished {
-            if let Some(incomplete) = &incomplete {
-                self.duplicate(&mut st, incomplete);
+        failed
+    }
+
+    /// A finished BoT's copies batch is retired (its unsent copies are cancelled).
+    fn finish(&mut self, st: &mut BotState) {
+        let Some(c) = &st.copies else {
+            return;
+        };
+        let id = c.batch_id;
+        let key = st.key.clone();
+        if let Some(a) = self.adapters.get_mut(&key.dg) {
+            if let Err(e) = a.retire(id) {
+                self.note(&key, format!("retiring copies batch {id} failed: {e}"));
             }
         }
-        if finished_now {
-            if let Some(c) = &st.copies {
-                let id = c.batch_id;
-                if let Some(a) = self.adapters.get_mut(&key.dg) {
-                    if let Err(e) = a.retire(id) {
-                        self.note(key, format!("retiring copies batch {id} failed: {e}"));
-                    }
-                }
-            }
-        }
-        // The tick's movements, without the start charge of workers that did not start, at
-        // Unix time.
+    }
+
+    /// Commits the turn: the ledger movements made on the scratch ledger (without the start
+    /// charge of workers that did not start, at Unix time) with the BoT's new state, in one
+    /// transaction; a BoT that completed teaches the Oracle.
+    fn commit(
+        &mut self,
+        mut st: BotState,
+        ledger: &spequlos_core::Ledger,
+        failed: &BTreeSet<WorkerId>,
+        now: f64,
+        learn: bool,
+    ) {
+        let key = st.key.clone();
         let entries: Vec<_> = ledger
             .entries()
             .iter()
@@ -636,25 +910,34 @@ impl Service {
         };
         let json = serde_json::to_string(&st).expect("state serializes");
         let mut g = lock(&self.shared);
-        if let Err(e) = g.store.commit_tick(&entries, key, &json) {
-            drop(g);
-            self.note(key, format!("commit failed: {e}"));
-            g = lock(&self.shared);
+        // A finished BoT has nothing left to cancel, however it finished.
+        let cancel_done = st.finished && g.cancels.contains(&key);
+        match g.store.commit_tick(&entries, &key, &json, cancel_done) {
+            Ok(()) => {
+                if cancel_done {
+                    g.cancels.remove(&key);
+                }
+            }
+            Err(e) => {
+                drop(g);
+                self.note(&key, format!("commit failed: {e}"));
+                g = lock(&self.shared);
+            }
         }
-        if finished_now {
-            let spent = g.store.ledger().order_of(key).map_or(0, |o| o.spent);
+        if learn && !st.cancelled {
+            let spent = g.store.ledger().order_of(&key).map_or(0, |o| o.spent);
             let okey = st.oracle_key();
             if let Some(t) = st.completed_at {
                 g.oracle.learn(&okey, &st.progress, t, spent);
                 let history = serde_json::to_string(&g.oracle).expect("oracle serializes");
                 if let Err(e) = g.store.save_oracle(&history) {
                     drop(g);
-                    self.note(key, format!("saving the Oracle failed: {e}"));
+                    self.note(&key, format!("saving the Oracle failed: {e}"));
                     g = lock(&self.shared);
                 }
             }
         }
-        g.bots.insert(key.clone(), st);
+        g.bots.insert(key, st);
     }
 
     /// Cloud Duplication: copies of the incomplete jobs, targeted to the Cloud account.

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use spequlos_core::ledger::{Entry, EntryKind, LedgerError};
 use spequlos_core::{BotKey, Credits, Ledger};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -59,6 +59,23 @@ CREATE TABLE IF NOT EXISTS bots (
 CREATE TABLE IF NOT EXISTS oracle (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     history TEXT NOT NULL
+);
+";
+
+/// Version 4: the BOINC accounts users linked (their key, sent to the DG to prove they own a
+/// batch and to query it), and cancellations the Scheduler has yet to carry out.
+const SCHEMA_V4: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    user TEXT NOT NULL,
+    dg TEXT NOT NULL,
+    authenticator TEXT NOT NULL,
+    PRIMARY KEY (user, dg)
+);
+CREATE TABLE IF NOT EXISTS cancels (
+    batch TEXT NOT NULL,
+    dg TEXT NOT NULL,
+    t REAL NOT NULL,
+    PRIMARY KEY (batch, dg)
 );
 ";
 
@@ -122,12 +139,13 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(db)?;
         match version {
-            0..=2 => {
+            0..=3 => {
                 // Migrations run in order; each is idempotent.
                 let tx = conn.unchecked_transaction().map_err(db)?;
                 tx.execute_batch(SCHEMA).map_err(db)?;
                 tx.execute_batch(SCHEMA_V2).map_err(db)?;
                 tx.execute_batch(SCHEMA_V3).map_err(db)?;
+                tx.execute_batch(SCHEMA_V4).map_err(db)?;
                 tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                     .map_err(db)?;
                 tx.commit().map_err(db)?;
@@ -210,15 +228,17 @@ impl Store {
         &mut self,
         apply: impl FnOnce(&mut Ledger) -> Result<(), LedgerError>,
     ) -> Result<(), StoreError> {
-        self.commit_with(apply, None)
+        self.commit_with(apply, None, false)
     }
 
     /// Applies `apply` to the ledger and writes the entries it made, with a BoT's state if
-    /// given, in one transaction; on any failure nothing is written and memory is restored.
+    /// given (and, if `cancelled`, the removal of its cancellation request), in one
+    /// transaction; on any failure nothing is written and memory is restored.
     fn commit_with(
         &mut self,
         apply: impl FnOnce(&mut Ledger) -> Result<(), LedgerError>,
         bot_state: Option<(&BotKey, &str)>,
+        cancelled: bool,
     ) -> Result<(), StoreError> {
         let first = self.ledger.entries().len();
         if let Err(e) = apply(&mut self.ledger) {
@@ -243,6 +263,12 @@ impl Store {
                      ON CONFLICT (batch, dg) DO UPDATE SET state = excluded.state",
                     params![bot.batch, bot.dg, state],
                 )?;
+                if cancelled {
+                    tx.execute(
+                        "DELETE FROM cancels WHERE batch = ?1 AND dg = ?2",
+                        params![bot.batch, bot.dg],
+                    )?;
+                }
             }
             tx.commit()
         })();
@@ -295,16 +321,20 @@ impl Store {
 impl Store {
     /// Applies `entries` (made by the core on a copy of the ledger) to the ledger, and writes
     /// them together with the BoT's serialized state in one transaction: after a crash the
-    /// ledger and the Scheduler's state agree. Refused movements write nothing.
+    /// ledger and the Scheduler's state agree. Refused movements write nothing. A turn that
+    /// carried out the BoT's cancellation (`cancelled`) removes the request in the same
+    /// transaction, so a crash either redoes the whole cancellation or none of it.
     pub fn commit_tick(
         &mut self,
         entries: &[Entry],
         bot: &BotKey,
         state: &str,
+        cancelled: bool,
     ) -> Result<(), StoreError> {
         self.commit_with(
             |l| entries.iter().try_for_each(|e| l.apply(e)),
             Some((bot, state)),
+            cancelled,
         )
     }
 
@@ -317,7 +347,73 @@ impl Store {
         amount: Credits,
         state: &str,
     ) -> Result<(), StoreError> {
-        self.commit_with(|l| l.order(t, user, bot, amount), Some((bot, state)))
+        self.commit_with(|l| l.order(t, user, bot, amount), Some((bot, state)), false)
+    }
+
+    /// Links `user` to the BOINC account with key `authenticator` on DG `dg` (replacing an
+    /// earlier link).
+    pub fn link_account(
+        &self,
+        user: &str,
+        dg: &str,
+        authenticator: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO accounts (user, dg, authenticator) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (user, dg) DO UPDATE SET authenticator = excluded.authenticator",
+                params![user, dg, authenticator],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// The key of the BOINC account `user` linked on `dg`.
+    pub fn account(&self, user: &str, dg: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT authenticator FROM accounts WHERE user = ?1 AND dg = ?2",
+                params![user, dg],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.db())
+    }
+
+    /// Whether `name` is a user of the service.
+    pub fn user_exists(&self, name: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(self.db())
+    }
+
+    /// Records that the order of `bot` is to be cancelled (kept if already requested).
+    pub fn request_cancel(&self, t: f64, bot: &BotKey) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO cancels (batch, dg, t) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (batch, dg) DO NOTHING",
+                params![bot.batch, bot.dg, t],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Cancellations not carried out yet.
+    pub fn cancel_requests(&self) -> Result<Vec<BotKey>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT batch, dg FROM cancels ORDER BY dg, batch")
+            .map_err(self.db())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(BotKey::new(r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(self.db())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
     }
 
     /// Every BoT's stored state, by key.

@@ -87,6 +87,15 @@ impl Default for TestbedConfig {
                     submit: false,
                     only_own_jobs: false,
                 },
+                // A researcher with an account of her own: her batches are hers, and the
+                // service reads them with her key once she linked it.
+                TestUser {
+                    id: 4,
+                    name: "scientist".into(),
+                    authenticator: "scientist_key".into(),
+                    submit: true,
+                    only_own_jobs: false,
+                },
             ],
         }
     }
@@ -855,6 +864,19 @@ impl Inner {
                 let b = self.batch_index(req, &user)?;
                 let details = req.text_of("get_job_details") == Some("1");
                 Ok(self.query_batch(b, details))
+            }
+            "query_batches" => {
+                // As BOINC's handler: the caller's batches that are not retired, each with
+                // the fields of query_batch and no jobs.
+                let mut s = String::new();
+                for (b, batch) in self.batches.iter().enumerate() {
+                    if batch.user == user.id && !batch.retired {
+                        let fields = self.query_batch(b, false);
+                        let head = fields.split("<job>").next().unwrap_or("");
+                        let _ = write!(s, "<batch>\n{head}</batch>\n");
+                    }
+                }
+                Ok(s)
             }
             "query_batch2" => {
                 let min_mod: f64 = req

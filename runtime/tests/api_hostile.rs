@@ -307,3 +307,74 @@ fn garbage_oversized_and_impersonating_requests_get_4xx_and_the_api_stays_up() {
     );
     assert!(cases >= 19);
 }
+
+/// A DG that accepts connections and never answers: the order waiting for its check gets
+/// 503 within the check's deadline, and nobody else waits meanwhile.
+#[test]
+fn a_silent_dg_delays_only_the_order_that_asks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", silent.local_addr().unwrap());
+    let mut cfg = config(dir.path());
+    cfg.boinc = vec![spequlos_runtime::adapter::BoincDg {
+        name: "silent".into(),
+        url,
+        authenticator: "service-key".into(),
+        app_name: "app".into(),
+        cloud_user_id: 2,
+        cloud_authenticator: "cloud-key".into(),
+        timeout: 30.0,
+    }];
+    let service = Service::open(cfg, Box::new(|_| {})).unwrap();
+    let api = Api::start(service.shared(), "127.0.0.1:0").unwrap();
+    let addr = api.addr().to_string();
+    json_call(
+        &addr,
+        "POST",
+        "/api/users",
+        ADMIN,
+        json!({"name": "alice", "token": ALICE}),
+    );
+    json_call(
+        &addr,
+        "POST",
+        "/api/users/alice/credits",
+        ADMIN,
+        json!({"amount": 10}),
+    );
+    let t0 = Instant::now();
+    let order = std::thread::spawn({
+        let addr = addr.clone();
+        move || {
+            json_call(
+                &addr,
+                "POST",
+                "/api/orders",
+                ADMIN,
+                json!({"batch": "7", "dg": "silent", "credits": 5, "strategy": "9A-G-F", "user": "alice"}),
+            )
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..5 {
+        let t = Instant::now();
+        let (s, v) = json_call(&addr, "GET", "/api/credits", ALICE, json!(null));
+        assert_eq!((s, &v["balance"]), (200, &json!(10)));
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    }
+    let (s, v) = order.join().unwrap();
+    let waited = t0.elapsed();
+    assert_eq!(s, 503, "{v}");
+    assert!(
+        !v["error"].as_str().unwrap().contains("127.0.0.1"),
+        "no internals: {v}"
+    );
+    assert!(
+        waited >= Duration::from_secs(4) && waited < REQUEST_TIMEOUT,
+        "{waited:?}"
+    );
+    // Nothing was ordered.
+    let (_, v) = json_call(&addr, "GET", "/api/credits", ALICE, json!(null));
+    assert_eq!(v["balance"], json!(10));
+    drop(silent);
+}

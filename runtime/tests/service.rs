@@ -15,7 +15,7 @@ use spequlos_core::QosParams;
 use spequlos_runtime::adapter::{BoincAdapter, BoincDg, DgAdapter};
 use spequlos_runtime::api::Api;
 use spequlos_runtime::boinc::JobSpec;
-use spequlos_runtime::service::{CloudConfig, Service, ServiceConfig};
+use spequlos_runtime::service::{CloudConfig, Owner, Service, ServiceConfig};
 use spequlos_runtime::store::{self, Store};
 use spequlos_runtime::testbed::{Fault, ScriptedHost, Testbed, TestbedConfig};
 
@@ -85,19 +85,24 @@ impl Http {
     fn call(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
         let url = format!("{}{path}", self.base);
         let auth = token.map(|t| format!("Bearer {t}"));
-        let mut resp = if method == "GET" {
-            let mut r = self.agent.get(&url);
-            if let Some(a) = &auth {
-                r = r.header("Authorization", a);
-            }
-            r.call().unwrap()
-        } else {
-            let mut r = self.agent.post(&url).content_type("application/json");
-            if let Some(a) = &auth {
-                r = r.header("Authorization", a);
-            }
-            r.send(body.as_bytes()).unwrap()
-        };
+        let a = auth.as_deref().unwrap_or("");
+        let mut resp = match method {
+            "GET" => self.agent.get(&url).header("Authorization", a).call(),
+            "DELETE" => self.agent.delete(&url).header("Authorization", a).call(),
+            "PUT" => self
+                .agent
+                .put(&url)
+                .header("Authorization", a)
+                .content_type("application/json")
+                .send(body.as_bytes()),
+            _ => self
+                .agent
+                .post(&url)
+                .header("Authorization", a)
+                .content_type("application/json")
+                .send(body.as_bytes()),
+        }
+        .unwrap();
         (
             resp.status().as_u16(),
             resp.body_mut().read_to_string().unwrap(),
@@ -120,7 +125,7 @@ fn api_refuses_bad_requests_with_clear_errors() {
         fake_cloud(dir.path(), 0),
         240.0,
     );
-    let service = Service::open(cfg, Box::new(|_| {})).unwrap();
+    let mut service = Service::open(cfg, Box::new(|_| {})).unwrap();
     let api = Api::start(service.shared(), "127.0.0.1:0").unwrap();
     let h = Http::new(&api);
     assert_eq!(h.call("GET", "/api/health", None, "").0, 200);
@@ -170,13 +175,77 @@ fn api_refuses_bad_requests_with_clear_errors() {
         json!({"amount": 100}),
     );
     assert_eq!((s, &b["balance"]), (200, &json!(100)));
-    // An order larger than the balance is refused and changes nothing.
-    let (s, b) = h.json(
-        "POST",
-        "/api/orders",
-        "alice-token",
-        json!({"batch": "1", "dg": "tb", "credits": 500, "strategy": "9A-G-F"}),
+    // Batches on the testbed: three of alice's own account, one of the service's.
+    let next_job = std::cell::Cell::new(0);
+    let submit = |key: &str, n: usize| {
+        let jobs: Vec<JobSpec> = (0..n)
+            .map(|_| JobSpec {
+                name: format!("job{}", next_job.replace(next_job.get() + 1)),
+                rsc_fpops_est: 1e9,
+                command_line: String::new(),
+                target_user: None,
+                priority: None,
+                inputs: Vec::new(),
+            })
+            .collect();
+        BoincAdapter::new(BoincDg {
+            authenticator: key.into(),
+            ..dg("tb", tb.url())
+        })
+        .submit("b", &jobs)
+        .unwrap()
+        .to_string()
+    };
+    let (b1, b2, b3) = (
+        submit("scientist_key", 2),
+        submit("scientist_key", 2),
+        submit("scientist_key", 2),
     );
+    let service_batch = submit("submitter_key", 2);
+    let order = |token: &str, batch: &str, credits: u64| {
+        h.json(
+            "POST",
+            "/api/orders",
+            token,
+            json!({"batch": batch, "dg": "tb", "credits": credits, "strategy": "9A-G-F"}),
+        )
+    };
+    // Without a linked BOINC account, a user cannot order: nothing proves the batch is hers.
+    let (s, b) = order("alice-token", &b1, 30);
+    assert_eq!(s, 403, "{b}");
+    assert!(b["error"].as_str().unwrap().contains("link"), "{b}");
+    // Linking checks the key with the DG.
+    let link = |token: &str, user: &str, key: &str| {
+        h.json(
+            "PUT",
+            &format!("/api/users/{user}/accounts/tb"),
+            token,
+            json!({ "authenticator": key }),
+        )
+    };
+    let (s, b) = link("alice-token", "alice", "not-a-key");
+    assert_eq!(s, 403, "a key the DG refuses: {b}");
+    assert!(
+        b["error"].as_str().unwrap().contains("bad authenticator"),
+        "{b}"
+    );
+    assert_eq!(link("alice-token", "alice", "bad key\n").0, 400);
+    assert_eq!(link("alice-token", "bob", "scientist_key").0, 403);
+    assert_eq!(link(ADMIN, "nobody", "scientist_key").0, 404);
+    assert_eq!(
+        h.json(
+            "PUT",
+            "/api/users/alice/accounts/nope",
+            "alice-token",
+            json!({"authenticator": "scientist_key"})
+        )
+        .0,
+        400
+    );
+    let (s, b) = link("alice-token", "alice", "scientist_key");
+    assert_eq!(s, 200, "{b}");
+    // An order larger than the balance is refused and changes nothing.
+    let (s, b) = order("alice-token", &b1, 500);
     assert_eq!(s, 402, "{b}");
     assert!(b["error"].as_str().unwrap().contains("balance 100"), "{b}");
     let (_, b) = h.json("GET", "/api/credits", "alice-token", json!(null));
@@ -185,7 +254,7 @@ fn api_refuses_bad_requests_with_clear_errors() {
         "POST",
         "/api/orders",
         "alice-token",
-        json!({"batch": "1", "dg": "nope", "credits": 5}),
+        json!({"batch": b1, "dg": "nope", "credits": 5}),
     );
     assert_eq!(s, 400);
     assert!(b["error"].as_str().unwrap().contains("unknown DG"), "{b}");
@@ -193,14 +262,14 @@ fn api_refuses_bad_requests_with_clear_errors() {
         "POST",
         "/api/orders",
         "alice-token",
-        json!({"batch": "1", "dg": "tb", "credits": 5, "strategy": "9A-G-D"}),
+        json!({"batch": b1, "dg": "tb", "credits": 5, "strategy": "9A-G-D"}),
     );
     assert_eq!(s, 400, "duplication needs job descriptions: {b}");
     let (s, b) = h.json(
         "POST",
         "/api/orders",
         "alice-token",
-        json!({"batch": "1", "dg": "tb", "credits": 5, "strategy": "bogus"}),
+        json!({"batch": b1, "dg": "tb", "credits": 5, "strategy": "bogus"}),
     );
     assert_eq!(s, 400);
     assert!(b["error"].as_str().unwrap().starts_with("strategy"), "{b}");
@@ -208,19 +277,27 @@ fn api_refuses_bad_requests_with_clear_errors() {
         "POST",
         "/api/orders",
         "alice-token",
-        json!({"batch": "1", "dg": "tb", "credits": 30, "strategy": "9A-G-F", "extra": 1}),
+        json!({"batch": b1, "dg": "tb", "credits": 30, "strategy": "9A-G-F", "extra": 1}),
     );
     assert_eq!(s, 400, "unknown fields are named: {b}");
     assert!(b["error"].as_str().unwrap().contains("extra"));
-    let (s, b) = h.json(
-        "POST",
-        "/api/orders",
-        "alice-token",
-        json!({"batch": "1", "dg": "tb", "credits": 30, "strategy": "9A-G-F"}),
+    // The DG decides: a batch it does not have, or of another account, is refused.
+    let (s, b) = order("alice-token", "424242", 5);
+    assert_eq!(s, 404, "{b}");
+    let (s, b) = order("alice-token", &service_batch, 5);
+    assert_eq!(s, 403, "the service's batch is not alice's: {b}");
+    assert!(
+        b["error"]
+            .as_str()
+            .unwrap()
+            .contains("another BOINC account"),
+        "{b}"
     );
+    let (s, b) = order("alice-token", &b1, 30);
     assert_eq!(s, 201, "{b}");
     assert_eq!(b["credits_ordered"], json!(30));
-    // Another user cannot top up (and so take over) alice's order.
+    // Another user cannot top up (and so take over) alice's order, nor order on her
+    // batches with an account of his own.
     h.json(
         "POST",
         "/api/users",
@@ -233,13 +310,55 @@ fn api_refuses_bad_requests_with_clear_errors() {
         ADMIN,
         json!({"amount": 10}),
     );
+    assert_eq!(order("bob-token-1", &b1, 5).0, 403);
+    assert_eq!(link("bob-token-1", "bob", "submitter_key").0, 200);
+    let (s, b) = order("bob-token-1", &b3, 5);
+    assert_eq!(s, 403, "alice's batch, bob's account: {b}");
+    // The admin may vouch for a batch of the service's own account.
     let (s, b) = h.json(
         "POST",
         "/api/orders",
-        "bob-token-1",
-        json!({"batch": "1", "dg": "tb", "credits": 5, "strategy": "9A-G-F"}),
+        ADMIN,
+        json!({"batch": service_batch, "dg": "tb", "credits": 4, "strategy": "9A-G-F", "user": "bob"}),
     );
-    assert_eq!(s, 403, "{b}");
+    assert_eq!(s, 201, "{b}");
+    // Cancelling: only the owner (or the admin); the refund comes at the Scheduler's turn.
+    assert_eq!(
+        h.call(
+            "DELETE",
+            &format!("/api/orders/tb/{service_batch}"),
+            Some("alice-token"),
+            ""
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        h.call("DELETE", "/api/orders/tb/999999", Some("bob-token-1"), "")
+            .0,
+        404
+    );
+    let (s, b) = h.call(
+        "DELETE",
+        &format!("/api/orders/tb/{service_batch}"),
+        Some("bob-token-1"),
+        "",
+    );
+    assert_eq!(s, 202, "{b}");
+    assert!(b.contains("\"cancelling\":true"), "{b}");
+    let (s, b) = h.json(
+        "POST",
+        "/api/orders",
+        ADMIN,
+        json!({"batch": service_batch, "dg": "tb", "credits": 1, "user": "bob"}),
+    );
+    assert_eq!(s, 409, "no top-up of an order being cancelled: {b}");
+    let (_, b) = h.json("GET", "/api/credits", "bob-token-1", json!(null));
+    assert_eq!(
+        b["balance"],
+        json!(6),
+        "not refunded before the Scheduler's turn"
+    );
     // The portal's scripts, with their parameter names.
     let (s, b) = h.call(
         "GET",
@@ -250,21 +369,25 @@ fn api_refuses_bad_requests_with_clear_errors() {
     assert_eq!((s, b.as_str()), (200, "<div class=\"qos\">70</div>\n"));
     let (_, b) = h.call(
         "GET",
-        "/credit/get_credits.py?batch_id=1&dg_id=tb",
+        &format!("/credit/get_credits.py?batch_id={b1}&dg_id=tb"),
         Some("alice-token"),
         "",
     );
     assert_eq!(b, "<div class=\"qos\">30</div>\n");
     let (_, b) = h.call(
         "GET",
-        "/credit/order.py?batch_id=2&dg_id=tb&qosuser_id=alice&credit=10&strategy=9C-F2-F",
+        &format!(
+            "/credit/order.py?batch_id={b2}&dg_id=tb&qosuser_id=alice&credit=10&strategy=9C-F2-F"
+        ),
         Some("alice-token"),
         "",
     );
     assert_eq!(b, "<div class=\"qos\">order_true</div>\n");
     let (_, b) = h.call(
         "GET",
-        "/credit/order.py?batch_id=3&dg_id=tb&qosuser_id=alice&credit=1000&strategy=9C-F2-F",
+        &format!(
+            "/credit/order.py?batch_id={b3}&dg_id=tb&qosuser_id=alice&credit=1000&strategy=9C-F2-F"
+        ),
         Some("alice-token"),
         "",
     );
@@ -277,11 +400,11 @@ fn api_refuses_bad_requests_with_clear_errors() {
     );
     assert_eq!(
         b,
-        "<div class=\"qos\">1 tb alice 30</div>\n<div class=\"qos\">2 tb alice 10</div>\n"
+        format!("<div class=\"qos\">{b1} tb alice 30</div>\n<div class=\"qos\">{b2} tb alice 10</div>\n")
     );
     let (_, b) = h.call(
         "GET",
-        "/oracle/get_completion_info.py?batch_id=1&dg_id=tb",
+        &format!("/oracle/get_completion_info.py?batch_id={b1}&dg_id=tb"),
         Some("alice-token"),
         "",
     );
@@ -291,7 +414,7 @@ fn api_refuses_bad_requests_with_clear_errors() {
     );
     let (_, b) = h.call(
         "GET",
-        "/oracle/predict.py?batch_id=1&dg_id=tb",
+        &format!("/oracle/predict.py?batch_id={b1}&dg_id=tb"),
         Some("alice-token"),
         "",
     );
@@ -299,7 +422,12 @@ fn api_refuses_bad_requests_with_clear_errors() {
         b.starts_with("<div class=\"qos\">None"),
         "no completion yet: {b}"
     );
-    let (s, _) = h.call("GET", "/api/bots/tb/1", Some("alice-token"), "");
+    let (s, _) = h.call(
+        "GET",
+        &format!("/api/bots/tb/{b1}"),
+        Some("alice-token"),
+        "",
+    );
     assert_eq!(s, 200);
     assert_eq!(
         h.call("GET", "/api/bots/tb/999", Some("alice-token"), "").0,
@@ -311,11 +439,43 @@ fn api_refuses_bad_requests_with_clear_errors() {
     );
     assert_eq!(h.call("GET", "/api/workers", Some(ADMIN), "").0, 200);
     assert_eq!(h.call("GET", "/api/nothing", Some(ADMIN), "").0, 404);
+    // The Scheduler's turn carries the cancellation out: refund, order closed, BoT finished.
+    service.tick(spequlos_runtime::service::unix_now());
+    let (_, b) = h.json("GET", "/api/credits", "bob-token-1", json!(null));
+    assert_eq!(b["balance"], json!(10), "the 4 credits came back");
+    let (s, b) = h.json(
+        "GET",
+        &format!("/api/bots/tb/{service_batch}"),
+        ADMIN,
+        json!(null),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(
+        (
+            &b["finished"],
+            &b["cancelled"],
+            &b["cancelling"],
+            &b["open"]
+        ),
+        (&json!(true), &json!(true), &json!(false), &json!(false)),
+        "{b}"
+    );
+    assert_eq!(
+        h.call(
+            "DELETE",
+            &format!("/api/orders/tb/{service_batch}"),
+            Some("bob-token-1"),
+            ""
+        )
+        .0,
+        409,
+        "nothing left to cancel"
+    );
     drop(api);
     // Everything above is durable: a reopened store has the same ledger.
     drop(service);
     let audit = store::verify(&dir.path().join("state.sqlite")).unwrap();
-    assert_eq!(audit.orders, 2);
+    assert_eq!(audit.orders, 3);
 }
 
 /// Scripted volunteers: the first holds its first task forever (a host gone with its task),
@@ -385,13 +545,21 @@ fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_st
             inputs: Vec::new(),
         })
         .collect();
-    let batch = BoincAdapter::new(dg("tb", tb.url()))
-        .submit("b", &jobs)
-        .unwrap();
+    // Alice's own BOINC account submits the batch: the service must read it and abort its
+    // jobs with her key, and handle the copies with its own.
+    let batch = BoincAdapter::new(BoincDg {
+        authenticator: "scientist_key".into(),
+        ..dg("tb", tb.url())
+    })
+    .submit("b", &jobs)
+    .unwrap();
     {
         let mut g = shared.lock().unwrap();
         g.store.add_user("alice", "alice-token", false).unwrap();
         g.store.deposit(0.0, "alice", 1000).unwrap();
+        g.store
+            .link_account("alice", "tb", "scientist_key")
+            .unwrap();
         let descs = jobs
             .iter()
             .map(|j| spequlos_runtime::service::JobDesc {
@@ -409,6 +577,7 @@ fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_st
             100,
             Some("9A-F2-D"),
             descs,
+            Owner::User,
         )
         .unwrap();
         g.order(
@@ -418,6 +587,7 @@ fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_st
             10,
             Some("9A-F1-F"),
             Vec::new(),
+            Owner::Service,
         )
         .unwrap();
     }
