@@ -59,7 +59,7 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
 }
 
 pub fn serve(args: ServeArgs, quiet: bool) -> Result<()> {
-    let cfg = ServiceConfig::load(&args.config).map_err(|e| BadInput::new(e.to_string()))?;
+    let cfg = ServiceConfig::load(&args.config).map_err(|e| BadInput::new(format!("{e:#}")))?;
     let listen = cfg.listen.clone();
     let mut service = Service::open(
         cfg,

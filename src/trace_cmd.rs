@@ -199,7 +199,12 @@ fn gen_cmd(a: GenArgs, quiet: bool, limits: &Limits) -> Result<()> {
     if !(a.days > 0.0 && a.days <= 36500.0) {
         return Err(BadInput::new(format!("--days must be in (0, 36500], got {}", a.days)).into());
     }
-    config.validate().map_err(BadInput::new)?;
+    let source = match (&a.preset, &a.config) {
+        (Some(name), _) => format!("preset `{name}`"),
+        (None, Some(path)) => path.display().to_string(),
+        (None, None) => String::new(),
+    };
+    config.validate().with_context(|| source.clone())?;
     config.check_limits(
         &format!("trace gen ({} hosts, {} days)", a.hosts, a.days),
         a.hosts,
@@ -208,7 +213,10 @@ fn gen_cmd(a: GenArgs, quiet: bool, limits: &Limits) -> Result<()> {
     )?;
     let span = (a.days * 86400.0).round() as i64;
     let bar = Bar::items(quiet, "generating hosts");
-    let trace = gen::generate(&config, a.hosts, span, a.seed, &bar).map_err(BadInput::new)?;
+    let trace = gen::generate(&config, a.hosts, span, a.seed, &bar).map_err(|e| match e {
+        gen::GenError::Field(f) => anyhow::Error::new(f).context(source.clone()),
+        gen::GenError::Trace(t) => anyhow::Error::new(t),
+    })?;
     bar.finish();
     let out = a.out.expect("clap requires --out");
     write_out(&trace, &out, a.format.into(), a.force)?;

@@ -152,6 +152,142 @@ fn scenario_values_out_of_range_are_refused_by_name() {
     refused(&["sim", s(&p)], &["garbage.toml"]);
 }
 
+/// The server's config and the trace generator's config are checked field by field too:
+/// exit 2 naming the field and the range, before anything listens or is written.
+#[test]
+fn server_and_generator_configs_out_of_range_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |i: usize, top: &str, dg: &str, cloud: &str| {
+        let text = format!(
+            "admin_token = \"long-enough-admin\"\ndb = \"{db}\"\n{top}\n\
+             [[boinc]]\nname = \"seti\"\nurl = \"http://127.0.0.1:1/\"\n\
+             authenticator = \"k1\"\napp_name = \"a\"\ncloud_user_id = 2\n\
+             cloud_authenticator = \"k2\"\n{dg}\n\
+             [cloud]\ndriver = \"command\"\nstart = \"true\"\nstop = \"true\"\nlist = \"true\"\n{cloud}\n",
+            db = s(&dir.path().join(format!("never-{i}.sqlite"))),
+        );
+        let p = dir.path().join(format!("serve-{i}.toml"));
+        fs::write(&p, text).unwrap();
+        p
+    };
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        ("poll = nan", "", "", &["poll = NaN", "(0, 3600]"]),
+        ("max_backoff = 0", "", "", &["max_backoff = 0"]),
+        ("listen = \"nowhere\"", "", "", &["listen", "IP address"]),
+        ("default_strategy = \"9Z\"", "", "", &["default_strategy"]),
+        ("[params]\ntick = 1e-9", "", "", &["params.tick"]),
+        ("", "timeout = 1e9", "", &["boinc[0].timeout"]),
+        (
+            "",
+            "timeout = 1.0\ntimeout = 2.0",
+            "",
+            &["duplicate key", "line"],
+        ),
+        ("", "", "extra = 1", &["unknown field"]),
+    ];
+    for (i, (top, dg, cloud, words)) in cases.iter().enumerate() {
+        let p = serve(i, top, dg, cloud);
+        let err = refused(&["serve", "--config", s(&p)], words);
+        assert!(err.contains(&format!("serve-{i}.toml")), "{err}");
+    }
+    // A DG name that cannot be a path segment of the API, and a short admin token (whose
+    // value is never echoed).
+    let p = dir.path().join("serve-name.toml");
+    fs::write(
+        &p,
+        fs::read_to_string(serve(99, "", "", ""))
+            .unwrap()
+            .replace("name = \"seti\"", "name = \"a/b\""),
+    )
+    .unwrap();
+    refused(&["serve", "--config", s(&p)], &["boinc[0].name", "letters"]);
+    fs::write(
+        &p,
+        fs::read_to_string(serve(97, "", "", ""))
+            .unwrap()
+            .replace("cloud_user_id = 2", "cloud_user_id = 0"),
+    )
+    .unwrap();
+    refused(
+        &["serve", "--config", s(&p)],
+        &["boinc[0].cloud_user_id = 0"],
+    );
+    fs::write(
+        &p,
+        fs::read_to_string(serve(98, "", "", ""))
+            .unwrap()
+            .replace("long-enough-admin", "short"),
+    )
+    .unwrap();
+    let err = refused(&["serve", "--config", s(&p)], &["admin_token", "not shown"]);
+    assert!(!err.contains("short\""), "{err}");
+    assert!(
+        fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("never")),
+        "no database was created"
+    );
+
+    // The generator's config, from the seti preset with one field broken.
+    let good = run_for(
+        &["trace", "gen", "--preset", "seti", "--print-config"],
+        Duration::from_secs(30),
+    );
+    let good = String::from_utf8(good.stdout).unwrap();
+    let out = dir.path().join("gen-out");
+    let gen_cases: &[(&str, &str, &[&str])] = &[
+        (
+            "shape = 0.289",
+            "shape = -1",
+            &["availability.classes[0].up.shape = -1"],
+        ),
+        (
+            "shape = 0.289",
+            "shape = nan",
+            &["availability.classes[0].up.shape = NaN"],
+        ),
+        (
+            "0.141,",
+            "5.0,",
+            &["availability.classes[0].down.probs[0] = 5"],
+        ),
+        (
+            "0.008,",
+            "0.0,",
+            &["availability.classes[0].down.rates[0] = 0"],
+        ),
+        (
+            "fraction = 1.0",
+            "fraction = -1.0",
+            &["availability.classes[0].fraction = -1"],
+        ),
+    ];
+    for (i, (from, to, words)) in gen_cases.iter().enumerate() {
+        assert!(good.contains(from), "{from}");
+        let p = dir.path().join(format!("gen-{i}.toml"));
+        fs::write(&p, good.replacen(from, to, 1)).unwrap();
+        let err = refused(
+            &[
+                "trace",
+                "gen",
+                "--config",
+                s(&p),
+                "--hosts",
+                "3",
+                "--days",
+                "1",
+                "--out",
+                s(&out),
+            ],
+            words,
+        );
+        assert!(err.contains(&format!("gen-{i}.toml")), "{err}");
+        assert!(!out.exists(), "nothing written");
+    }
+}
+
 /// Every float field of a scenario, set to every awkward value: exit 0 or 2, never a panic
 /// or a hang.
 #[test]

@@ -147,7 +147,10 @@ fn bad_sweeps_exit_2_and_overwrite_nothing() {
             "[axes]\nstrategy = [\"none\"]\ncolour = [\"red\"]",
             "colour",
         ),
-        ("[axes]\nstrategy = []", "axis `strategy` is empty"),
+        (
+            "[axes]\nstrategy = []",
+            "axes.strategy = []: must be at least one value",
+        ),
         (
             "[axes]\nstrategy = [\"none\"]\n[axes.params]\n\"qos.nope\" = [1]",
             "qos.nope",

@@ -465,7 +465,7 @@ fn representative(dir: &Path, v: &RunsView) -> Res<Option<Curves>> {
     let text =
         std::fs::read_to_string(dir.join("sweep.toml")).map_err(|e| format!("sweep.toml: {e}"))?;
     let spec: SweepSpec = toml::from_str(&text).map_err(|e| format!("sweep.toml: {e}"))?;
-    let plan = spec::expand(&spec)?;
+    let plan = spec::expand(&spec).map_err(|e| e.to_string())?;
     let Some(job) = plan.jobs.iter().find(|j| j.runs.iter().any(|r| r.id == id)) else {
         return Ok(None);
     };

@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use spequlos_check::Limits;
+use spequlos_check::{int, real, real_above, FieldError, LimitError, Limits};
 use spequlos_core::Strategy;
 use spequlos_sim::scenario::{Middleware, Scenario};
 use spequlos_sim::workload::WorkloadSpec;
@@ -113,19 +113,37 @@ pub struct Plan {
     pub axes: Vec<(String, Vec<String>)>,
 }
 
+/// Why a sweep spec makes no plan.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// An axis that is empty, conflicting or holds a value no run can take; the field is
+    /// `axes.NAME` (`axes.params.KEY` for a parameter axis).
+    #[error(transparent)]
+    Axis(#[from] FieldError),
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// The scenario of one run is out of range.
+    #[error("run {run}: {err}")]
+    Run { run: u32, err: FieldError },
+}
+
+fn empty_axis(name: &str) -> SpecError {
+    FieldError::new(&format!("axes.{name}"), "[]", "at least one value").into()
+}
+
 /// Expands a spec within the default [`Limits`]; errors name the axis or parameter at fault.
-pub fn expand(spec: &SweepSpec) -> Result<Plan, String> {
+pub fn expand(spec: &SweepSpec) -> Result<Plan, SpecError> {
     expand_within(spec, &Limits::default())
 }
 
 /// Expands a spec; a sweep of more than `limits.runs` runs is refused before any is made.
-pub fn expand_within(spec: &SweepSpec, limits: &Limits) -> Result<Plan, String> {
+pub fn expand_within(spec: &SweepSpec, limits: &Limits) -> Result<Plan, SpecError> {
     let a = &spec.axes;
     let base = &spec.base;
     let non_empty =
-        |name: &str, v: &Option<Vec<String>>, default: String| -> Result<Vec<String>, String> {
+        |name: &str, v: &Option<Vec<String>>, default: String| -> Result<Vec<String>, SpecError> {
             match v {
-                Some(v) if v.is_empty() => Err(format!("axis `{name}` is empty")),
+                Some(v) if v.is_empty() => Err(empty_axis(name)),
                 Some(v) => Ok(v.clone()),
                 None => Ok(vec![default]),
             }
@@ -138,14 +156,20 @@ pub fn expand_within(spec: &SweepSpec, limits: &Limits) -> Result<Plan, String> 
     )?;
     let workloads = non_empty("workload", &a.workload, base.workload.label())?;
     if a.strategy.is_empty() {
-        return Err("axis `strategy` is empty".into());
+        return Err(empty_axis("strategy"));
     }
     let strategies = a
         .strategy
         .iter()
-        .map(|s| {
-            s.parse::<Strategy>()
-                .map_err(|e| format!("axis `strategy`: {e}"))
+        .enumerate()
+        .map(|(i, s)| {
+            s.parse::<Strategy>().map_err(|e| {
+                FieldError::new(
+                    &format!("axes.strategy[{i}]"),
+                    s,
+                    format!("a strategy ({e})"),
+                )
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     // Count the runs from the axis lengths before expanding any axis.
@@ -169,56 +193,67 @@ pub fn expand_within(spec: &SweepSpec, limits: &Limits) -> Result<Plan, String> 
             * params
             * per_baseline;
         let asked = u64::try_from(runs).unwrap_or(u64::MAX);
-        limits
-            .check_runs(&format!("sweep `{}`", spec.name), asked)
-            .map_err(|e| e.to_string())?;
+        limits.check_runs(&format!("sweep `{}`", spec.name), asked)?;
         if runs > u128::from(u32::MAX) {
-            return Err(format!(
-                "sweep `{}`: {runs} runs; run ids are 32-bit, split it into several sweeps",
-                spec.name
-            ));
+            return Err(FieldError::new(
+                "axes",
+                format!("{runs} runs"),
+                "at most 4294967295 runs (run ids are 32-bit): split it into several sweeps",
+            )
+            .into());
         }
     }
-    if !(a.offset_spacing.is_finite() && a.offset_spacing > 0.0) {
-        return Err(format!(
-            "axes.offset_spacing = {}: must be a number of seconds > 0",
-            a.offset_spacing
-        ));
-    }
+    real_above("axes.offset_spacing", a.offset_spacing, 0.0, 1e12, "s")?;
+    let both = |f: &str, other: &str| -> SpecError {
+        FieldError::new(
+            f,
+            "given",
+            format!("absent when `{other}` is given (not both)"),
+        )
+        .into()
+    };
     let offsets: Vec<f64> = match (&a.offsets, a.offset_count) {
-        (Some(_), Some(_)) => return Err("give `offsets` or `offset_count`, not both".into()),
-        (Some(v), None) if v.is_empty() => return Err("axis `offsets` is empty".into()),
+        (Some(_), Some(_)) => return Err(both("axes.offset_count", "offsets")),
+        (Some(v), None) if v.is_empty() => return Err(empty_axis("offsets")),
         (Some(v), None) => v.clone(),
-        (None, Some(0)) => return Err("`offset_count` must be > 0".into()),
-        (None, Some(n)) => (0..n).map(|k| k as f64 * a.offset_spacing).collect(),
+        (None, Some(n)) => {
+            int("axes.offset_count", u64::from(n), 1, u64::from(u32::MAX))?;
+            (0..n).map(|k| k as f64 * a.offset_spacing).collect()
+        }
         (None, None) => vec![base.trace.offset],
     };
-    if offsets.iter().any(|o| !(o.is_finite() && *o >= 0.0)) {
-        return Err("offsets must be >= 0".into());
+    for (i, &o) in offsets.iter().enumerate() {
+        real(&format!("axes.offsets[{i}]"), o, 0.0, 1e12, "s")?;
     }
     let seeds: Vec<u64> = match (&a.seeds, a.replicates) {
-        (Some(_), Some(_)) => return Err("give `seeds` or `replicates`, not both".into()),
-        (Some(v), None) if v.is_empty() => return Err("axis `seeds` is empty".into()),
+        (Some(_), Some(_)) => return Err(both("axes.replicates", "seeds")),
+        (Some(v), None) if v.is_empty() => return Err(empty_axis("seeds")),
         (Some(v), None) => v.clone(),
-        (None, Some(0)) => return Err("`replicates` must be > 0".into()),
-        (None, Some(n)) => (0..n as u64).map(|r| derive_seed(base.seed, r)).collect(),
+        (None, Some(n)) => {
+            int("axes.replicates", u64::from(n), 1, u64::from(u32::MAX))?;
+            (0..n as u64).map(|r| derive_seed(base.seed, r)).collect()
+        }
         (None, None) => vec![base.seed],
     };
     let known = Scenario::param_columns();
     for (key, values) in &a.params {
+        let field = format!("axes.params.{key}");
         if !known.contains(key) {
-            return Err(format!(
-                "axis `params`: unknown parameter `{key}` (names are runs.csv columns)"
-            ));
+            return Err(FieldError::new(
+                &field,
+                "an axis",
+                "the name of a parameter (a runs.csv column); unknown parameter",
+            )
+            .into());
         }
         if matches!(
             key.as_str(),
             "strategy" | "seed" | "trace.offset" | "middleware.kind" | "workload.kind"
         ) {
-            return Err(format!("axis `params`: `{key}` has its own axis"));
+            return Err(FieldError::new(&field, "an axis", "given on its own axis instead").into());
         }
         if values.is_empty() {
-            return Err(format!("axis `params`: `{key}` is empty"));
+            return Err(empty_axis(&format!("params.{key}")));
         }
     }
     let param_sets = param_product(&a.params);
@@ -259,13 +294,14 @@ pub fn expand_within(spec: &SweepSpec, limits: &Limits) -> Result<Plan, String> 
                             let mut sc = base.clone();
                             set_trace(&mut sc, trace);
                             sc.middleware = Middleware::by_name(mw).ok_or_else(|| {
-                                format!("axis `middleware`: unknown `{mw}` (boinc or xwhep)")
+                                FieldError::new("axes.middleware", mw, "boinc or xwhep")
                             })?;
                             sc.workload = WorkloadSpec::parse(wl);
                             sc.trace.offset = offset;
                             sc.seed = seed;
                             sc = apply_params(&sc, params)?;
-                            sc.validate().map_err(|e| format!("run {next_id}: {e}"))?;
+                            sc.validate()
+                                .map_err(|err| SpecError::Run { run: next_id, err })?;
                             let trace_idx =
                                 match plan.traces.iter().position(|t| same_trace(t, &sc.trace)) {
                                     Some(i) => i,
@@ -385,27 +421,40 @@ fn param_product(params: &BTreeMap<String, Vec<toml::Value>>) -> Vec<Vec<(String
 /// Sets dotted parameters through the serde form, so types are checked by the same code that
 /// reads scenario files. A parameter that does not exist for this run's middleware (e.g.
 /// `middleware.timeout` on BOINC) is left out for that run.
-fn apply_params(sc: &Scenario, params: &[(String, toml::Value)]) -> Result<Scenario, String> {
+fn apply_params(sc: &Scenario, params: &[(String, toml::Value)]) -> Result<Scenario, FieldError> {
     if params.is_empty() {
         return Ok(sc.clone());
     }
-    let mut v = serde_json::to_value(sc).map_err(|e| e.to_string())?;
+    let mut v = serde_json::to_value(sc).expect("a scenario serializes");
     let present = sc.flatten();
+    let bad = |key: &str, value: &toml::Value, why: String| {
+        FieldError::new(&format!("axes.params.{key}"), value, why)
+    };
     for (key, value) in params {
         if !present.contains_key(key) {
             continue;
         }
-        let json = serde_json::to_value(value).map_err(|e| format!("parameter `{key}`: {e}"))?;
+        let json = serde_json::to_value(value).map_err(|e| bad(key, value, e.to_string()))?;
         let mut node = &mut v;
         let parts: Vec<&str> = key.split('.').collect();
         for p in &parts[..parts.len() - 1] {
             node = node
                 .get_mut(*p)
-                .ok_or_else(|| format!("parameter `{key}` not found"))?;
+                .ok_or_else(|| bad(key, value, "a parameter of this scenario".into()))?;
         }
         node[parts[parts.len() - 1]] = json;
     }
-    serde_json::from_value(v).map_err(|e| format!("axis `params`: {e}"))
+    serde_json::from_value(v).map_err(|e| {
+        let why = format!("a value of the parameter's type ({e})");
+        if let [(key, value)] = params {
+            return bad(key, value, why);
+        }
+        // Name the parameter whose value does not fit, trying each alone.
+        params
+            .iter()
+            .find_map(|p| apply_params(sc, std::slice::from_ref(p)).err())
+            .unwrap_or_else(|| FieldError::new("axes.params", "this combination", e.to_string()))
+    })
 }
 
 #[cfg(test)]
@@ -459,11 +508,11 @@ mod tests {
     #[test]
     fn errors_name_the_axis() {
         for (text, want) in [
-            ("[axes]\nstrategy = []", "axis `strategy` is empty"),
+            ("[axes]\nstrategy = []", "axes.strategy = []"),
             ("[axes]\nstrategy = [\"9Q-G-D\"]", "9Q-G-D"),
             (
                 "[axes]\nstrategy = [\"none\"]\nmiddleware = []",
-                "axis `middleware` is empty",
+                "axes.middleware = []",
             ),
             (
                 "[axes]\nstrategy = [\"none\"]\nmiddleware = [\"condor\"]",
@@ -471,18 +520,18 @@ mod tests {
             ),
             (
                 "[axes]\nstrategy = [\"none\"]\n[axes.params]\n\"cloud.nope\" = [1]",
-                "unknown parameter `cloud.nope`",
+                "axes.params.cloud.nope",
             ),
             (
                 "[axes]\nstrategy = [\"none\"]\n[axes.params]\n\"cloud.speed_factor\" = [\"fast\"]",
-                "axis `params`",
+                "axes.params.cloud.speed_factor = \"fast\"",
             ),
             (
                 "[axes]\nstrategy = [\"none\"]\noffsets = [1]\noffset_count = 2",
                 "not both",
             ),
         ] {
-            let e = expand(&spec(text)).unwrap_err();
+            let e = expand(&spec(text)).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");
         }
         let e =

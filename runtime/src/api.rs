@@ -27,7 +27,9 @@ use spequlos_core::{BotKey, Credits};
 use tokio::sync::{oneshot, Semaphore};
 
 use crate::adapter::BoincDg;
-use crate::service::{check_account, unix_now, BatchCheck, JobDesc, OrderError, Owner, Shared};
+use crate::service::{
+    check_account, clip, unix_now, BatchCheck, JobDesc, OrderError, Owner, Shared,
+};
 use crate::store::{StoreError, User, WorkerState};
 use crate::testbed::form_value;
 
@@ -582,11 +584,6 @@ fn route(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &[u8]) 
         }
         _ => Routed::Done(route_reply(g, caller, method, url, body)),
     }
-}
-
-/// At most 64 characters of a name a client sent, to echo it back.
-fn clip(s: &str) -> String {
-    s.chars().take(64).collect()
 }
 
 fn route_reply(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &[u8]) -> Reply {

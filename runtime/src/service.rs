@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use spequlos_check::{int, real, real_above, Checked, FieldError};
 use spequlos_core::ledger::EntryKind;
 use spequlos_core::{
     Activity, BotKey, BotProgress, Credits, Decision, Oracle, OracleParams, Prediction,
@@ -97,28 +98,115 @@ impl ServiceConfig {
     pub fn load(path: &std::path::Path) -> anyhow::Result<ServiceConfig> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        // toml's messages give the line and column.
         let cfg: ServiceConfig =
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         cfg.validate()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
         Ok(cfg)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        self.params.validate().map_err(|e| format!("params: {e}"))?;
-        self.default_strategy
-            .parse::<Strategy>()
-            .map_err(|e| format!("default_strategy: {e}"))?;
-        if self.admin_token.len() < 8 {
-            return Err("admin_token: at least 8 characters".into());
+    /// Checks every field against its range: `params` as [`QosParams::validate`], `poll` in
+    /// (0, 3600] s, `max_backoff` in [1, 86400] s, `listen` an IP address and port,
+    /// `admin_token` 8 to 512 printable characters, `default_strategy` a strategy; per DG
+    /// (`boinc[i]`): `name` 1 to 64 characters of letters, digits, `-`, `_` and `.` (it is a
+    /// path segment of the API) and unique, `url` http(s), `timeout` in (0, 600] s,
+    /// `cloud_user_id` ≥ 1, keys 1 to 256 printable characters; the `local` driver's
+    /// `boot_grace` in [0, 3600] s and `stop_grace` in [0, 600] s; the `command` driver's
+    /// command lines non-empty.
+    pub fn validate(&self) -> Checked {
+        self.params.validate().map_err(|e| e.within("params"))?;
+        real_above("poll", self.poll, 0.0, 3600.0, "s")?;
+        real("max_backoff", self.max_backoff, 1.0, 86400.0, "s")?;
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(FieldError::new(
+                "listen",
+                format!("{:?}", clip(&self.listen)),
+                "an IP address and port, such as 127.0.0.1:8765",
+            ));
+        }
+        key("admin_token", &self.admin_token, 8, 512)?;
+        if self.default_strategy.parse::<Strategy>().is_err() {
+            return Err(FieldError::new(
+                "default_strategy",
+                format!("{:?}", clip(&self.default_strategy)),
+                "a strategy such as 9A-G-D or none",
+            ));
         }
         let mut names = BTreeSet::new();
-        for d in &self.boinc {
+        for (i, d) in self.boinc.iter().enumerate() {
+            let within = |e: FieldError| e.within(&format!("boinc[{i}]"));
+            let name_ok = (1..=64).contains(&d.name.len())
+                && d.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !name_ok {
+                return Err(within(FieldError::new(
+                    "name",
+                    format!("{:?}", clip(&d.name)),
+                    "1 to 64 letters, digits, `-`, `_` or `.`",
+                )));
+            }
             if !names.insert(&d.name) {
-                return Err(format!("boinc: DG `{}` configured twice", d.name));
+                return Err(within(FieldError::new(
+                    "name",
+                    &d.name,
+                    "unique (this DG is configured twice)",
+                )));
+            }
+            if !(d.url.starts_with("http://") || d.url.starts_with("https://"))
+                || d.url.len() > 2048
+            {
+                return Err(within(FieldError::new(
+                    "url",
+                    format!("{:?}", clip(&d.url)),
+                    "an http:// or https:// URL",
+                )));
+            }
+            real_above("timeout", d.timeout, 0.0, 600.0, "s").map_err(within)?;
+            int(
+                "cloud_user_id",
+                d.cloud_user_id.max(0) as u64,
+                1,
+                i64::MAX as u64,
+            )
+            .map_err(within)?;
+            key("authenticator", &d.authenticator, 1, 256).map_err(within)?;
+            key("cloud_authenticator", &d.cloud_authenticator, 1, 256).map_err(within)?;
+        }
+        match &self.cloud {
+            CloudConfig::Local(l) => {
+                let within = |e: FieldError| e.within("cloud");
+                real("boot_grace", l.boot_grace, 0.0, 3600.0, "s").map_err(within)?;
+                real("stop_grace", l.stop_grace, 0.0, 600.0, "s").map_err(within)?;
+            }
+            CloudConfig::Command { start, stop, list } => {
+                for (f, v) in [("start", start), ("stop", stop), ("list", list)] {
+                    if v.trim().is_empty() {
+                        return Err(FieldError::new(f, "\"\"", "a command line").within("cloud"));
+                    }
+                }
             }
         }
         Ok(())
+    }
+}
+
+/// At most 64 characters of a value, to echo it in an error.
+pub(crate) fn clip(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// A secret: `lo` to `hi` printable ASCII characters. The error never shows it.
+fn key(field: &str, v: &str, lo: usize, hi: usize) -> Checked {
+    if (lo..=hi).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("({} characters, not shown)", v.chars().count()),
+            format!("{lo} to {hi} printable ASCII characters without spaces"),
+        ))
     }
 }
 
@@ -338,7 +426,7 @@ impl Shared {
             .iter()
             .find(|d| d.name == name)
             // The name is echoed back: never a megabyte of it.
-            .ok_or_else(|| OrderError::UnknownDg(name.chars().take(64).collect()))
+            .ok_or_else(|| OrderError::UnknownDg(clip(name)))
     }
 
     /// Everything about an order that needs no DG: the DG is configured, the batch id well

@@ -862,4 +862,36 @@ mod tests {
             "a store that does not replay is not opened"
         );
     }
+
+    #[test]
+    fn a_cancellation_survives_reopening_until_the_tick_that_carries_it_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let b = bot("5");
+        {
+            let mut s = Store::open(&path).unwrap();
+            s.deposit(1.0, "u", 10).unwrap();
+            s.order_with_state(2.0, "u", &b, 4, "{}").unwrap();
+            s.link_account("u", "dg", "key-1").unwrap();
+            s.link_account("u", "dg", "key-2").unwrap();
+            s.request_cancel(3.0, &b).unwrap();
+            s.request_cancel(4.0, &b).unwrap();
+        }
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.cancel_requests().unwrap(), vec![b.clone()]);
+        assert_eq!(s.account("u", "dg").unwrap().as_deref(), Some("key-2"));
+        assert_eq!(s.account("u", "other").unwrap(), None);
+        // A turn that did not finish the BoT keeps the request; the one that did clears it
+        // with its refund.
+        s.commit_tick(&[], &b, "{}", false).unwrap();
+        assert_eq!(s.cancel_requests().unwrap().len(), 1);
+        let mut l = s.ledger().scratch(&b);
+        l.close(5.0, &b).unwrap();
+        let refund: Vec<Entry> = l.entries().to_vec();
+        s.commit_tick(&refund, &b, "{\"done\":1}", true).unwrap();
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert!(s.cancel_requests().unwrap().is_empty());
+        assert_eq!(s.ledger().balance("u"), 10);
+    }
 }

@@ -76,16 +76,25 @@ pub struct IdealOutput {
     pub restarts: u64,
 }
 
+/// A run beyond what the ideal-pull engine's 32-bit records can index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "ideal-pull handles at most 4294967295 intervals and as many tasks (this run: {intervals} \
+     intervals, {tasks} tasks)"
+)]
+pub struct TooBig {
+    pub intervals: usize,
+    pub tasks: usize,
+}
+
 /// Runs `tasks` on `trace` from trace time `offset`. Refuses (with the reason) a trace of more
 /// than 2^32 − 1 intervals or tasks, which its compact host records cannot index.
-pub fn run(trace: &Trace, offset: i64, tasks: &[TaskSpec]) -> Result<IdealOutput, String> {
+pub fn run(trace: &Trace, offset: i64, tasks: &[TaskSpec]) -> Result<IdealOutput, TooBig> {
     if u32::try_from(trace.interval_count()).is_err() || u32::try_from(tasks.len()).is_err() {
-        return Err(format!(
-            "ideal-pull handles at most {} intervals and as many tasks (this run: {} intervals, {} tasks)",
-            u32::MAX,
-            trace.interval_count(),
-            tasks.len()
-        ));
+        return Err(TooBig {
+            intervals: trace.interval_count(),
+            tasks: tasks.len(),
+        });
     }
     let n = trace.host_count();
     let mut q: Queue<Event> = Queue::with_capacity(n + tasks.len());

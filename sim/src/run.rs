@@ -24,6 +24,8 @@ pub enum SimError {
     Field(#[from] FieldError),
     #[error(transparent)]
     Limit(#[from] LimitError),
+    #[error("trace: {0}")]
+    Generator(#[from] spequlos_traces::gen::GenError),
     #[error("{0}")]
     Input(String),
 }
@@ -76,7 +78,7 @@ pub fn load_trace_within(spec: &TraceSpec, limits: &Limits) -> Result<Trace, Sim
             );
             cfg.check_limits(&what, spec.hosts, spec.days, limits)?;
             let span = (spec.days * 86400.0).round() as i64;
-            generate_quiet(&cfg, spec.hosts, span, spec.seed).map_err(SimError::Input)?
+            generate_quiet(&cfg, spec.hosts, span, spec.seed)?
         }
     };
     if spec.offset >= trace.meta.span as f64 {

@@ -11,6 +11,7 @@
 use rand::Rng;
 use rand_distr::{Distribution, Exp, Gamma, LogNormal, Weibull};
 use serde::{Deserialize, Serialize};
+use spequlos_check::{real, real_above, Checked, FieldError};
 
 /// A positive continuous distribution of interval lengths. Parameters are in hours.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,27 +41,27 @@ pub enum Dist {
 }
 
 impl Dist {
-    /// Checks the parameters; the message names the bad one. Besides each parameter's own
-    /// range, the mean must be a finite number of hours in [10^-9, 10^12]: an infinite or
-    /// overflowing mean (a log-normal with a huge `mu`) would silently make a trace without
-    /// intervals. (Traces of too many intervals are refused by the resource limits.)
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the parameters; the error names the bad one (relative to the distribution:
+    /// put it under its field with [`FieldError::within`]). Each parameter must be finite
+    /// and positive (log-normal `mu` in [-700, 700]), and the mean a number of hours in
+    /// [10^-9, 10^12]: an infinite or overflowing mean (a log-normal with a huge `mu`) would
+    /// silently make a trace without intervals. (Traces of too many intervals are refused
+    /// by the resource limits.)
+    pub fn validate(&self) -> Checked {
         self.validate_params()?;
         let m = self.mean();
         if !(1e-9..=1e12).contains(&m) {
-            return Err(format!("the mean is {m} h; it must lie in [1e-9, 1e12] h"));
+            return Err(FieldError::new(
+                "mean",
+                m,
+                "a mean number of hours in [1e-9, 1e12] (from the parameters)",
+            ));
         }
         Ok(())
     }
 
-    fn validate_params(&self) -> Result<(), String> {
-        let pos = |name: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{name} must be a positive number, got {v}"))
-            }
-        };
+    fn validate_params(&self) -> Checked {
+        let pos = |name: &str, v: f64| real_above(name, v, 0.0, 1e12, "");
         match self {
             Dist::Exponential { mean } => pos("mean", *mean),
             Dist::Weibull { shape, scale } | Dist::Gamma { shape, scale } => {
@@ -68,26 +69,30 @@ impl Dist {
                 pos("scale", *scale)
             }
             Dist::Lognormal { mu, sigma } => {
-                if !mu.is_finite() {
-                    return Err(format!("mu must be finite, got {mu}"));
-                }
-                pos("sigma", *sigma)
+                real("mu", *mu, -700.0, 700.0, "")?;
+                real_above("sigma", *sigma, 0.0, 100.0, "")
             }
             Dist::Hyperexp { probs, rates } => {
                 if probs.is_empty() || probs.len() != rates.len() {
-                    return Err("probs and rates must be non-empty and of the same length".into());
+                    return Err(FieldError::new(
+                        "probs",
+                        format!("{} values for {} rates", probs.len(), rates.len()),
+                        "non-empty, one probability per rate",
+                    ));
                 }
-                for &r in rates {
-                    pos("every rate", r)?;
+                for (i, &r) in rates.iter().enumerate() {
+                    pos(&format!("rates[{i}]"), r)?;
                 }
-                if probs.iter().any(|p| !(p.is_finite() && *p >= 0.0)) {
-                    return Err("every probability must be >= 0".into());
+                for (i, &p) in probs.iter().enumerate() {
+                    real(&format!("probs[{i}]"), p, 0.0, 1.0, "")?;
                 }
                 let total: f64 = probs.iter().sum();
                 // Published tables round (SETI cluster 3 adds up to 1.001): accept and normalise.
                 if (total - 1.0).abs() > 0.01 {
-                    return Err(format!(
-                        "probabilities must add up to 1, they add up to {total}"
+                    return Err(FieldError::new(
+                        "probs",
+                        format!("a total of {total}"),
+                        "probabilities adding up to 1 (within 0.01)",
                     ));
                 }
                 Ok(())
@@ -438,19 +443,23 @@ mod tests {
 
     #[test]
     fn validation_names_the_parameter() {
-        assert!(Dist::Weibull {
-            shape: 0.0,
-            scale: 1.0
-        }
-        .validate()
-        .unwrap_err()
-        .contains("shape"));
+        assert!(
+            Dist::Weibull {
+                shape: 0.0,
+                scale: 1.0
+            }
+            .validate()
+            .unwrap_err()
+            .field
+                == "shape"
+        );
         assert!(Dist::Hyperexp {
             probs: vec![0.5],
             rates: vec![1.0]
         }
         .validate()
         .unwrap_err()
-        .contains("add up"));
+        .to_string()
+        .contains("adding up to 1"));
     }
 }

@@ -19,6 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Normal};
 use serde::{Deserialize, Serialize};
+use spequlos_check::{int, real, real_above, Checked, FieldError};
 
 use crate::dist::Dist;
 use crate::io::{NoProgress, Progress};
@@ -153,27 +154,34 @@ impl Default for CoresModel {
     }
 }
 
+/// Per-core speeds are operations per second in (0, 1e15].
+const MAX_SPEED: f64 = 1e15;
+
 impl SpeedModel {
-    fn validate(&self) -> Result<(), String> {
-        let ok = |v: f64| v.is_finite() && v > 0.0;
+    fn validate(&self) -> Checked {
+        let speed = |f: &str, v: f64| real_above(f, v, 0.0, MAX_SPEED, "ops/s");
         match self {
-            SpeedModel::Constant { value } if ok(*value) => Ok(()),
-            SpeedModel::Normal { mean, sd, min, max }
-                if ok(*mean) && sd.is_finite() && *sd >= 0.0 && ok(*min) && max >= min =>
-            {
+            SpeedModel::Constant { value } => speed("value", *value),
+            SpeedModel::Normal { mean, sd, min, max } => {
+                speed("mean", *mean)?;
+                real("sd", *sd, 0.0, MAX_SPEED, "ops/s")?;
+                speed("min", *min)?;
+                real("max", *max, *min, MAX_SPEED, "ops/s (at least min)")
+            }
+            SpeedModel::Exponential { mean, min, max } => {
+                speed("mean", *mean)?;
+                speed("min", *min)?;
+                real("max", *max, *min, MAX_SPEED, "ops/s (at least min)")
+            }
+            SpeedModel::Empirical { values } => {
+                if values.is_empty() {
+                    return Err(FieldError::new("values", "[]", "at least one speed"));
+                }
+                for (i, &v) in values.iter().enumerate() {
+                    speed(&format!("values[{i}]"), v)?;
+                }
                 Ok(())
             }
-            SpeedModel::Exponential { mean, min, max } if ok(*mean) && ok(*min) && max >= min => {
-                Ok(())
-            }
-            SpeedModel::Empirical { values }
-                if !values.is_empty() && values.iter().all(|&v| ok(v)) =>
-            {
-                Ok(())
-            }
-            other => Err(format!(
-                "invalid speed model {other:?}: speeds must be positive and min <= max"
-            )),
         }
     }
 
@@ -193,79 +201,93 @@ impl SpeedModel {
 }
 
 impl GeneratorConfig {
-    /// Checks every parameter; the message says which one is wrong.
-    pub fn validate(&self) -> Result<(), String> {
-        self.speed.validate().map_err(|e| format!("speed: {e}"))?;
+    /// Checks every parameter; the error names the field (`availability.classes[1].up.shape`),
+    /// the value and the range allowed.
+    pub fn validate(&self) -> Checked {
+        self.speed.validate().map_err(|e| e.within("speed"))?;
         let c = &self.cores;
-        if c.values.is_empty() || c.values.len() != c.weights.len() || c.values.contains(&0) {
-            return Err("cores: values must be >= 1, non-empty, one weight each".into());
+        if c.values.is_empty() || c.values.len() != c.weights.len() {
+            return Err(FieldError::new(
+                "cores.values",
+                format!("{} values for {} weights", c.values.len(), c.weights.len()),
+                "non-empty, one weight each",
+            ));
         }
-        if c.weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
-            || c.weights.iter().sum::<f64>() <= 0.0
-        {
-            return Err("cores: weights must be >= 0 and not all 0".into());
+        for (i, &v) in c.values.iter().enumerate() {
+            int(&format!("cores.values[{i}]"), v as u64, 1, 4096)?;
+        }
+        for (i, &w) in c.weights.iter().enumerate() {
+            real(&format!("cores.weights[{i}]"), w, 0.0, 1e12, "")?;
+        }
+        if c.weights.iter().sum::<f64>() <= 0.0 {
+            return Err(FieldError::new("cores.weights", "all 0", "not all 0"));
         }
         match &self.availability {
             AvailabilityModel::Renewal { classes, bulk } => {
                 if classes.is_empty() {
-                    return Err("availability: at least one host class is needed".into());
+                    return Err(FieldError::new(
+                        "availability.classes",
+                        "[]",
+                        "at least one host class",
+                    ));
                 }
-                for k in classes {
-                    let ctx = |e: String| format!("class `{}`: {e}", k.name);
-                    if !(k.fraction.is_finite() && k.fraction >= 0.0) {
-                        return Err(ctx(format!("fraction must be >= 0, got {}", k.fraction)));
-                    }
-                    k.up.validate().map_err(|e| ctx(format!("up: {e}")))?;
-                    k.down.validate().map_err(|e| ctx(format!("down: {e}")))?;
+                for (i, k) in classes.iter().enumerate() {
+                    let table = format!("availability.classes[{i}]");
+                    let within = |e: FieldError| e.within(&table);
+                    real("fraction", k.fraction, 0.0, 1e12, "").map_err(within)?;
+                    k.up.validate().map_err(|e| within(e.within("up")))?;
+                    k.down.validate().map_err(|e| within(e.within("down")))?;
                     if let Some(s) = &k.speed {
-                        s.validate().map_err(|e| ctx(format!("speed: {e}")))?;
+                        s.validate().map_err(|e| within(e.within("speed")))?;
                     }
                 }
                 if classes.iter().map(|k| k.fraction).sum::<f64>() <= 0.0 {
-                    return Err("availability: class fractions add up to 0".into());
+                    return Err(FieldError::new(
+                        "availability.classes.fraction",
+                        "all 0",
+                        "not all 0",
+                    ));
                 }
                 if let Some(b) = bulk {
-                    if !(b.mean_interval.is_finite() && b.mean_interval > 0.0) {
-                        return Err("bulk: mean_interval must be > 0".into());
-                    }
-                    if !(0.0..=1.0).contains(&b.fraction) {
-                        return Err("bulk: fraction must be within [0, 1]".into());
-                    }
+                    let within = |e: FieldError| e.within("availability.bulk");
+                    real_above("mean_interval", b.mean_interval, 0.0, 1e9, "h").map_err(within)?;
+                    real("fraction", b.fraction, 0.0, 1.0, "").map_err(within)?;
                     b.duration
                         .validate()
-                        .map_err(|e| format!("bulk duration: {e}"))?;
+                        .map_err(|e| within(e.within("duration")))?;
                 }
                 Ok(())
             }
             AvailabilityModel::Spot(m) => {
-                let pos = |n: &str, v: f64| {
-                    if v.is_finite() && v > 0.0 {
-                        Ok(())
-                    } else {
-                        Err(format!("spot: {n} must be > 0, got {v}"))
-                    }
-                };
-                pos("budget", m.budget)?;
-                pos("base_price", m.base_price)?;
-                pos("change_mean", m.change_mean)?;
-                pos("spike_factor", m.spike_factor)?;
-                if !(m.volatility.is_finite() && m.volatility >= 0.0) {
-                    return Err("spot: volatility must be >= 0".into());
-                }
-                if !(0.0..1.0).contains(&m.persistence) {
-                    return Err("spot: persistence must be within [0, 1)".into());
-                }
-                if !(0.0..=1.0).contains(&m.spike_prob) {
-                    return Err("spot: spike_prob must be within [0, 1]".into());
+                let within = |e: FieldError| e.within("availability");
+                let money = |f: &str, v: f64| real_above(f, v, 0.0, 1e9, "$/h").map_err(within);
+                money("budget", m.budget)?;
+                money("base_price", m.base_price)?;
+                real_above("change_mean", m.change_mean, 0.0, 1e9, "h").map_err(within)?;
+                real_above("spike_factor", m.spike_factor, 0.0, 1e6, "").map_err(within)?;
+                real("volatility", m.volatility, 0.0, 100.0, "").map_err(within)?;
+                real("spike_prob", m.spike_prob, 0.0, 1.0, "").map_err(within)?;
+                if !(m.persistence.is_finite() && (0.0..1.0).contains(&m.persistence)) {
+                    return Err(FieldError::new(
+                        "availability.persistence",
+                        m.persistence,
+                        "a number in [0, 1)",
+                    ));
                 }
                 if let Some(p) = &m.prices {
-                    if p.is_empty()
-                        || p.windows(2).any(|w| w[1].0 < w[0].0)
-                        || p.iter().any(|x| !(x.1.is_finite() && x.1 > 0.0))
-                    {
-                        return Err(
-                            "spot: prices must be non-empty, sorted by time, positive".into()
-                        );
+                    if p.is_empty() {
+                        return Err(FieldError::new(
+                            "availability.prices",
+                            "[]",
+                            "at least one (time, price) pair",
+                        ));
+                    }
+                    for (i, &(t, price)) in p.iter().enumerate() {
+                        let f = format!("availability.prices[{i}]");
+                        money(&format!("prices[{i}].price"), price)?;
+                        if i > 0 && t < p[i - 1].0 {
+                            return Err(FieldError::new(&f, t, "times in increasing order"));
+                        }
                     }
                 }
                 Ok(())
@@ -338,13 +360,13 @@ pub fn generate(
     span: Seconds,
     seed: u64,
     progress: &dyn Progress,
-) -> Result<Trace, String> {
+) -> Result<Trace, GenError> {
     config.validate()?;
     if hosts == 0 {
-        return Err("the number of hosts must be > 0".into());
+        return Err(FieldError::new("hosts", 0, "at least 1").into());
     }
     if span <= 0 {
-        return Err("the trace length must be > 0".into());
+        return Err(FieldError::new("span", span, "a positive number of seconds").into());
     }
     progress.start(hosts as u64);
     let mut shared = stream(seed, 0);
@@ -417,9 +439,16 @@ pub fn generate(
         origin: None,
         span,
     };
-    b.finish(meta, false)
-        .map(|(t, _)| t)
-        .map_err(|e| e.to_string())
+    Ok(b.finish(meta, false).map(|(t, _)| t)?)
+}
+
+/// Why a trace could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum GenError {
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error(transparent)]
+    Trace(#[from] crate::TraceError),
 }
 
 /// Convenience for tests and callers without a progress bar.
@@ -428,7 +457,7 @@ pub fn generate_quiet(
     hosts: usize,
     span: Seconds,
     seed: u64,
-) -> Result<Trace, String> {
+) -> Result<Trace, GenError> {
     generate(config, hosts, span, seed, &NoProgress)
 }
 
@@ -794,11 +823,11 @@ mod tests {
             shape: -1.0,
             scale: 1.0,
         };
-        let err = generate_quiet(&c, 10, DAY, 0).unwrap_err();
-        assert!(
-            err.contains("seti-3") && err.contains("up") && err.contains("shape"),
-            "{err}"
-        );
+        let Err(GenError::Field(err)) = generate_quiet(&c, 10, DAY, 0) else {
+            panic!("a field error")
+        };
+        assert_eq!(err.field, "availability.classes[2].up.shape", "{err}");
+        assert_eq!(err.value, "-1");
         assert!(generate_quiet(&presets::get("nd").unwrap(), 0, DAY, 0).is_err());
         assert!(generate_quiet(&presets::get("nd").unwrap(), 1, 0, 0).is_err());
     }
