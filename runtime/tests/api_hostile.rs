@@ -301,11 +301,84 @@ fn garbage_oversized_and_impersonating_requests_get_4xx_and_the_api_stays_up() {
         Some(404)
     );
     cases += 5;
+    // Linking and cancelling, with garbage.
+    let huge_key = format!("{{\"authenticator\": \"{}\"}}", "k".repeat(100_000));
+    let bob_key = json!({"authenticator": "x"}).to_string();
+    for (method, path, token, body, want) in [
+        (
+            "PUT",
+            "/api/users/alice/accounts/nope",
+            Some(ALICE),
+            r#"{"authenticator": "k"}"#,
+            400,
+        ),
+        (
+            "PUT",
+            "/api/users/alice/accounts/nope",
+            Some(ALICE),
+            "{",
+            400,
+        ),
+        (
+            "PUT",
+            "/api/users/alice/accounts/nope",
+            Some(ALICE),
+            r#"{"authenticator": 5}"#,
+            400,
+        ),
+        (
+            "PUT",
+            "/api/users/bob/accounts/nope",
+            Some(ALICE),
+            bob_key.as_str(),
+            403,
+        ),
+        ("PUT", "/api/users/alice/accounts/nope", None, "{}", 401),
+        (
+            "PUT",
+            "/api/users/alice/accounts/nope",
+            Some(ALICE),
+            huge_key.as_str(),
+            400,
+        ),
+        ("DELETE", "/api/orders/nope/1", Some(ALICE), "", 404),
+        // Spaces break the request line itself: hyper refuses it.
+        (
+            "DELETE",
+            "/api/orders/nope/1' OR '1'='1",
+            Some(ALICE),
+            "",
+            400,
+        ),
+        (
+            "DELETE",
+            "/api/orders/nope/1'%20OR%20'1'%3D'1",
+            Some(ALICE),
+            "",
+            404,
+        ),
+        ("DELETE", "/api/orders", Some(ALICE), "", 404),
+        ("DELETE", "/api/orders/a/b/c", Some(ALICE), "", 404),
+        ("DELETE", "/api/orders/nope/1", None, "", 401),
+    ] {
+        let got = request(&addr, method, path, token, body.as_bytes());
+        assert_eq!(
+            got.as_ref().map(|g| g.0),
+            Some(want),
+            "{method} {path}: {got:?}"
+        );
+        let e = got.map(|g| g.1).unwrap_or_default();
+        assert!(
+            !e.contains("sqlite") && !e.contains("/tmp"),
+            "no internals: {e}"
+        );
+        cases += 1;
+    }
     assert_eq!(
         request(&addr, "GET", "/api/health", None, b"").map(|g| g.0),
         Some(200)
     );
-    assert!(cases >= 19);
+    assert!(cases >= 30);
 }
 
 /// A DG that accepts connections and never answers: the order waiting for its check gets
