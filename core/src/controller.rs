@@ -11,7 +11,7 @@
 //! The controller owns the worker ids it hands out; the driver (simulator or live runtime)
 //! reports their activity and carries the decisions out.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,11 @@ pub enum Activity {
     Busy,
     /// Asked for work and holds none.
     Idle,
+    /// Computes nothing but holds finished results the server has not been told of yet
+    /// (uploading, or uploaded and waiting for the client's next scheduler request). Stopping
+    /// it now would lose them: on a real BOINC server such a result stays in progress until
+    /// its deadline.
+    Owing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +65,11 @@ pub enum Decision {
         id: WorkerId,
         reason: StopReason,
     },
+    /// Make the worker's client report what it has finished now (a BOINC client otherwise
+    /// waits for the server's request delay).
+    Report {
+        id: WorkerId,
+    },
     /// The BoT is complete and its order closed; `refund` credits went back to the user.
     Finished {
         refund: Credits,
@@ -81,6 +91,10 @@ pub struct QosController {
     /// Workers whose start failed, to be started again at the next tick.
     #[serde(default)]
     restarts: u32,
+    /// Owing workers the credits could not pay another tick for: told to report, and
+    /// stopped at the next tick whatever they say.
+    #[serde(default)]
+    draining: BTreeSet<WorkerId>,
 }
 
 impl QosController {
@@ -96,6 +110,7 @@ impl QosController {
             first_deployment: None,
             finished: false,
             restarts: 0,
+            draining: BTreeSet::new(),
         }
     }
 
@@ -130,6 +145,7 @@ impl QosController {
     /// Forgets a worker the driver lost (e.g. a revoked instance); it is no longer charged.
     pub fn worker_lost(&mut self, id: WorkerId) {
         self.running.remove(&id);
+        self.draining.remove(&id);
     }
 
     /// The driver could not start worker `id` (a Cloud error). It is forgotten, and the
@@ -156,6 +172,7 @@ impl QosController {
             })
             .collect();
         self.restarts = 0;
+        self.draining.clear();
         let refund = ledger.close(now, &self.bot).unwrap_or(0);
         self.finished = true;
         out.push(Decision::Finished { refund });
@@ -182,6 +199,7 @@ impl QosController {
             return out;
         }
         if p.is_complete() {
+            self.draining.clear();
             for id in std::mem::take(&mut self.running).into_keys() {
                 out.push(Decision::StopWorker {
                     id,
@@ -237,19 +255,35 @@ impl QosController {
             reports.iter().map(|r| (r.id, r.activity)).collect();
         let ids: Vec<WorkerId> = self.running.keys().copied().collect();
         for id in ids {
-            let reason = if activity.get(&id) == Some(&Activity::Idle) {
+            let a = activity.get(&id).copied().unwrap_or(Activity::Booting);
+            // When a worker may stop: never while it owes results (it is told to report
+            // them); an idle one at once; otherwise when the credits cannot pay its next tick.
+            // An owing worker the credits cannot pay for gets one unpaid tick to report:
+            // it computes nothing meanwhile.
+            let reason = if self.draining.remove(&id) {
+                Some(StopReason::CreditsExhausted)
+            } else if a == Activity::Idle {
                 Some(StopReason::Idle)
             } else if ledger
                 .charge(now, &self.bot, id, self.params.cost_per_tick)
                 .is_err()
             {
-                Some(StopReason::CreditsExhausted)
+                if a == Activity::Owing {
+                    self.draining.insert(id);
+                    None
+                } else {
+                    Some(StopReason::CreditsExhausted)
+                }
             } else {
                 None
             };
-            if let Some(reason) = reason {
-                self.running.remove(&id);
-                out.push(Decision::StopWorker { id, reason });
+            match reason {
+                Some(reason) => {
+                    self.running.remove(&id);
+                    out.push(Decision::StopWorker { id, reason });
+                }
+                None if a == Activity::Owing => out.push(Decision::Report { id }),
+                None => {}
             }
         }
         out
@@ -475,5 +509,74 @@ mod tests {
         assert!(c.cancel(301.0, &mut l).is_empty());
         assert!(c.tick(540.0, &progress(20, 20, 20), &[], &mut l).is_empty());
         l.verify().unwrap();
+    }
+
+    #[test]
+    fn a_worker_that_owes_results_is_told_to_report_and_never_stopped_as_idle() {
+        let (mut c, mut l, bot) = setup("9A-F1-F", 3);
+        let d = c.tick(0.0, &progress(10, 10, 9), &[], &mut l);
+        assert!(d.contains(&Decision::StartWorker { id: 0 }));
+        assert_eq!(l.order_of(&bot).unwrap().spent, 1);
+        let owing = [WorkerReport {
+            id: 0,
+            activity: Activity::Owing,
+        }];
+        // Owing: charged as any running worker, and told to report; not stopped.
+        let d = c.tick(240.0, &progress(10, 10, 9), &owing, &mut l);
+        assert_eq!(d, vec![Decision::Report { id: 0 }]);
+        assert_eq!(l.order_of(&bot).unwrap().spent, 2);
+        let d = c.tick(480.0, &progress(10, 10, 9), &owing, &mut l);
+        assert_eq!(d, vec![Decision::Report { id: 0 }]);
+        assert_eq!(l.order_of(&bot).unwrap().spent, 3, "the order is used up");
+        // The credits cannot pay another tick: one unpaid tick to report, then stopped
+        // whatever it says.
+        let d = c.tick(720.0, &progress(10, 10, 9), &owing, &mut l);
+        assert_eq!(d, vec![Decision::Report { id: 0 }]);
+        assert_eq!(c.running().count(), 1);
+        let d = c.tick(960.0, &progress(10, 10, 9), &owing, &mut l);
+        assert_eq!(
+            d,
+            vec![Decision::StopWorker {
+                id: 0,
+                reason: StopReason::CreditsExhausted
+            }]
+        );
+        assert_eq!(l.order_of(&bot).unwrap().spent, 3, "never overspent");
+        l.verify().unwrap();
+    }
+
+    #[test]
+    fn out_of_credits_a_busy_worker_stops_at_once_as_an_idle_one_does() {
+        let (mut c, mut l, _) = setup("9A-F2-F", 2);
+        c.tick(0.0, &progress(10, 10, 8), &[], &mut l);
+        assert_eq!(c.running().count(), 2);
+        let d = c.tick(
+            240.0,
+            &progress(10, 10, 8),
+            &[
+                WorkerReport {
+                    id: 0,
+                    activity: Activity::Busy,
+                },
+                WorkerReport {
+                    id: 1,
+                    activity: Activity::Idle,
+                },
+            ],
+            &mut l,
+        );
+        assert_eq!(
+            d,
+            vec![
+                Decision::StopWorker {
+                    id: 0,
+                    reason: StopReason::CreditsExhausted
+                },
+                Decision::StopWorker {
+                    id: 1,
+                    reason: StopReason::Idle
+                },
+            ]
+        );
     }
 }

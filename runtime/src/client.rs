@@ -373,11 +373,20 @@ impl Client {
         Ok(())
     }
 
+    /// The tasks the client holds.
+    pub fn tasks(&self) -> Result<Vec<TaskInfo>, ClientError> {
+        Ok(parse_tasks(&self.cmd(&["--get_tasks"])?))
+    }
+
     /// Names of the tasks the client holds that are not finished (downloading, waiting or
     /// running).
     pub fn active_tasks(&self) -> Result<Vec<String>, ClientError> {
-        let out = self.cmd(&["--get_tasks"])?;
-        Ok(parse_active_tasks(&out))
+        Ok(self
+            .tasks()?
+            .into_iter()
+            .filter(TaskInfo::active)
+            .map(|t| t.name)
+            .collect())
     }
 
     pub fn alive(&self) -> bool {
@@ -419,32 +428,69 @@ impl Client {
     }
 }
 
-/// `boinccmd --get_tasks` lists tasks as blocks starting with `N) -----------`; a task is
-/// active unless it is ready to report or aborted.
-fn parse_active_tasks(out: &str) -> Vec<String> {
-    let mut tasks = Vec::new();
-    let mut name: Option<String> = None;
-    let mut done = false;
-    let mut flush = |name: &mut Option<String>, done: &mut bool| {
-        if let Some(n) = name.take() {
-            if !*done {
-                tasks.push(n);
-            }
-        }
-        *done = false;
-    };
+/// One task as `boinccmd --get_tasks` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    pub name: String,
+    pub ready_to_report: bool,
+    /// The client state: `new`, `downloading`, `downloaded`, `compute error`, `uploading`,
+    /// `uploaded`, `aborted` or `upload failed`.
+    pub state: String,
+}
+
+impl TaskInfo {
+    /// Not finished: downloading, waiting or running.
+    pub fn active(&self) -> bool {
+        !self.ready_to_report
+            && !matches!(
+                self.state.as_str(),
+                "uploading" | "uploaded" | "aborted" | "compute error" | "upload failed"
+            )
+    }
+
+    /// Finished, but the server does not know yet: uploading, or waiting to be reported. An
+    /// aborted task is not owed (its job is over either way).
+    pub fn owed(&self) -> bool {
+        self.state != "aborted" && !self.active()
+    }
+}
+
+/// `boinccmd --get_tasks` lists tasks as blocks starting with `N) -----------`.
+pub fn parse_tasks(out: &str) -> Vec<TaskInfo> {
+    let mut tasks: Vec<TaskInfo> = Vec::new();
     for line in out.lines() {
         let l = line.trim();
         if l.ends_with("-----------") {
-            flush(&mut name, &mut done);
-        } else if let Some(n) = l.strip_prefix("name: ") {
-            name = Some(n.trim().to_string());
-        } else if l == "ready to report: yes" || l.starts_with("state: aborted") {
-            done = true;
+            tasks.push(TaskInfo {
+                name: String::new(),
+                ready_to_report: false,
+                state: String::new(),
+            });
+        } else if let Some(t) = tasks.last_mut() {
+            if let Some(n) = l.strip_prefix("name: ") {
+                t.name = n.trim().to_string();
+            } else if let Some(r) = l.strip_prefix("ready to report: ") {
+                t.ready_to_report = r.trim() == "yes";
+            } else if let Some(st) = l.strip_prefix("state: ") {
+                t.state = st.trim().to_string();
+            }
         }
     }
-    flush(&mut name, &mut done);
+    tasks.retain(|t| !t.name.is_empty());
     tasks
+}
+
+/// What a Cloud worker's client is doing, from its tasks: busy while any is active, owing
+/// while any finished one is not reported yet, idle otherwise.
+pub fn activity_of(tasks: &[TaskInfo]) -> Option<spequlos_core::Activity> {
+    use spequlos_core::Activity;
+    if tasks.iter().any(TaskInfo::active) {
+        Some(Activity::Busy)
+    } else if tasks.iter().any(TaskInfo::owed) {
+        Some(Activity::Owing)
+    } else {
+        None
+    }
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests and the demo).
@@ -485,7 +531,32 @@ mod tests {
     #[test]
     fn active_tasks_skip_reported_and_aborted() {
         let out = "\n======== Tasks ========\n1) -----------\n   name: wu1_0\n   WU name: wu1\n   ready to report: no\n   state: downloaded\n2) -----------\n   name: wu2_0\n   ready to report: yes\n   state: uploaded\n3) -----------\n   name: wu3_0\n   ready to report: no\n   state: aborted\n";
-        assert_eq!(parse_active_tasks(out), vec!["wu1_0".to_string()]);
-        assert!(parse_active_tasks("\n======== Tasks ========\n").is_empty());
+        let tasks = parse_tasks(out);
+        let active: Vec<&str> = tasks
+            .iter()
+            .filter(|t| t.active())
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(active, vec!["wu1_0"]);
+        let owed: Vec<&str> = tasks
+            .iter()
+            .filter(|t| t.owed())
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(
+            owed,
+            vec!["wu2_0"],
+            "uploaded, not reported; the aborted one is not owed"
+        );
+        assert!(parse_tasks("\n======== Tasks ========\n").is_empty());
+        use spequlos_core::Activity;
+        assert_eq!(activity_of(&tasks), Some(Activity::Busy));
+        assert_eq!(activity_of(&tasks[1..]), Some(Activity::Owing));
+        assert_eq!(activity_of(&tasks[2..]), None);
+        // Still uploading: owed although not ready to report.
+        let up = parse_tasks(
+            "1) -----------\n   name: c_0\n   ready to report: no\n   state: uploading\n",
+        );
+        assert_eq!(activity_of(&up), Some(Activity::Owing));
     }
 }

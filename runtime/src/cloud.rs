@@ -9,6 +9,7 @@
 //! `{worker}` are replaced by single-quoted values; the command runs with `sh -c`. `list`
 //! prints the names of the running workers, one per line.
 
+use std::collections::BTreeMap;
 use std::process::Command;
 
 use spequlos_core::{BotKey, WorkerId};
@@ -43,6 +44,11 @@ pub trait CloudDriver {
     fn activity(&mut self, _name: &str) -> spequlos_core::Activity {
         spequlos_core::Activity::Busy
     }
+    /// Makes the worker's client report its finished results now (the core asks when the
+    /// worker is [`spequlos_core::Activity::Owing`]).
+    fn report(&mut self, _name: &str) -> Result<(), CloudError> {
+        Ok(())
+    }
     /// Called every few seconds by the service loop (e.g. to poke clients that stopped polling).
     fn maintain(&mut self) {}
 }
@@ -69,11 +75,41 @@ pub fn worker_name(bot: &BotKey, worker: WorkerId) -> String {
 }
 
 /// Runs configured command lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CommandDriver {
     pub start: String,
     pub stop: String,
     pub list: String,
+    /// Prints `boinccmd --get_tasks` of the worker's client (e.g. `ssh {name} boinccmd
+    /// --get_tasks`); without it the driver cannot tell what a worker does and reports busy.
+    pub tasks: Option<String>,
+    /// Makes the worker's client report now (e.g. `ssh {name} boinccmd --project URL update`).
+    pub report: Option<String>,
+    /// Seconds a worker that has shown no task yet counts as booting.
+    pub boot_grace: f64,
+    /// When each worker was started (or first seen), and whether it has shown a task.
+    pub seen: BTreeMap<String, (std::time::Instant, bool)>,
+}
+
+impl CommandDriver {
+    pub fn new(
+        start: String,
+        stop: String,
+        list: String,
+        tasks: Option<String>,
+        report: Option<String>,
+        boot_grace: f64,
+    ) -> Self {
+        CommandDriver {
+            start,
+            stop,
+            list,
+            tasks,
+            report,
+            boot_grace,
+            seen: BTreeMap::new(),
+        }
+    }
 }
 
 fn quote(v: &str) -> String {
@@ -114,11 +150,46 @@ fn run(command: &str) -> Result<String, CloudError> {
 
 impl CloudDriver for CommandDriver {
     fn start(&mut self, name: &str, bot: &BotKey, worker: WorkerId) -> Result<(), CloudError> {
-        run(&fill(&self.start, name, Some(bot), Some(worker))).map(|_| ())
+        run(&fill(&self.start, name, Some(bot), Some(worker)))?;
+        self.seen
+            .insert(name.to_string(), (std::time::Instant::now(), false));
+        Ok(())
     }
 
     fn stop(&mut self, name: &str) -> Result<(), CloudError> {
+        self.seen.remove(name);
         run(&fill(&self.stop, name, None, None)).map(|_| ())
+    }
+
+    /// The same rule as the `local` driver, from the `tasks` command's output.
+    fn activity(&mut self, name: &str) -> spequlos_core::Activity {
+        use spequlos_core::Activity;
+        let Some(cmd) = &self.tasks else {
+            return Activity::Busy;
+        };
+        let Ok(out) = run(&fill(cmd, name, None, None)) else {
+            return Activity::Busy;
+        };
+        let tasks = crate::client::parse_tasks(&out);
+        let (since, had_task) = self
+            .seen
+            .entry(name.to_string())
+            .or_insert((std::time::Instant::now(), false));
+        *had_task |= !tasks.is_empty();
+        match crate::client::activity_of(&tasks) {
+            Some(a) => a,
+            None if !*had_task && since.elapsed().as_secs_f64() < self.boot_grace => {
+                Activity::Booting
+            }
+            None => Activity::Idle,
+        }
+    }
+
+    fn report(&mut self, name: &str) -> Result<(), CloudError> {
+        match &self.report {
+            Some(cmd) => run(&fill(cmd, name, None, None)).map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     fn list(&mut self) -> Result<Vec<String>, CloudError> {
@@ -230,13 +301,16 @@ mod tests {
         let state = dir.join("running");
         std::fs::write(&state, "").unwrap();
         let s = state.display();
-        CommandDriver {
-            start: format!(
+        CommandDriver::new(
+            format!(
                 "case {{name}} in *-fail-*) echo no quota >&2; exit 3;; esac; echo {{name}} >> {s}"
             ),
-            stop: format!("grep -vx {{name}} {s} > {s}.tmp || true; mv {s}.tmp {s}"),
-            list: format!("cat {s}"),
-        }
+            format!("grep -vx {{name}} {s} > {s}.tmp || true; mv {s}.tmp {s}"),
+            format!("cat {s}"),
+            None,
+            None,
+            45.0,
+        )
     }
 
     #[test]

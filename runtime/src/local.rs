@@ -180,18 +180,32 @@ impl CloudDriver for LocalDriver {
         if !w.client.alive() {
             return Activity::Idle;
         }
-        match w.client.active_tasks() {
-            Ok(t) if !t.is_empty() => {
+        let tasks = w.client.tasks();
+        if let Ok(t) = &tasks {
+            if !t.is_empty() {
                 w.had_task = true;
-                Activity::Busy
             }
+        }
+        match tasks.as_deref().map(client::activity_of) {
+            Ok(Some(a)) => a,
             // GUI RPC not answering yet, or no task yet: booting during the grace period.
             _ if !w.had_task && w.started.elapsed().as_secs_f64() < self.cfg.boot_grace => {
                 Activity::Booting
             }
-            Ok(_) => Activity::Idle,
+            Ok(None) => Activity::Idle,
             Err(_) => Activity::Busy,
         }
+    }
+
+    fn report(&mut self, name: &str) -> Result<(), CloudError> {
+        let Some(w) = self.workers.get(name) else {
+            return Ok(());
+        };
+        w.client.update().map_err(|e| CloudError::Command {
+            command: format!("boinccmd --project URL update ({name})"),
+            status: "failed".into(),
+            stderr: e.to_string(),
+        })
     }
 
     fn maintain(&mut self) {

@@ -91,7 +91,21 @@ pub enum CloudConfig {
         start: String,
         stop: String,
         list: String,
+        /// Prints the worker client's `boinccmd --get_tasks` (what it does, so idle workers
+        /// are stopped and owing ones told to report); without it workers count as busy.
+        #[serde(default)]
+        tasks: Option<String>,
+        /// Makes the worker's client report now.
+        #[serde(default)]
+        report: Option<String>,
+        /// A worker that has shown no task yet counts as booting this long, seconds.
+        #[serde(default = "default_command_boot_grace")]
+        boot_grace: f64,
     },
+}
+
+fn default_command_boot_grace() -> f64 {
+    45.0
 }
 
 impl ServiceConfig {
@@ -180,12 +194,27 @@ impl ServiceConfig {
                 real("boot_grace", l.boot_grace, 0.0, 3600.0, "s").map_err(within)?;
                 real("stop_grace", l.stop_grace, 0.0, 600.0, "s").map_err(within)?;
             }
-            CloudConfig::Command { start, stop, list } => {
-                for (f, v) in [("start", start), ("stop", stop), ("list", list)] {
-                    if v.trim().is_empty() {
+            CloudConfig::Command {
+                start,
+                stop,
+                list,
+                tasks,
+                report,
+                boot_grace,
+            } => {
+                let given = [
+                    ("start", Some(start)),
+                    ("stop", Some(stop)),
+                    ("list", Some(list)),
+                    ("tasks", tasks.as_ref()),
+                    ("report", report.as_ref()),
+                ];
+                for (f, v) in given {
+                    if v.is_some_and(|v| v.trim().is_empty()) {
                         return Err(FieldError::new(f, "\"\"", "a command line").within("cloud"));
                     }
                 }
+                real("boot_grace", *boot_grace, 0.0, 3600.0, "s").map_err(|e| e.within("cloud"))?;
             }
         }
         Ok(())
@@ -608,11 +637,21 @@ impl Service {
                     .collect();
                 Box::new(LocalDriver::new(l.clone(), projects)?)
             }
-            CloudConfig::Command { start, stop, list } => Box::new(CommandDriver {
-                start: start.clone(),
-                stop: stop.clone(),
-                list: list.clone(),
-            }),
+            CloudConfig::Command {
+                start,
+                stop,
+                list,
+                tasks,
+                report,
+                boot_grace,
+            } => Box::new(CommandDriver::new(
+                start.clone(),
+                stop.clone(),
+                list.clone(),
+                tasks.clone(),
+                report.clone(),
+                *boot_grace,
+            )),
         };
         Self::with_parts(cfg, adapters, driver, log)
     }
@@ -932,6 +971,13 @@ impl Service {
                     match stopped {
                         Ok(()) => self.note(key, format!("stopped {name} ({reason:?})")),
                         Err(e) => self.note(key, format!("stopping {name} failed: {e}")),
+                    }
+                }
+                Decision::Report { id } => {
+                    let name = cloud::worker_name(key, id);
+                    match self.driver.report(&name) {
+                        Ok(()) => self.note(key, format!("{name} owes results: told to report")),
+                        Err(e) => self.note(key, format!("asking {name} to report failed: {e}")),
                     }
                 }
                 Decision::Finished { refund } => {

@@ -31,6 +31,9 @@ fn config(dir: &Path) -> ServiceConfig {
             start: "true".into(),
             stop: "true".into(),
             list: "true".into(),
+            tasks: None,
+            report: None,
+            boot_grace: 45.0,
         },
     }
 }

@@ -45,6 +45,9 @@ fn fake_cloud(dir: &Path, fail: u32) -> CloudConfig {
         ),
         stop: format!("grep -vx {{name}} {s} > {s}.tmp || true; mv {s}.tmp {s}"),
         list: format!("cat {s}"),
+        tasks: None,
+        report: None,
+        boot_grace: 45.0,
     }
 }
 

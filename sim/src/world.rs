@@ -1106,6 +1106,8 @@ impl<'a> World<'a> {
                 }
                 Decision::StartWorker { id } => self.start_cloud_worker(id, t),
                 Decision::StopWorker { id, .. } => self.stop_cloud_worker(id, t),
+                // Simulated workers report a result the moment it is computed: never owing.
+                Decision::Report { .. } => {}
                 Decision::Finished { .. } => self.finished = true,
             }
         }
