@@ -429,6 +429,15 @@ pub fn submit_batch(
         escape(app_name),
         escape(batch_name)
     );
+    // The real handler ignores a per-job estimate but passes a batch-level one to
+    // create_work: the largest, so hosts that fetch by estimate take no more than they should.
+    let est = jobs.iter().map(|j| j.rsc_fpops_est).fold(0.0, f64::max);
+    if est > 0.0 && est.is_finite() {
+        let _ = writeln!(
+            s,
+            "<job_params><rsc_fpops_est>{est}</rsc_fpops_est></job_params>"
+        );
+    }
     for j in jobs {
         let _ = write!(
             s,

@@ -263,6 +263,16 @@ pub struct Copies {
     pub aborted: BTreeSet<String>,
 }
 
+impl Copies {
+    /// Original jobs whose copy finished first (so only the copies batch has their output).
+    pub fn won(&self) -> impl Iterator<Item = &str> {
+        self.aborted
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !information::is_copy(n))
+    }
+}
+
 /// Everything the service knows about one BoT; stored as JSON, written with the tick's
 /// ledger movements.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -999,17 +1009,49 @@ impl Service {
         failed
     }
 
-    /// A finished BoT's copies batch is retired (its unsent copies are cancelled).
+    /// A finished BoT's copies batch is retired (its unsent copies cancelled) unless a copy
+    /// won a job: a real BOINC server's `retire_batch` deletes `results/<batch_id>/`, where
+    /// the assimilator wrote that copy's output, so such a batch is left complete for the
+    /// operator (docs/boinc.md, "Where the outputs are"). A cancelled BoT's unfinished
+    /// copies are aborted first.
     fn finish(&mut self, st: &mut BotState) {
         let Some(c) = &st.copies else {
             return;
         };
-        let id = c.batch_id;
-        let key = st.key.clone();
-        if let Some(a) = self.adapters.get_mut(&key.dg) {
-            if let Err(e) = a.retire(id) {
-                self.note(&key, format!("retiring copies batch {id} failed: {e}"));
+        let (id, key) = (c.batch_id, st.key.clone());
+        let mut won = c.won().count();
+        let Some(a) = self.adapters.get_mut(&key.dg) else {
+            return;
+        };
+        let mut msgs = Vec::new();
+        if st.cancelled {
+            match a.query(As::Service, id) {
+                Ok(info) => {
+                    let open: Vec<&str> = info
+                        .jobs
+                        .iter()
+                        .filter(|j| j.status != crate::boinc::JobStatus::Done)
+                        .map(|j| j.name.as_str())
+                        .collect();
+                    won = won.max(info.jobs.len() - open.len());
+                    if won > 0 && !open.is_empty() {
+                        if let Err(e) = a.abort_jobs(As::Service, &open) {
+                            msgs.push(format!("aborting the copies left failed: {e}"));
+                        }
+                    }
+                }
+                Err(e) => msgs.push(format!("querying copies batch {id} failed: {e}")),
             }
+        }
+        if won > 0 {
+            msgs.push(format!(
+                "copies batch {id} kept (not retired): it holds the output of {won} job(s) its copies won"
+            ));
+        } else if let Err(e) = a.retire(id) {
+            msgs.push(format!("retiring copies batch {id} failed: {e}"));
+        }
+        for m in msgs {
+            self.note(&key, m);
         }
     }
 
