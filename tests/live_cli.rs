@@ -110,6 +110,12 @@ fn http(agent: &ureq::Agent, method: &str, url: &str, token: &str, body: Value) 
             .header("Authorization", &auth)
             .call()
             .unwrap()
+    } else if method == "PUT" {
+        agent
+            .put(url)
+            .header("Authorization", &auth)
+            .send_json(&body)
+            .unwrap()
     } else {
         agent
             .post(url)
@@ -540,4 +546,260 @@ fn real_clients_run_jobs_and_copies_reach_only_the_cloud_account() {
             d.display()
         );
     }
+}
+
+/// A setting of the real-server tier (scripts/test-real-boinc exports them).
+fn real(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/test-real-boinc"))
+}
+
+/// The real-server tier, run by scripts/test-real-boinc against a BOINC server it built and
+/// started (never in the ordinary test command): a BoT of six jobs on two real volunteers,
+/// one of which takes a job and vanishes; `spequlos serve` with real Cloud workers must finish
+/// the BoT through the straggler's copy, with every job's output on the server afterwards,
+/// a ledger that replays and nothing left running.
+#[test]
+#[ignore = "needs a real BOINC server: scripts/test-real-boinc SRC_DIR"]
+fn real_boinc_server_bot_completes_through_the_copy_and_keeps_every_output() {
+    let t0 = Instant::now();
+    let url = real("SPQ_RB_URL");
+    let project = PathBuf::from(real("SPQ_RB_PROJECT"));
+    let (service_key, scientist_key) = (real("SPQ_RB_SERVICE_KEY"), real("SPQ_RB_SCIENTIST_KEY"));
+    let (cloud_key, volunteer_key) = (real("SPQ_RB_CLOUD_KEY"), real("SPQ_RB_VOLUNTEER_KEY"));
+    let cloud_id: i64 = real("SPQ_RB_CLOUD_ID").parse().unwrap();
+    let run = std::env::var("SPQ_RB_RUN").unwrap_or_else(|_| "0".into());
+    let dir = tempfile::tempdir().unwrap();
+    let mut guard = Cleanup {
+        child: None,
+        dir: dir.path().to_path_buf(),
+    };
+    let vspec = |i: usize| client::ClientSpec {
+        dir: dir.path().join(format!("volunteer{i}")),
+        gui_port: client::free_port().unwrap(),
+        password: "pw".into(),
+        project_url: url.clone(),
+        authenticator: volunteer_key.clone(),
+        app: client::test_app(),
+        ncpus: 1,
+    };
+    let vols = Clients(vec![
+        client::start(&vspec(0)).unwrap(),
+        client::start(&vspec(1)).unwrap(),
+    ]);
+    // The BoT: six jobs of 3 s, each with its own input, under the scientist's own account.
+    let dg = BoincDg {
+        name: "real".into(),
+        url: url.clone(),
+        authenticator: service_key.clone(),
+        app_name: "spqapp".into(),
+        cloud_user_id: cloud_id,
+        cloud_authenticator: cloud_key.clone(),
+        timeout: 20.0,
+    };
+    let jobs: Vec<JobSpec> = (0..6)
+        .map(|i| JobSpec {
+            name: format!("rb{run}_{}_j{i}", std::process::id()),
+            rsc_fpops_est: 1e9,
+            command_line: "--seconds 3".into(),
+            target_user: None,
+            priority: None,
+            inputs: vec![InputFile::Inline {
+                content: format!("input {i}\n"),
+            }],
+        })
+        .collect();
+    let batch = BoincAdapter::new(BoincDg {
+        authenticator: scientist_key.clone(),
+        ..dg.clone()
+    })
+    .submit(&format!("rb{run}_{}", std::process::id()), &jobs)
+    .unwrap();
+    // The service, with real Cloud workers (boinc-client processes) on this machine.
+    let port = client::free_port().unwrap();
+    let cfg = dir.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"db = "{db}"
+listen = "127.0.0.1:{port}"
+admin_token = "real-admin-token"
+poll = 1.0
+max_backoff = 4.0
+
+[params]
+tick = 3.0
+
+[[boinc]]
+name = "real"
+url = "{url}"
+authenticator = "{service_key}"
+app_name = "spqapp"
+cloud_user_id = {cloud_id}
+cloud_authenticator = "{cloud_key}"
+timeout = 20.0
+
+[cloud]
+driver = "local"
+dir = "{cloud}"
+boot_grace = 60.0
+stop_grace = 3.0
+"#,
+            db = s(&dir.path().join("state.sqlite")),
+            cloud = s(&dir.path().join("cloud")),
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("serve.log");
+    guard.child = Some(serve(&cfg, &log));
+    let base = format!("http://127.0.0.1:{port}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while agent.get(format!("{base}/api/health")).call().is_err() {
+        assert!(Instant::now() < deadline, "the service did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let admin = "real-admin-token";
+    let call = |method: &str, path: &str, token: &str, body: Value| {
+        http(&agent, method, &format!("{base}{path}"), token, body)
+    };
+    assert_eq!(
+        call(
+            "POST",
+            "/api/users",
+            admin,
+            json!({"name": "alice", "token": "alice-token"})
+        )
+        .0,
+        201
+    );
+    call(
+        "POST",
+        "/api/users/alice/credits",
+        admin,
+        json!({"amount": 1000}),
+    );
+    let (st, b) = call(
+        "PUT",
+        "/api/users/alice/accounts/real",
+        "alice-token",
+        json!({ "authenticator": scientist_key }),
+    );
+    assert_eq!(st, 200, "the real server accepts her key: {b}");
+    let descs: Vec<Value> = jobs
+        .iter()
+        .map(|j| json!({"name": j.name, "command_line": j.command_line, "inputs": j.inputs}))
+        .collect();
+    let (st, b) = call(
+        "POST",
+        "/api/orders",
+        "alice-token",
+        json!({"batch": batch.to_string(), "dg": "real", "credits": 200, "strategy": "9A-F1-D", "jobs": descs}),
+    );
+    assert_eq!(st, 201, "{b}");
+    // Volunteer 0 takes one job and vanishes with it: the straggler.
+    let straggler = loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no volunteer got a job"
+        );
+        for c in &vols.0 {
+            let _ = c.update();
+        }
+        if let Ok(t) = vols.0[0].active_tasks() {
+            if let Some(name) = t.first() {
+                vols.0[0].set_available(false).unwrap();
+                break name.clone();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let bot_url = format!("/api/bots/real/{batch}");
+    let info = loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(480),
+            "the BoT did not complete; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        let _ = vols.0[1].update();
+        let (_, v) = call("GET", &bot_url, "alice-token", json!(null));
+        if v["finished"] == json!(true) {
+            break v;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let done_s = t0.elapsed().as_secs_f64();
+    let logtext = std::fs::read_to_string(&log).unwrap_or_default();
+    let won: Vec<String> = info["copies_won"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let straggler_job = jobs
+        .iter()
+        .find(|j| straggler.starts_with(&j.name))
+        .map(|j| j.name.clone())
+        .unwrap();
+    assert!(
+        won.contains(&straggler_job),
+        "the straggler {straggler_job} is finished by its copy: won {won:?}; log:\n{logtext}"
+    );
+    let copies = info["copies_batch"].as_i64().expect("a copies batch");
+    // Every job's output is on the server, after the service finished and retired what it
+    // could (the assimilator runs a little after validation).
+    let output = |b: i64, job: &str| {
+        std::fs::read_dir(project.join("results").join(b.to_string()))
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{job}__file"))
+            })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let missing = loop {
+        let missing: Vec<&str> = jobs
+            .iter()
+            .map(|j| j.name.as_str())
+            .filter(|j| {
+                !output(batch, j)
+                    && !(won.iter().any(|w| w == j) && output(copies, &format!("{j}__spq")))
+            })
+            .collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert!(
+        missing.is_empty(),
+        "outputs missing for {missing:?}; log:\n{logtext}"
+    );
+    // Stopping the service stops nothing else: every Cloud worker is already gone.
+    assert_eq!(info["cloud_workers_running"], json!(0));
+    guard.kill_child();
+    drop(vols);
+    let left = boinc_processes_in(dir.path());
+    assert!(left.is_empty(), "processes left: {left:?}");
+    let out = common::ok(&[
+        "ledger",
+        "verify",
+        "--db",
+        s(&dir.path().join("state.sqlite")),
+    ]);
+    assert!(out.starts_with("ledger OK"), "{out}");
+    println!(
+        "real-boinc run {run}: batch {batch}, straggler {straggler_job} finished by its copy \
+         (copies batch {copies}, kept), {} outputs present, completed in {done_s:.0} s, \
+         credits spent {}, {out}",
+        jobs.len(),
+        info["credits_spent"]
+    );
 }

@@ -30,8 +30,11 @@ pub enum Activity {
     Booting,
     /// Holds at least one task.
     Busy,
-    /// Asked for work and holds none.
+    /// Asked for work since it ran out, and holds none.
     Idle,
+    /// Holds nothing but has not asked for work since it ran out (a BOINC client waits for
+    /// the server's request delay): told to ask now, stopped only once it asked in vain.
+    Asking,
     /// Computes nothing but holds finished results the server has not been told of yet
     /// (uploading, or uploaded and waiting for the client's next scheduler request). Stopping
     /// it now would lose them: on a real BOINC server such a result stays in progress until
@@ -65,8 +68,8 @@ pub enum Decision {
         id: WorkerId,
         reason: StopReason,
     },
-    /// Make the worker's client report what it has finished now (a BOINC client otherwise
-    /// waits for the server's request delay).
+    /// Make the worker's client contact the server now: report what it has finished and
+    /// ask for work (a BOINC client otherwise waits for the server's request delay).
     Report {
         id: WorkerId,
     },
@@ -257,7 +260,8 @@ impl QosController {
         for id in ids {
             let a = activity.get(&id).copied().unwrap_or(Activity::Booting);
             // When a worker may stop: never while it owes results (it is told to report
-            // them); an idle one at once; otherwise when the credits cannot pay its next tick.
+            // them), nor while it holds nothing but has not asked for more (it is told to
+            // ask); an idle one at once; otherwise when the credits cannot pay its next tick.
             // An owing worker the credits cannot pay for gets one unpaid tick to report:
             // it computes nothing meanwhile.
             let reason = if self.draining.remove(&id) {
@@ -282,7 +286,9 @@ impl QosController {
                     self.running.remove(&id);
                     out.push(Decision::StopWorker { id, reason });
                 }
-                None if a == Activity::Owing => out.push(Decision::Report { id }),
+                None if matches!(a, Activity::Owing | Activity::Asking) => {
+                    out.push(Decision::Report { id })
+                }
                 None => {}
             }
         }
@@ -577,6 +583,29 @@ mod tests {
                     reason: StopReason::Idle
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn a_worker_that_has_not_asked_since_it_ran_out_is_told_to_ask_before_it_stops() {
+        let (mut c, mut l, _) = setup("9A-F1-F", 10);
+        c.tick(0.0, &progress(10, 10, 9), &[], &mut l);
+        let report = |a| [WorkerReport { id: 0, activity: a }];
+        assert_eq!(
+            c.tick(
+                240.0,
+                &progress(10, 10, 9),
+                &report(Activity::Asking),
+                &mut l
+            ),
+            vec![Decision::Report { id: 0 }]
+        );
+        assert_eq!(
+            c.tick(480.0, &progress(10, 10, 9), &report(Activity::Idle), &mut l),
+            vec![Decision::StopWorker {
+                id: 0,
+                reason: StopReason::Idle
+            }]
         );
     }
 }

@@ -389,6 +389,11 @@ impl Client {
             .collect())
     }
 
+    /// When the client last contacted its project's scheduler (see [`parse_last_rpc`]).
+    pub fn last_rpc(&self) -> Result<Option<String>, ClientError> {
+        Ok(parse_last_rpc(&self.cmd(&["--get_project_status"])?))
+    }
+
     pub fn alive(&self) -> bool {
         alive(self.pid)
     }
@@ -455,11 +460,21 @@ impl TaskInfo {
     }
 }
 
-/// `boinccmd --get_tasks` lists tasks as blocks starting with `N) -----------`.
+/// `boinccmd --get_tasks` lists tasks as blocks starting with `N) -----------` under a
+/// `======== Tasks ========` header. Blocks under another header (the projects of
+/// `--get_project_status`, when both are printed together) are skipped.
 pub fn parse_tasks(out: &str) -> Vec<TaskInfo> {
     let mut tasks: Vec<TaskInfo> = Vec::new();
+    let mut in_tasks = true;
     for line in out.lines() {
         let l = line.trim();
+        if let Some(h) = l.strip_prefix("========") {
+            in_tasks = h.trim_end_matches('=').trim() == "Tasks";
+            continue;
+        }
+        if !in_tasks {
+            continue;
+        }
         if l.ends_with("-----------") {
             tasks.push(TaskInfo {
                 name: String::new(),
@@ -478,6 +493,14 @@ pub fn parse_tasks(out: &str) -> Vec<TaskInfo> {
     }
     tasks.retain(|t| !t.name.is_empty());
     tasks
+}
+
+/// The `last RPC:` line of `boinccmd --get_project_status` (its first project): the time of
+/// the client's last scheduler request, as the client prints it. Only compared for change.
+pub fn parse_last_rpc(out: &str) -> Option<String> {
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("last RPC:"))
+        .map(|t| t.trim().to_string())
 }
 
 /// What a Cloud worker's client is doing, from its tasks: busy while any is active, owing
@@ -558,5 +581,15 @@ mod tests {
             "1) -----------\n   name: c_0\n   ready to report: no\n   state: uploading\n",
         );
         assert_eq!(activity_of(&up), Some(Activity::Owing));
+        // Both listings at once: the project block is not a task; its last RPC is read.
+        let both = "\n======== Tasks ========\n1) -----------\n   name: t_0\n   ready to report: no\n   state: downloaded\n\
+                    \n======== Projects ========\n1) -----------\n   name: spq\n   master URL: http://h/spq/\n   last RPC: Tue Dec  1 23:45:29 2026\n\n   jobs succeeded: 1\n";
+        let t = parse_tasks(both);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].name, "t_0");
+        assert_eq!(
+            parse_last_rpc(both).as_deref(),
+            Some("Tue Dec  1 23:45:29 2026")
+        );
     }
 }

@@ -74,6 +74,9 @@ pub fn worker_name(bot: &BotKey, worker: WorkerId) -> String {
     )
 }
 
+/// What the `command` driver remembers of a worker (see [`CommandDriver::seen`]).
+pub type WorkerSeen = (std::time::Instant, bool, Option<Option<String>>);
+
 /// Runs configured command lines.
 #[derive(Debug, Clone)]
 pub struct CommandDriver {
@@ -87,8 +90,9 @@ pub struct CommandDriver {
     pub report: Option<String>,
     /// Seconds a worker that has shown no task yet counts as booting.
     pub boot_grace: f64,
-    /// When each worker was started (or first seen), and whether it has shown a task.
-    pub seen: BTreeMap<String, (std::time::Instant, bool)>,
+    /// Per worker: when it was started (or first seen), whether it has shown a task, and its
+    /// last scheduler request when it was first seen holding nothing.
+    pub seen: BTreeMap<String, WorkerSeen>,
 }
 
 impl CommandDriver {
@@ -152,7 +156,7 @@ impl CloudDriver for CommandDriver {
     fn start(&mut self, name: &str, bot: &BotKey, worker: WorkerId) -> Result<(), CloudError> {
         run(&fill(&self.start, name, Some(bot), Some(worker)))?;
         self.seen
-            .insert(name.to_string(), (std::time::Instant::now(), false));
+            .insert(name.to_string(), (std::time::Instant::now(), false, None));
         Ok(())
     }
 
@@ -161,7 +165,9 @@ impl CloudDriver for CommandDriver {
         run(&fill(&self.stop, name, None, None)).map(|_| ())
     }
 
-    /// The same rule as the `local` driver, from the `tasks` command's output.
+    /// The same rule as the `local` driver, from the `tasks` command's output (which should
+    /// print both `boinccmd --get_tasks` and `boinccmd --get_project_status`: without the
+    /// latter's `last RPC`, a worker holding nothing counts as idle at once).
     fn activity(&mut self, name: &str) -> spequlos_core::Activity {
         use spequlos_core::Activity;
         let Some(cmd) = &self.tasks else {
@@ -171,17 +177,27 @@ impl CloudDriver for CommandDriver {
             return Activity::Busy;
         };
         let tasks = crate::client::parse_tasks(&out);
-        let (since, had_task) = self
-            .seen
-            .entry(name.to_string())
-            .or_insert((std::time::Instant::now(), false));
-        *had_task |= !tasks.is_empty();
+        let rpc = crate::client::parse_last_rpc(&out);
+        let w =
+            self.seen
+                .entry(name.to_string())
+                .or_insert((std::time::Instant::now(), false, None));
+        w.1 |= !tasks.is_empty();
         match crate::client::activity_of(&tasks) {
-            Some(a) => a,
-            None if !*had_task && since.elapsed().as_secs_f64() < self.boot_grace => {
-                Activity::Booting
+            Some(a) => {
+                w.2 = None;
+                a
             }
-            None => Activity::Idle,
+            None if !w.1 && w.0.elapsed().as_secs_f64() < self.boot_grace => Activity::Booting,
+            None if rpc.is_none() => Activity::Idle,
+            None => match &w.2 {
+                Some(then) if *then != rpc => Activity::Idle,
+                Some(_) => Activity::Asking,
+                None => {
+                    w.2 = Some(rpc);
+                    Activity::Asking
+                }
+            },
         }
     }
 

@@ -48,6 +48,9 @@ struct Worker {
     client: Client,
     started: Instant,
     had_task: bool,
+    /// The client's last scheduler request when it was first seen holding nothing: it is idle
+    /// only once it has asked again since.
+    empty_at_rpc: Option<Option<String>>,
 }
 
 /// Where each DG's Cloud workers attach: project URL and Cloud account key.
@@ -97,6 +100,7 @@ impl LocalDriver {
                         client: c,
                         started: Instant::now(),
                         had_task: false,
+                        empty_at_rpc: None,
                     },
                 );
             }
@@ -152,6 +156,7 @@ impl CloudDriver for LocalDriver {
                 client: c,
                 started: Instant::now(),
                 had_task: false,
+                empty_at_rpc: None,
             },
         );
         Ok(())
@@ -187,12 +192,30 @@ impl CloudDriver for LocalDriver {
             }
         }
         match tasks.as_deref().map(client::activity_of) {
-            Ok(Some(a)) => a,
+            Ok(Some(a)) => {
+                w.empty_at_rpc = None;
+                a
+            }
             // GUI RPC not answering yet, or no task yet: booting during the grace period.
             _ if !w.had_task && w.started.elapsed().as_secs_f64() < self.cfg.boot_grace => {
                 Activity::Booting
             }
-            Ok(None) => Activity::Idle,
+            // Holding nothing is idle only once the client has asked for work since: a client
+            // that just reported (or had its task aborted) waits for the server's request
+            // delay before it asks again.
+            Ok(None) => {
+                let Ok(now) = w.client.last_rpc() else {
+                    return Activity::Busy;
+                };
+                match &w.empty_at_rpc {
+                    Some(then) if *then != now => Activity::Idle,
+                    Some(_) => Activity::Asking,
+                    None => {
+                        w.empty_at_rpc = Some(now);
+                        Activity::Asking
+                    }
+                }
+            }
             Err(_) => Activity::Busy,
         }
     }
