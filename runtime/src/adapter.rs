@@ -36,6 +36,8 @@ pub enum As<'a> {
 pub trait DgAdapter: Send {
     /// The batch's jobs and their status.
     fn query(&mut self, who: As<'_>, batch_id: i64) -> Result<BatchInfo, DgError>;
+    /// The batch named `name`, if the DG has one.
+    fn find(&mut self, who: As<'_>, name: &str) -> Result<Option<BatchInfo>, DgError>;
     /// Submits `jobs` (copies of unfinished jobs, targeted to the Cloud account) as a new
     /// batch named `name` of the service's account; returns its id.
     fn submit(&mut self, name: &str, jobs: &[JobSpec]) -> Result<i64, DgError>;
@@ -136,6 +138,15 @@ impl DgAdapter for BoincAdapter {
     fn query(&mut self, who: As<'_>, batch_id: i64) -> Result<BatchInfo, DgError> {
         let xml = self.rpc(&boinc::query_batch(self.key(who), batch_id, true))?;
         boinc::parse_query_batch(&xml).map_err(|e| self.rpc_err(e))
+    }
+
+    fn find(&mut self, who: As<'_>, name: &str) -> Result<Option<BatchInfo>, DgError> {
+        let xml = self.rpc(&boinc::query_batch_named(self.key(who), name))?;
+        match boinc::parse_query_batch(&xml) {
+            Ok(b) => Ok(Some(b)),
+            Err(RpcError::Server { msg, .. }) if msg.contains("no such batch") => Ok(None),
+            Err(e) => Err(self.rpc_err(e)),
+        }
     }
 
     fn submit(&mut self, name: &str, jobs: &[JobSpec]) -> Result<i64, DgError> {

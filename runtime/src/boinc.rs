@@ -265,10 +265,14 @@ pub fn parse_query_batch(xml: &str) -> Result<BatchInfo, RpcError> {
     let jobs = r
         .children_named("job")
         .map(|j| {
-            // Without job details, a job is done exactly when it has a canonical instance.
+            // A job with a canonical instance is done (its output exists), whatever its
+            // status says: one that finished and was aborted in the same second shows
+            // `error` with a canonical instance on a real server.
             let status = match (j.text_of("status"), j.text_of("canonical_instance_id")) {
+                (_, Some(c)) if c.trim_start_matches('0') != "" && c.parse::<i64>().is_ok() => {
+                    JobStatus::Done
+                }
                 (Some(s), _) => JobStatus::parse(s),
-                (None, Some(c)) if c != "0" => JobStatus::Done,
                 _ => JobStatus::Unknown,
             };
             Ok(JobInfo {
@@ -383,6 +387,18 @@ pub fn query_batch(authenticator: &str, batch_id: i64, job_details: bool) -> Str
         s,
         "<batch_id>{batch_id}</batch_id>\n<get_job_details>{}</get_job_details>\n</query_batch>\n",
         job_details as u8
+    );
+    s
+}
+
+/// `query_batch` selecting the batch by name (how a submission that failed or timed out is
+/// looked for before it is made again).
+pub fn query_batch_named(authenticator: &str, batch_name: &str) -> String {
+    let mut s = open("query_batch", authenticator);
+    let _ = write!(
+        s,
+        "<batch_name>{}</batch_name>\n<get_job_details>1</get_job_details>\n</query_batch>\n",
+        escape(batch_name)
     );
     s
 }

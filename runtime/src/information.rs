@@ -9,14 +9,21 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::boinc::{BatchInfo, JobStatus};
 
-/// The name of the Cloud copy of job `job`.
-pub fn copy_name(job: &str) -> String {
-    format!("{job}__spq")
+/// The name of the Cloud copy of job `job` in duplication attempt `attempt`: `JOB__spq`,
+/// then `JOB__spq1`, `JOB__spq2`... when an earlier attempt left jobs of that name behind (a
+/// real server keeps the jobs of a failed submission, so their names cannot be reused).
+pub fn copy_name(job: &str, attempt: u32) -> String {
+    if attempt == 0 {
+        format!("{job}__spq")
+    } else {
+        format!("{job}__spq{attempt}")
+    }
 }
 
 /// Whether `job` is the name of a Cloud copy.
 pub fn is_copy(job: &str) -> bool {
-    job.ends_with("__spq")
+    job.rfind("__spq")
+        .is_some_and(|i| job[i + 5..].bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// What one poll says about a BoT.
@@ -36,11 +43,12 @@ pub struct Observation {
 /// Reads the BoT's batch and its copies batch; `aborted` lists what was already cancelled.
 pub fn resolve(
     orig: &BatchInfo,
-    copies: Option<&BatchInfo>,
+    copies: Option<(&BatchInfo, u32)>,
     aborted: &BTreeSet<String>,
 ) -> Observation {
+    let attempt = copies.map_or(0, |c| c.1);
     let copy_status: BTreeMap<&str, JobStatus> = copies
-        .map(|c| c.jobs.iter().map(|j| (j.name.as_str(), j.status)).collect())
+        .map(|(c, _)| c.jobs.iter().map(|j| (j.name.as_str(), j.status)).collect())
         .unwrap_or_default();
     let mut o = Observation {
         njobs: orig.njobs as u32,
@@ -50,7 +58,7 @@ pub fn resolve(
         to_abort: Vec::new(),
     };
     for j in &orig.jobs {
-        let cname = copy_name(&j.name);
+        let cname = copy_name(&j.name, attempt);
         let copy = copy_status.get(cname.as_str()).copied();
         let orig_done = j.status == JobStatus::Done;
         let copy_done = copy == Some(JobStatus::Done);
@@ -141,14 +149,16 @@ mod tests {
             ("d", Unsent),
         ]);
         let copies = batch(&[("a__spq", InProgress), ("b__spq", Done), ("c__spq", Unsent)]);
-        let o = resolve(&orig, Some(&copies), &BTreeSet::new());
+        let o = resolve(&orig, Some((&copies, 0)), &BTreeSet::new());
         assert_eq!(o.completed, 2, "a by itself, b by its copy");
         assert_eq!(o.assigned, 3, "d was never sent");
         assert_eq!(o.incomplete, vec!["c".to_string(), "d".to_string()]);
         assert_eq!(o.to_abort, vec!["a__spq".to_string(), "b".to_string()]);
         // Already aborted: not again.
         let done: BTreeSet<String> = o.to_abort.iter().cloned().collect();
-        assert!(resolve(&orig, Some(&copies), &done).to_abort.is_empty());
+        assert!(resolve(&orig, Some((&copies, 0)), &done)
+            .to_abort
+            .is_empty());
         // Without copies, nothing to abort.
         let o = resolve(&orig, None, &BTreeSet::new());
         assert_eq!((o.completed, o.to_abort.len()), (1, 0));

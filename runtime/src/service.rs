@@ -261,6 +261,10 @@ pub struct Copies {
     pub batch_id: i64,
     /// Jobs (originals or copies) aborted because the other one finished first.
     pub aborted: BTreeSet<String>,
+    /// The duplication attempt that made the batch (it names the copies, see
+    /// [`copy_name`]).
+    #[serde(default)]
+    pub attempt: u32,
 }
 
 impl Copies {
@@ -299,6 +303,10 @@ pub struct BotState {
     /// The DG account the batch belongs to, whose key reads it and aborts its jobs.
     #[serde(default)]
     pub owner: Owner,
+    /// The next duplication attempt: a submission that left jobs behind is cleaned up and
+    /// made again under new names.
+    #[serde(default)]
+    pub copy_attempt: u32,
     /// The order was cancelled (and its remaining credits refunded) before completion.
     #[serde(default)]
     pub cancelled: bool,
@@ -571,6 +579,7 @@ impl Shared {
                     prediction: None,
                     owner,
                     cancelled: false,
+                    copy_attempt: 0,
                 }
             }
         };
@@ -821,7 +830,8 @@ impl Service {
         };
         let no_aborts = BTreeSet::new();
         let aborted = st.copies.as_ref().map_or(&no_aborts, |c| &c.aborted);
-        let mut o = information::resolve(&orig, copies.as_ref(), aborted);
+        let attempt = st.copies.as_ref().map_or(0, |c| c.attempt);
+        let mut o = information::resolve(&orig, copies.as_ref().map(|c| (c, attempt)), aborted);
         if !o.to_abort.is_empty() {
             // Originals belong to the batch's owner, copies to the service's account.
             let (copies, originals): (Vec<&str>, Vec<&str>) = o
@@ -1117,17 +1127,24 @@ impl Service {
     }
 
     /// Cloud Duplication: copies of the incomplete jobs, targeted to the Cloud account.
+    ///
+    /// Idempotent: a real server's `submit_batch` is not atomic (the batch is created before
+    /// its jobs, and a failure or a client timeout may leave an empty or partial batch, or a
+    /// complete one whose reply was lost). So the batch of this attempt is looked for by name
+    /// first: a complete one is adopted, an incomplete one is aborted and retired and the next
+    /// tick submits again as a new attempt, with new copy names.
     fn duplicate(&mut self, st: &mut BotState, incomplete: &[String]) {
         let Some(adapter) = self.adapters.get_mut(&st.key.dg) else {
             return;
         };
         let cloud_user = adapter.cloud_user();
+        let attempt = st.copy_attempt;
         let jobs: Vec<JobSpec> = st
             .jobs
             .iter()
             .filter(|j| incomplete.contains(&j.name))
             .map(|j| JobSpec {
-                name: copy_name(&j.name),
+                name: copy_name(&j.name, attempt),
                 rsc_fpops_est: j.rsc_fpops_est,
                 command_line: j.command_line.clone(),
                 target_user: Some(cloud_user),
@@ -1139,21 +1156,77 @@ impl Service {
             st.duplicate_pending = false;
             return;
         }
-        let name = format!("spq-copies-{}", st.key.batch);
-        match adapter.submit(&name, &jobs) {
-            Ok(batch_id) => {
-                st.copies = Some(Copies {
-                    batch_id,
-                    aborted: BTreeSet::new(),
-                });
-                st.duplicate_pending = false;
-                let msg = format!("duplicated {} jobs as batch {batch_id}", jobs.len());
-                self.note(&st.key, msg);
+        let name = if attempt == 0 {
+            format!("spq-copies-{}", st.key.batch)
+        } else {
+            format!("spq-copies-{}-{attempt}", st.key.batch)
+        };
+        let mut msgs = Vec::new();
+        let found = adapter.find(As::Service, &name);
+        let batch_id = match found {
+            Err(e) => {
+                msgs.push(format!(
+                    "duplication: looking for batch {name} failed, retried next tick: {e}"
+                ));
+                None
             }
-            Err(e) => self.note(
-                &st.key,
-                format!("duplication failed, retried next tick: {e}"),
-            ),
+            Ok(Some(b)) => {
+                let want: BTreeSet<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+                let have: BTreeSet<&str> = b.jobs.iter().map(|j| j.name.as_str()).collect();
+                if have == want {
+                    msgs.push(format!(
+                        "duplication: adopted batch {} of an earlier try",
+                        b.id
+                    ));
+                    Some(b.id)
+                } else {
+                    // Left by a failed try: its jobs are cancelled and the batch retired; the
+                    // next tick submits under new names (these are taken).
+                    let names: Vec<&str> = have.into_iter().collect();
+                    let cleaned = (names.is_empty()
+                        || adapter.abort_jobs(As::Service, &names).is_ok())
+                        && adapter.retire(b.id).is_ok();
+                    if cleaned {
+                        st.copy_attempt += 1;
+                        msgs.push(format!(
+                            "duplication: batch {} left by a failed try ({} of {} jobs) cleaned up; retried as attempt {}",
+                            b.id,
+                            names.len(),
+                            want.len(),
+                            st.copy_attempt
+                        ));
+                    } else {
+                        msgs.push(format!(
+                            "duplication: cleaning up batch {} failed, retried next tick",
+                            b.id
+                        ));
+                    }
+                    None
+                }
+            }
+            Ok(None) => match adapter.submit(&name, &jobs) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    msgs.push(format!("duplication failed, retried next tick: {e}"));
+                    None
+                }
+            },
+        };
+        if let Some(batch_id) = batch_id {
+            st.copies = Some(Copies {
+                batch_id,
+                aborted: BTreeSet::new(),
+                attempt,
+            });
+            st.duplicate_pending = false;
+            msgs.push(format!(
+                "duplicated {} jobs as batch {batch_id}",
+                jobs.len()
+            ));
+        }
+        let key = st.key.clone();
+        for m in msgs {
+            self.note(&key, m);
         }
     }
 

@@ -10,9 +10,12 @@
 //! - `GET /download/NAME` and `POST /file_upload_handler` (with `get_file_size`);
 //! - `POST /submit_rpc_handler.php` (form field `request`): `submit_batch` (inline and staged
 //!   inputs, `target_user`, `priority`), `query_batch`, `query_batch2`, `abort_jobs` (with
-//!   BOINC's malformed `<aborted NAME>` lines), `retire_batch`, `ping`;
-//! - `POST /testbed/fault?mode=http500|malformed|none&count=N`: the next N submit RPCs fail
-//!   that way (reliability tests); `GET /testbed/state`: a JSON summary.
+//!   BOINC's malformed `<aborted NAME>` lines), `retire_batch`, `query_batches`, `ping`;
+//! - `POST /testbed/fault?mode=http500|malformed|lost_submit_reply|none&count=N`: the next N
+//!   submit RPCs fail that way (`lost_submit_reply`: the next N submissions are made, their
+//!   replies lost) for reliability tests; `GET /testbed/state`: a JSON summary.
+//!
+//! By default it also reproduces the real server's quirks listed in [`Quirks`].
 //!
 //! Replication is one instance per job (quorum 1); no validation, no credit.
 
@@ -55,7 +58,59 @@ pub struct TestbedConfig {
     /// Instances a host may hold at once.
     pub jobs_per_host: u32,
     pub users: Vec<TestUser>,
+    /// How the real BOINC server (1.6.2) differs from a tidy one; each is on by default.
+    pub quirks: Quirks,
 }
+
+/// Behaviours of the real BOINC server that the service must survive (measured on
+/// `server_release/1.6/1.6.2`; see docs/boinc.md). Each is on by default and can be switched
+/// off to test against a tidy server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Quirks {
+    /// `submit_batch` creates the batch, then its jobs one by one: a failure (a job name in
+    /// use) leaves the batch and the jobs before it, and the error quotes the SQL.
+    pub non_atomic_submit: bool,
+    /// `query_batch`, `query_batches` and `retire_batch` replies carry PHP deprecation
+    /// warnings as HTML inside the XML.
+    pub php_warnings: bool,
+    /// `retire_batch` deletes the batch's outputs (the real one removes `results/<id>/`).
+    pub retire_deletes_outputs: bool,
+    /// A per-job `<rsc_fpops_est>` is ignored; the batch-level `<job_params>` one (or the
+    /// template's, 1e9) is used.
+    pub per_job_estimate_ignored: bool,
+    /// Aborting a job that has finished marks it as an error; it keeps its canonical
+    /// instance (the finished-then-cancelled race).
+    pub abort_marks_finished_jobs: bool,
+}
+
+impl Default for Quirks {
+    fn default() -> Self {
+        Quirks {
+            non_atomic_submit: true,
+            php_warnings: true,
+            retire_deletes_outputs: true,
+            per_job_estimate_ignored: true,
+            abort_marks_finished_jobs: true,
+        }
+    }
+}
+
+impl Quirks {
+    /// A tidy server: none of the real one's quirks.
+    pub fn none() -> Quirks {
+        Quirks {
+            non_atomic_submit: false,
+            php_warnings: false,
+            retire_deletes_outputs: false,
+            per_job_estimate_ignored: false,
+            abort_marks_finished_jobs: false,
+        }
+    }
+}
+
+/// What a default PHP 8.2 project prints inside submit-RPC replies.
+const PHP_WARNING: &str = "<br />\n<b>Deprecated</b>:  Creation of dynamic property BoincBatch::$njobs_success is deprecated in <b>/home/boincadm/projects/test/html/inc/submit_util.inc</b> on line <b>250</b><br />\n";
 
 impl Default for TestbedConfig {
     fn default() -> Self {
@@ -65,6 +120,7 @@ impl Default for TestbedConfig {
             delay_bound: 60.0,
             request_delay: 1.0,
             jobs_per_host: 1,
+            quirks: Quirks::default(),
             users: vec![
                 TestUser {
                     id: 1,
@@ -170,6 +226,9 @@ pub enum Fault {
     None,
     Http500,
     Malformed,
+    /// The next `submit_batch` is carried out, but its reply is lost (HTTP 500), as when the
+    /// client times out after the server made the jobs.
+    LostSubmitReply,
 }
 
 struct Inner {
@@ -342,6 +401,7 @@ fn handle(inner: &Arc<Mutex<Inner>>, mut req: tiny_http::Request) {
             let fault = match mode.as_str() {
                 "http500" => Some(Fault::Http500),
                 "malformed" => Some(Fault::Malformed),
+                "lost_submit_reply" => Some(Fault::LostSubmitReply),
                 "none" => Some(Fault::None),
                 _ => None,
             };
@@ -353,7 +413,7 @@ fn handle(inner: &Arc<Mutex<Inner>>, mut req: tiny_http::Request) {
                 None => (
                     400,
                     "text/plain",
-                    b"mode must be http500, malformed or none\n".to_vec(),
+                    b"mode must be http500, malformed, lost_submit_reply or none\n".to_vec(),
                 ),
             }
         }
@@ -787,7 +847,7 @@ impl Inner {
 
     fn submit_rpc(&mut self, body: &[u8]) -> (u16, &'static str, Vec<u8>) {
         let (fault, left) = self.fault;
-        if fault != Fault::None && left > 0 {
+        if !matches!(fault, Fault::None | Fault::LostSubmitReply) && left > 0 {
             self.fault.1 -= 1;
             return match fault {
                 Fault::Http500 => (
@@ -831,6 +891,14 @@ impl Inner {
             }
             Err(msg) => xml_error(&op, &msg),
         };
+        if op == "submit_batch" && fault == Fault::LostSubmitReply && left > 0 {
+            self.fault.1 -= 1;
+            return (
+                500,
+                "text/html",
+                b"<html><body>Gateway Timeout</body></html>".to_vec(),
+            );
+        }
         (200, "text/xml", reply.into_bytes())
     }
 
@@ -863,7 +931,11 @@ impl Inner {
             "query_batch" => {
                 let b = self.batch_index(req, &user)?;
                 let details = req.text_of("get_job_details") == Some("1");
-                Ok(self.query_batch(b, details))
+                Ok(format!(
+                    "{}{}",
+                    self.php_warning(),
+                    self.query_batch(b, details)
+                ))
             }
             "query_batches" => {
                 // As BOINC's handler: the caller's batches that are not retired, each with
@@ -876,7 +948,7 @@ impl Inner {
                         let _ = write!(s, "<batch>\n{head}</batch>\n");
                     }
                 }
-                Ok(s)
+                Ok(format!("{}{s}", self.php_warning()))
             }
             "query_batch2" => {
                 let min_mod: f64 = req
@@ -916,8 +988,9 @@ impl Inner {
                     if self.batches[self.jobs[j].batch].user != user.id {
                         return Err("not owner".into());
                     }
+                    let marks_done = self.cfg.quirks.abort_marks_finished_jobs;
                     let job = &mut self.jobs[j];
-                    if !job.over() {
+                    if !job.over() || (marks_done && job.canonical.is_some()) {
                         job.cancelled = true;
                         job.mod_time = t;
                     }
@@ -938,6 +1011,15 @@ impl Inner {
                 }
                 if req.name == "retire_batch" {
                     self.batches[b].retired = true;
+                    if self.cfg.quirks.retire_deletes_outputs {
+                        for &j in &self.batches[b].jobs.clone() {
+                            for &i in &self.jobs[j].instances.clone() {
+                                let out = self.instances[i].out_file.clone();
+                                self.uploads.remove(&out);
+                            }
+                        }
+                    }
+                    return Ok(format!("{}<success>1</success>\n", self.php_warning()));
                 }
                 Ok("<success>1</success>\n".into())
             }
@@ -945,9 +1027,20 @@ impl Inner {
         }
     }
 
+    fn php_warning(&self) -> &'static str {
+        if self.cfg.quirks.php_warnings {
+            PHP_WARNING
+        } else {
+            ""
+        }
+    }
+
     fn status(&self, j: usize) -> &'static str {
         let job = &self.jobs[j];
-        if job.canonical.is_some() {
+        // The real handler looks at the error mask first.
+        if job.cancelled && job.canonical.is_some() && self.cfg.quirks.abort_marks_finished_jobs {
+            "error"
+        } else if job.canonical.is_some() {
             "done"
         } else if job.cancelled {
             "error"
@@ -983,6 +1076,9 @@ impl Inner {
         };
         let state = if batch.retired {
             4
+        } else if n == 0 {
+            // Jobs never made (a failed submission): still in INIT.
+            0
         } else if complete {
             2
         } else {
@@ -1028,7 +1124,13 @@ impl Inner {
         let name = batch
             .text_of("batch_name")
             .map_or_else(|| format!("batch_{id}"), str::to_string);
-        // Validate everything before changing anything.
+        let batch_fpops: f64 = batch
+            .child("job_params")
+            .and_then(|p| p.text_of("rsc_fpops_est"))
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(1e9);
+        // Validate everything before changing anything (unless the real server's
+        // non-atomic submission is reproduced).
         let mut new_jobs = Vec::new();
         let mut names = HashSet::new();
         let mut staged: Vec<(String, Vec<u8>)> = Vec::new();
@@ -1037,6 +1139,15 @@ impl Inner {
                 .text_of("name")
                 .map_or_else(|| format!("{name}_{k}"), str::to_string);
             if self.job_by_name.contains_key(&jname) || !names.insert(jname.clone()) {
+                if self.cfg.quirks.non_atomic_submit {
+                    // The batch and the jobs before this one were made; the reply quotes
+                    // the failed insert.
+                    self.commit_batch(id, name, user.id, t, new_jobs, staged);
+                    return Err(format!(
+                        "create_work failed: create_work: database error: Duplicate entry \
+                         '{jname}' for key 'name' (INSERT INTO workunit SET ... name='{jname}' ...)"
+                    ));
+                }
                 return Err(format!("create_work failed: job name {jname} in use"));
             }
             let mut inputs = Vec::new();
@@ -1083,10 +1194,13 @@ impl Inner {
                 name: jname,
                 batch: self.batches.len(),
                 command_line: j.text_of("command_line").unwrap_or("").to_string(),
-                fpops: j
-                    .text_of("rsc_fpops_est")
-                    .and_then(|f| f.parse().ok())
-                    .unwrap_or(1e9),
+                fpops: if self.cfg.quirks.per_job_estimate_ignored {
+                    batch_fpops
+                } else {
+                    j.text_of("rsc_fpops_est")
+                        .and_then(|f| f.parse().ok())
+                        .unwrap_or(batch_fpops)
+                },
                 inputs,
                 target_user,
                 priority: j
@@ -1104,11 +1218,24 @@ impl Inner {
         if new_jobs.is_empty() {
             return Err("batch has no jobs".into());
         }
+        self.commit_batch(id, name, user.id, t, new_jobs, staged);
+        Ok(format!("<batch_id>{id}</batch_id>\n"))
+    }
+
+    fn commit_batch(
+        &mut self,
+        id: i64,
+        name: String,
+        user: i64,
+        t: f64,
+        jobs: Vec<Job>,
+        staged: Vec<(String, Vec<u8>)>,
+    ) {
         for (phys, data) in staged {
             self.files.insert(phys, data);
         }
         let mut idx = Vec::new();
-        for mut job in new_jobs {
+        for mut job in jobs {
             job.id = self.jobs.len() as i64 + 1;
             self.job_by_name.insert(job.name.clone(), self.jobs.len());
             idx.push(self.jobs.len());
@@ -1117,12 +1244,11 @@ impl Inner {
         self.batches.push(Batch {
             id,
             name,
-            user: user.id,
+            user,
             create_time: t,
             retired: false,
             jobs: idx,
         });
-        Ok(format!("<batch_id>{id}</batch_id>\n"))
     }
 }
 

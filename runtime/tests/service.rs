@@ -681,3 +681,115 @@ fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_st
         1000 - 100 - 10 + (100 - o.spent)
     );
 }
+
+/// Duplication against the real server's non-atomic `submit_batch` (the testbed's default):
+/// a first try that fails on a job name already in use leaves an empty batch, which is
+/// cleaned up and the copies submitted again under new names; that submission is made but
+/// its reply lost, so the next tick finds and adopts it instead of submitting twice.
+#[test]
+fn a_failed_or_unanswered_duplication_is_cleaned_up_or_adopted_never_made_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let tb = Testbed::local(3600.0).unwrap();
+    let cfg = config(
+        dir.path(),
+        vec![dg("tb", tb.url())],
+        fake_cloud(dir.path(), 0),
+        240.0,
+    );
+    let logs = Arc::new(Mutex::new(Vec::<String>::new()));
+    let l2 = logs.clone();
+    let mut service = Service::open(
+        cfg,
+        Box::new(move |m| l2.lock().unwrap().push(m.to_string())),
+    )
+    .unwrap();
+    let shared = service.shared();
+    let job = |name: &str| JobSpec {
+        name: name.into(),
+        rsc_fpops_est: 1e9,
+        command_line: String::new(),
+        target_user: None,
+        priority: None,
+        inputs: Vec::new(),
+    };
+    let jobs: Vec<JobSpec> = ["d0", "d1", "d2"].iter().map(|n| job(n)).collect();
+    let batch = BoincAdapter::new(BoincDg {
+        authenticator: "scientist_key".into(),
+        ..dg("tb", tb.url())
+    })
+    .submit("b", &jobs)
+    .unwrap();
+    // Someone else's job already has the name of the straggler's first copy.
+    let squat = BoincAdapter::new(dg("tb", tb.url()))
+        .submit("squat", &[job("d0__spq")])
+        .unwrap();
+    let key = spequlos_core::BotKey::new(batch.to_string(), "tb");
+    {
+        let mut g = shared.lock().unwrap();
+        g.store.add_user("alice", "alice-token", false).unwrap();
+        g.store.deposit(0.0, "alice", 1000).unwrap();
+        g.store
+            .link_account("alice", "tb", "scientist_key")
+            .unwrap();
+        let descs = jobs
+            .iter()
+            .map(|j| spequlos_runtime::service::JobDesc {
+                name: j.name.clone(),
+                command_line: String::new(),
+                inputs: Vec::new(),
+                rsc_fpops_est: 1e9,
+            })
+            .collect();
+        let now = spequlos_runtime::service::unix_now();
+        g.order(now, "alice", &key, 100, Some("9A-F1-D"), descs, Owner::User)
+            .unwrap();
+    }
+    let mut hosts = Hosts::new(tb.url());
+    let mut tick = |service: &mut Service, hosts: &mut Hosts, cloud: bool| {
+        hosts.step(cloud);
+        service.tick(spequlos_runtime::service::unix_now());
+    };
+    // The straggler (d0) and the others sent; 9A fires; the copies batch fails on d0__spq.
+    for _ in 0..2 {
+        tick(&mut service, &mut hosts, false);
+    }
+    let log = || logs.lock().unwrap().join("\n");
+    assert!(
+        log().contains("duplication failed, retried next tick"),
+        "{}",
+        log()
+    );
+    // Its empty batch is found, retired, and the next attempt's submission made but unanswered.
+    tb.set_fault(Fault::LostSubmitReply, 1);
+    tick(&mut service, &mut hosts, false);
+    assert!(
+        log().contains("cleaned up; retried as attempt 1"),
+        "{}",
+        log()
+    );
+    tick(&mut service, &mut hosts, false);
+    tick(&mut service, &mut hosts, false);
+    assert!(log().contains("adopted batch"), "{}", log());
+    let copies = shared.lock().unwrap().bots[&key].copies.clone().unwrap();
+    assert_eq!(copies.attempt, 1);
+    // The Cloud host runs the adopted copy; the BoT completes through it.
+    for _ in 0..6 {
+        tick(&mut service, &mut hosts, true);
+        if shared.lock().unwrap().bots[&key].finished {
+            break;
+        }
+    }
+    let g = shared.lock().unwrap();
+    let b = &g.bots[&key];
+    assert!(b.finished, "{}", log());
+    assert_eq!(
+        b.copies.as_ref().unwrap().won().collect::<Vec<_>>(),
+        vec!["d0"]
+    );
+    let times = tb.job_times(copies.batch_id);
+    assert_eq!(times.len(), 1, "one copies batch of one copy: {times:?}");
+    // The other account's job of the same name was never touched.
+    assert!(!tb.job_times(squat)[0].cancelled);
+    let submitted = log().matches("duplicated 1 jobs as batch").count();
+    assert_eq!(submitted, 1, "{}", log());
+}
