@@ -269,9 +269,7 @@ pub fn parse_query_batch(xml: &str) -> Result<BatchInfo, RpcError> {
             // status says: one that finished and was aborted in the same second shows
             // `error` with a canonical instance on a real server.
             let status = match (j.text_of("status"), j.text_of("canonical_instance_id")) {
-                (_, Some(c)) if c.trim_start_matches('0') != "" && c.parse::<i64>().is_ok() => {
-                    JobStatus::Done
-                }
+                (_, Some(c)) if c.parse::<i64>().is_ok_and(|id| id != 0) => JobStatus::Done,
                 (Some(s), _) => JobStatus::parse(s),
                 _ => JobStatus::Unknown,
             };
