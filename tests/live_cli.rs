@@ -751,16 +751,17 @@ stop_grace = 3.0
     let copies = info["copies_batch"].as_i64().expect("a copies batch");
     // Every job's output is on the server, after the service finished and retired what it
     // could (the assimilator runs a little after validation).
-    let output = |b: i64, job: &str| {
+    // sample_assimilator writes results/<batch>/<job>__file_<name>; a copy is JOB__spq or,
+    // after a failed duplication attempt, JOB__spqN.
+    let output = |b: i64, prefix: &str| {
         std::fs::read_dir(project.join("results").join(b.to_string()))
             .ok()
             .into_iter()
             .flatten()
             .filter_map(Result::ok)
             .any(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!("{job}__file"))
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with(prefix) && n.contains("__file")
             })
     };
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -769,8 +770,8 @@ stop_grace = 3.0
             .iter()
             .map(|j| j.name.as_str())
             .filter(|j| {
-                !output(batch, j)
-                    && !(won.iter().any(|w| w == j) && output(copies, &format!("{j}__spq")))
+                let by_copy = won.iter().any(|w| w == j) && output(copies, &format!("{j}__spq"));
+                !(output(batch, &format!("{j}__file")) || by_copy)
             })
             .collect();
         if missing.is_empty() || Instant::now() > deadline {
