@@ -819,6 +819,7 @@ stop_grace = 3.0
         s(&dir.path().join("state.sqlite")),
     ]);
     assert!(out.starts_with("ledger OK"), "{out}");
+    println!("service log:\n{logtext}");
     println!(
         "real-boinc run {run}: batch {batch}, straggler {straggler_job} finished by its copy \
          (copies batch {copies}, kept{}), {} outputs present, completed in {done_s:.0} s, \
