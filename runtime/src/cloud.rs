@@ -75,7 +75,11 @@ pub fn worker_name(bot: &BotKey, worker: WorkerId) -> String {
 }
 
 /// What the `command` driver remembers of a worker (see [`CommandDriver::seen`]).
-pub type WorkerSeen = (std::time::Instant, bool, Option<Option<String>>);
+pub type WorkerSeen = (
+    std::time::Instant,
+    bool,
+    Option<(std::time::Instant, Option<String>)>,
+);
 
 /// Runs configured command lines.
 #[derive(Debug, Clone)]
@@ -90,6 +94,9 @@ pub struct CommandDriver {
     pub report: Option<String>,
     /// Seconds a worker that has shown no task yet counts as booting.
     pub boot_grace: f64,
+    /// Seconds a worker holding nothing must stay so (and have asked since) to count as idle
+    /// (see `LocalConfig::ask_grace`).
+    pub ask_grace: f64,
     /// Per worker: when it was started (or first seen), whether it has shown a task, and its
     /// last scheduler request when it was first seen holding nothing.
     pub seen: BTreeMap<String, WorkerSeen>,
@@ -103,6 +110,7 @@ impl CommandDriver {
         tasks: Option<String>,
         report: Option<String>,
         boot_grace: f64,
+        ask_grace: f64,
     ) -> Self {
         CommandDriver {
             start,
@@ -111,6 +119,7 @@ impl CommandDriver {
             tasks,
             report,
             boot_grace,
+            ask_grace,
             seen: BTreeMap::new(),
         }
     }
@@ -191,10 +200,14 @@ impl CloudDriver for CommandDriver {
             None if !w.1 && w.0.elapsed().as_secs_f64() < self.boot_grace => Activity::Booting,
             None if rpc.is_none() => Activity::Idle,
             None => match &w.2 {
-                Some(then) if *then != rpc => Activity::Idle,
+                Some((since, then))
+                    if *then != rpc && since.elapsed().as_secs_f64() >= self.ask_grace =>
+                {
+                    Activity::Idle
+                }
                 Some(_) => Activity::Asking,
                 None => {
-                    w.2 = Some(rpc);
+                    w.2 = Some((std::time::Instant::now(), rpc));
                     Activity::Asking
                 }
             },
@@ -326,6 +339,7 @@ mod tests {
             None,
             None,
             45.0,
+            15.0,
         )
     }
 

@@ -290,6 +290,8 @@ fn run_once(
             dir: dir.join("cloud"),
             boot_grace: 30.0,
             stop_grace: 3.0,
+            // The testbed's request delay is 1 s.
+            ask_grace: 3.0,
         }),
     };
     let mut service = Service::open(scfg, Box::new(|_| {}))?;

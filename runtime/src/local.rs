@@ -27,6 +27,16 @@ pub struct LocalConfig {
     /// Seconds between `boinccmd --quit` and SIGKILL.
     #[serde(default = "default_stop_grace")]
     pub stop_grace: f64,
+    /// A worker holding nothing counts as idle only once it has asked for work since it ran
+    /// out *and* has held nothing this long, seconds: a real server refuses work to a client
+    /// that asks within its `min_sendwork_interval` (6 s) of its last request, so one answer
+    /// without work right after a report does not mean there is none.
+    #[serde(default = "default_ask_grace")]
+    pub ask_grace: f64,
+}
+
+pub(crate) fn default_ask_grace() -> f64 {
+    15.0
 }
 
 fn default_boot_grace() -> f64 {
@@ -48,9 +58,9 @@ struct Worker {
     client: Client,
     started: Instant,
     had_task: bool,
-    /// The client's last scheduler request when it was first seen holding nothing: it is idle
-    /// only once it has asked again since.
-    empty_at_rpc: Option<Option<String>>,
+    /// When the client was first seen holding nothing, and its last scheduler request then:
+    /// it is idle only once it has asked again since, `ask_grace` later.
+    empty_at_rpc: Option<(Instant, Option<String>)>,
 }
 
 /// Where each DG's Cloud workers attach: project URL and Cloud account key.
@@ -208,10 +218,14 @@ impl CloudDriver for LocalDriver {
                     return Activity::Busy;
                 };
                 match &w.empty_at_rpc {
-                    Some(then) if *then != now => Activity::Idle,
+                    Some((since, then))
+                        if *then != now && since.elapsed().as_secs_f64() >= self.cfg.ask_grace =>
+                    {
+                        Activity::Idle
+                    }
                     Some(_) => Activity::Asking,
                     None => {
-                        w.empty_at_rpc = Some(now);
+                        w.empty_at_rpc = Some((Instant::now(), now));
                         Activity::Asking
                     }
                 }

@@ -101,6 +101,10 @@ pub enum CloudConfig {
         /// A worker that has shown no task yet counts as booting this long, seconds.
         #[serde(default = "default_command_boot_grace")]
         boot_grace: f64,
+        /// A worker holding nothing must stay so this long (and have asked since) to count
+        /// as idle, seconds.
+        #[serde(default = "crate::local::default_ask_grace")]
+        ask_grace: f64,
     },
 }
 
@@ -126,7 +130,7 @@ impl ServiceConfig {
     /// (`boinc[i]`): `name` 1 to 64 characters of letters, digits, `-`, `_` and `.` (it is a
     /// path segment of the API) and unique, `url` http(s), `timeout` in (0, 600] s,
     /// `cloud_user_id` ≥ 1, keys 1 to 256 printable characters; the `local` driver's
-    /// `boot_grace` in [0, 3600] s and `stop_grace` in [0, 600] s; the `command` driver's
+    /// `boot_grace` and `ask_grace` in [0, 3600] s and `stop_grace` in [0, 600] s; the `command` driver's
     /// command lines non-empty.
     pub fn validate(&self) -> Checked {
         self.params.validate().map_err(|e| e.within("params"))?;
@@ -193,6 +197,7 @@ impl ServiceConfig {
                 let within = |e: FieldError| e.within("cloud");
                 real("boot_grace", l.boot_grace, 0.0, 3600.0, "s").map_err(within)?;
                 real("stop_grace", l.stop_grace, 0.0, 600.0, "s").map_err(within)?;
+                real("ask_grace", l.ask_grace, 0.0, 3600.0, "s").map_err(within)?;
             }
             CloudConfig::Command {
                 start,
@@ -201,6 +206,7 @@ impl ServiceConfig {
                 tasks,
                 report,
                 boot_grace,
+                ask_grace,
             } => {
                 let given = [
                     ("start", Some(start)),
@@ -215,6 +221,7 @@ impl ServiceConfig {
                     }
                 }
                 real("boot_grace", *boot_grace, 0.0, 3600.0, "s").map_err(|e| e.within("cloud"))?;
+                real("ask_grace", *ask_grace, 0.0, 3600.0, "s").map_err(|e| e.within("cloud"))?;
             }
         }
         Ok(())
@@ -663,6 +670,7 @@ impl Service {
                 tasks,
                 report,
                 boot_grace,
+                ask_grace,
             } => Box::new(CommandDriver::new(
                 start.clone(),
                 stop.clone(),
@@ -670,6 +678,7 @@ impl Service {
                 tasks.clone(),
                 report.clone(),
                 *boot_grace,
+                *ask_grace,
             )),
         };
         Self::with_parts(cfg, adapters, driver, log)

@@ -34,6 +34,7 @@ fn config(dir: &Path) -> ServiceConfig {
             tasks: None,
             report: None,
             boot_grace: 45.0,
+            ask_grace: 15.0,
         },
     }
 }

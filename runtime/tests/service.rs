@@ -48,6 +48,7 @@ fn fake_cloud(dir: &Path, fail: u32) -> CloudConfig {
         tasks: None,
         report: None,
         boot_grace: 45.0,
+        ask_grace: 15.0,
     }
 }
 
@@ -745,7 +746,7 @@ fn a_failed_or_unanswered_duplication_is_cleaned_up_or_adopted_never_made_twice(
             .unwrap();
     }
     let mut hosts = Hosts::new(tb.url());
-    let mut tick = |service: &mut Service, hosts: &mut Hosts, cloud: bool| {
+    let tick = |service: &mut Service, hosts: &mut Hosts, cloud: bool| {
         hosts.step(cloud);
         service.tick(spequlos_runtime::service::unix_now());
     };
