@@ -89,10 +89,9 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport
                 format!("expected 3 fields `host,start,end`, found `{}`", show(line)),
             ));
         };
-        let id = crate::io::lines::parse_int(hf.trim_ascii())
-            .filter(|&v| v >= 0)
-            .ok_or_else(|| loc.error("host", format!("expected a host id, found `{}`", show(hf))))?
-            as u64;
+        let id = crate::io::lines::parse_id(hf.trim_ascii()).ok_or_else(|| {
+            loc.error("host", format!("expected a host id, found `{}`", show(hf)))
+        })?;
         let h = if dense {
             Some(id as usize).filter(|&i| i < n_hosts)
         } else {

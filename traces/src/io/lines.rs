@@ -137,6 +137,20 @@ pub(crate) fn parse_int(field: &[u8]) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
+/// A host id: a whole number in [0, 2^64) (hosts.csv and the binary format take all of
+/// them, so the intervals file must too).
+pub(crate) fn parse_id(field: &[u8]) -> Option<u64> {
+    match parse_int(field) {
+        Some(v) if v >= 0 => Some(v as u64),
+        Some(_) => None,
+        // More than 18 digits: the slow path.
+        None => std::str::from_utf8(field)
+            .ok()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse().ok()),
+    }
+}
+
 /// Shows a field in an error message, cut to a readable length.
 pub(crate) fn show(field: &[u8]) -> String {
     let s = String::from_utf8_lossy(field);
