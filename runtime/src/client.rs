@@ -503,6 +503,76 @@ pub fn parse_last_rpc(out: &str) -> Option<String> {
         .map(|t| t.trim().to_string())
 }
 
+/// What a Cloud driver remembers of one worker to tell what it is doing: the rule both the
+/// `local` and the `command` drivers follow.
+#[derive(Debug, Clone)]
+pub struct WorkerWatch {
+    started: Instant,
+    had_task: bool,
+    /// When the client was first seen holding nothing, and its last scheduler request then.
+    empty: Option<(Instant, Option<String>)>,
+}
+
+impl Default for WorkerWatch {
+    fn default() -> Self {
+        WorkerWatch {
+            started: Instant::now(),
+            had_task: false,
+            empty: None,
+        }
+    }
+}
+
+impl WorkerWatch {
+    /// The worker's activity from its client's tasks (`None`: the client did not answer) and,
+    /// asked only when it holds nothing, its last scheduler request (`Err`: no answer;
+    /// `Ok(None)`: not known, so holding nothing is idle at once).
+    ///
+    /// A worker with no task yet is booting for `boot_grace` seconds. Holding nothing is idle
+    /// only once the client has asked for work since it ran out *and* `ask_grace` seconds have
+    /// passed: a client that just reported (or had its task aborted) waits for the server's
+    /// request delay, and a real server answers "no work" to a request within its
+    /// `min_sendwork_interval` of the previous one.
+    pub fn activity(
+        &mut self,
+        tasks: Option<&[TaskInfo]>,
+        last_rpc: impl FnOnce() -> Result<Option<String>, ()>,
+        boot_grace: f64,
+        ask_grace: f64,
+    ) -> spequlos_core::Activity {
+        use spequlos_core::Activity;
+        if let Some(t) = tasks {
+            self.had_task |= !t.is_empty();
+        }
+        match tasks.map(activity_of) {
+            Some(Some(a)) => {
+                self.empty = None;
+                a
+            }
+            _ if !self.had_task && self.started.elapsed().as_secs_f64() < boot_grace => {
+                Activity::Booting
+            }
+            None => Activity::Busy,
+            Some(None) => match last_rpc() {
+                Err(()) => Activity::Busy,
+                Ok(None) => Activity::Idle,
+                Ok(now) => match &self.empty {
+                    Some((since, then))
+                        if *then != now && since.elapsed().as_secs_f64() >= ask_grace =>
+                    {
+                        Activity::Idle
+                    }
+                    Some(_) => Activity::Asking,
+                    None => {
+                        self.empty = Some((Instant::now(), now));
+                        Activity::Asking
+                    }
+                },
+            },
+        }
+    }
+}
+
 /// What a Cloud worker's client is doing, from its tasks: busy while any is active, owing
 /// while any finished one is not reported yet, idle otherwise.
 pub fn activity_of(tasks: &[TaskInfo]) -> Option<spequlos_core::Activity> {

@@ -12,6 +12,8 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
+use serde::{Deserialize, Serialize};
+use spequlos_check::{real, Checked, FieldError};
 use spequlos_core::{BotKey, WorkerId};
 
 use crate::store::{Store, StoreError, WorkerState};
@@ -74,53 +76,68 @@ pub fn worker_name(bot: &BotKey, worker: WorkerId) -> String {
     )
 }
 
-/// What the `command` driver remembers of a worker (see [`CommandDriver::seen`]).
-pub type WorkerSeen = (
-    std::time::Instant,
-    bool,
-    Option<(std::time::Instant, Option<String>)>,
-);
+/// The `command` driver's configuration (`[cloud] driver = "command"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandConfig {
+    pub start: String,
+    pub stop: String,
+    pub list: String,
+    /// Prints the worker client's `boinccmd --get_tasks` and `boinccmd --get_project_status`
+    /// (e.g. `ssh {name} 'boinccmd --get_tasks; boinccmd --get_project_status'`); without it
+    /// the driver cannot tell what a worker does and reports busy, and without the project
+    /// status a worker holding nothing counts as idle at once.
+    #[serde(default)]
+    pub tasks: Option<String>,
+    /// Makes the worker's client contact the server now (e.g. `ssh {name} boinccmd --project
+    /// URL update`).
+    #[serde(default)]
+    pub report: Option<String>,
+    /// A worker that has shown no task yet counts as booting this long, seconds.
+    #[serde(default = "default_boot_grace")]
+    pub boot_grace: f64,
+    /// A worker holding nothing must stay so this long (and have asked since) to count as
+    /// idle, seconds (see `LocalConfig::ask_grace`).
+    #[serde(default = "crate::local::default_ask_grace")]
+    pub ask_grace: f64,
+}
+
+fn default_boot_grace() -> f64 {
+    45.0
+}
+
+impl CommandConfig {
+    /// Command lines non-empty; `boot_grace` and `ask_grace` in [0, 3600] s.
+    pub fn validate(&self) -> Checked {
+        let given = [
+            ("start", Some(&self.start)),
+            ("stop", Some(&self.stop)),
+            ("list", Some(&self.list)),
+            ("tasks", self.tasks.as_ref()),
+            ("report", self.report.as_ref()),
+        ];
+        for (f, v) in given {
+            if v.is_some_and(|v| v.trim().is_empty()) {
+                return Err(FieldError::new(f, "\"\"", "a command line"));
+            }
+        }
+        real("boot_grace", self.boot_grace, 0.0, 3600.0, "s")?;
+        real("ask_grace", self.ask_grace, 0.0, 3600.0, "s")
+    }
+}
 
 /// Runs configured command lines.
 #[derive(Debug, Clone)]
 pub struct CommandDriver {
-    pub start: String,
-    pub stop: String,
-    pub list: String,
-    /// Prints `boinccmd --get_tasks` of the worker's client (e.g. `ssh {name} boinccmd
-    /// --get_tasks`); without it the driver cannot tell what a worker does and reports busy.
-    pub tasks: Option<String>,
-    /// Makes the worker's client report now (e.g. `ssh {name} boinccmd --project URL update`).
-    pub report: Option<String>,
-    /// Seconds a worker that has shown no task yet counts as booting.
-    pub boot_grace: f64,
-    /// Seconds a worker holding nothing must stay so (and have asked since) to count as idle
-    /// (see `LocalConfig::ask_grace`).
-    pub ask_grace: f64,
-    /// Per worker: when it was started (or first seen), whether it has shown a task, and its
-    /// last scheduler request when it was first seen holding nothing.
-    pub seen: BTreeMap<String, WorkerSeen>,
+    pub cfg: CommandConfig,
+    watch: BTreeMap<String, crate::client::WorkerWatch>,
 }
 
 impl CommandDriver {
-    pub fn new(
-        start: String,
-        stop: String,
-        list: String,
-        tasks: Option<String>,
-        report: Option<String>,
-        boot_grace: f64,
-        ask_grace: f64,
-    ) -> Self {
+    pub fn new(cfg: CommandConfig) -> Self {
         CommandDriver {
-            start,
-            stop,
-            list,
-            tasks,
-            report,
-            boot_grace,
-            ask_grace,
-            seen: BTreeMap::new(),
+            cfg,
+            watch: BTreeMap::new(),
         }
     }
 }
@@ -163,71 +180,47 @@ fn run(command: &str) -> Result<String, CloudError> {
 
 impl CloudDriver for CommandDriver {
     fn start(&mut self, name: &str, bot: &BotKey, worker: WorkerId) -> Result<(), CloudError> {
-        run(&fill(&self.start, name, Some(bot), Some(worker)))?;
-        self.seen
-            .insert(name.to_string(), (std::time::Instant::now(), false, None));
+        run(&fill(&self.cfg.start, name, Some(bot), Some(worker)))?;
+        self.watch.insert(name.to_string(), Default::default());
         Ok(())
     }
 
     fn stop(&mut self, name: &str) -> Result<(), CloudError> {
-        self.seen.remove(name);
-        run(&fill(&self.stop, name, None, None)).map(|_| ())
-    }
-
-    /// The same rule as the `local` driver, from the `tasks` command's output (which should
-    /// print both `boinccmd --get_tasks` and `boinccmd --get_project_status`: without the
-    /// latter's `last RPC`, a worker holding nothing counts as idle at once).
-    fn activity(&mut self, name: &str) -> spequlos_core::Activity {
-        use spequlos_core::Activity;
-        let Some(cmd) = &self.tasks else {
-            return Activity::Busy;
-        };
-        let Ok(out) = run(&fill(cmd, name, None, None)) else {
-            return Activity::Busy;
-        };
-        let tasks = crate::client::parse_tasks(&out);
-        let rpc = crate::client::parse_last_rpc(&out);
-        let w =
-            self.seen
-                .entry(name.to_string())
-                .or_insert((std::time::Instant::now(), false, None));
-        w.1 |= !tasks.is_empty();
-        match crate::client::activity_of(&tasks) {
-            Some(a) => {
-                w.2 = None;
-                a
-            }
-            None if !w.1 && w.0.elapsed().as_secs_f64() < self.boot_grace => Activity::Booting,
-            None if rpc.is_none() => Activity::Idle,
-            None => match &w.2 {
-                Some((since, then))
-                    if *then != rpc && since.elapsed().as_secs_f64() >= self.ask_grace =>
-                {
-                    Activity::Idle
-                }
-                Some(_) => Activity::Asking,
-                None => {
-                    w.2 = Some((std::time::Instant::now(), rpc));
-                    Activity::Asking
-                }
-            },
-        }
-    }
-
-    fn report(&mut self, name: &str) -> Result<(), CloudError> {
-        match &self.report {
-            Some(cmd) => run(&fill(cmd, name, None, None)).map(|_| ()),
-            None => Ok(()),
-        }
+        self.watch.remove(name);
+        run(&fill(&self.cfg.stop, name, None, None)).map(|_| ())
     }
 
     fn list(&mut self) -> Result<Vec<String>, CloudError> {
-        Ok(run(&self.list)?
+        Ok(run(&self.cfg.list)?
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .map(str::to_string)
             .collect())
+    }
+
+    /// The `local` driver's rule ([`crate::client::WorkerWatch`]) on the `tasks` command's
+    /// output.
+    fn activity(&mut self, name: &str) -> spequlos_core::Activity {
+        let Some(cmd) = &self.cfg.tasks else {
+            return spequlos_core::Activity::Busy;
+        };
+        let out = run(&fill(cmd, name, None, None)).ok();
+        let tasks = out.as_deref().map(crate::client::parse_tasks);
+        let rpc = out.as_deref().and_then(crate::client::parse_last_rpc);
+        self.watch.entry(name.to_string()).or_default().activity(
+            tasks.as_deref(),
+            || Ok(rpc),
+            self.cfg.boot_grace,
+            self.cfg.ask_grace,
+        )
+    }
+
+    fn report(&mut self, name: &str) -> Result<(), CloudError> {
+        match &self.cfg.report {
+            Some(cmd) => run(&fill(cmd, name, None, None)).map(|_| ()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -330,17 +323,17 @@ mod tests {
         let state = dir.join("running");
         std::fs::write(&state, "").unwrap();
         let s = state.display();
-        CommandDriver::new(
-            format!(
+        CommandDriver::new(CommandConfig {
+            start: format!(
                 "case {{name}} in *-fail-*) echo no quota >&2; exit 3;; esac; echo {{name}} >> {s}"
             ),
-            format!("grep -vx {{name}} {s} > {s}.tmp || true; mv {s}.tmp {s}"),
-            format!("cat {s}"),
-            None,
-            None,
-            45.0,
-            15.0,
-        )
+            stop: format!("grep -vx {{name}} {s} > {s}.tmp || true; mv {s}.tmp {s}"),
+            list: format!("cat {s}"),
+            tasks: None,
+            report: None,
+            boot_grace: 45.0,
+            ask_grace: 15.0,
+        })
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use spequlos_core::{Activity, BotKey, WorkerId};
@@ -56,11 +56,7 @@ struct WorkerFile {
 
 struct Worker {
     client: Client,
-    started: Instant,
-    had_task: bool,
-    /// When the client was first seen holding nothing, and its last scheduler request then:
-    /// it is idle only once it has asked again since, `ask_grace` later.
-    empty_at_rpc: Option<(Instant, Option<String>)>,
+    watch: client::WorkerWatch,
 }
 
 /// Where each DG's Cloud workers attach: project URL and Cloud account key.
@@ -108,9 +104,7 @@ impl LocalDriver {
                     name,
                     Worker {
                         client: c,
-                        started: Instant::now(),
-                        had_task: false,
-                        empty_at_rpc: None,
+                        watch: client::WorkerWatch::default(),
                     },
                 );
             }
@@ -164,9 +158,7 @@ impl CloudDriver for LocalDriver {
             name.to_string(),
             Worker {
                 client: c,
-                started: Instant::now(),
-                had_task: false,
-                empty_at_rpc: None,
+                watch: client::WorkerWatch::default(),
             },
         );
         Ok(())
@@ -195,43 +187,14 @@ impl CloudDriver for LocalDriver {
         if !w.client.alive() {
             return Activity::Idle;
         }
-        let tasks = w.client.tasks();
-        if let Ok(t) = &tasks {
-            if !t.is_empty() {
-                w.had_task = true;
-            }
-        }
-        match tasks.as_deref().map(client::activity_of) {
-            Ok(Some(a)) => {
-                w.empty_at_rpc = None;
-                a
-            }
-            // GUI RPC not answering yet, or no task yet: booting during the grace period.
-            _ if !w.had_task && w.started.elapsed().as_secs_f64() < self.cfg.boot_grace => {
-                Activity::Booting
-            }
-            // Holding nothing is idle only once the client has asked for work since: a client
-            // that just reported (or had its task aborted) waits for the server's request
-            // delay before it asks again.
-            Ok(None) => {
-                let Ok(now) = w.client.last_rpc() else {
-                    return Activity::Busy;
-                };
-                match &w.empty_at_rpc {
-                    Some((since, then))
-                        if *then != now && since.elapsed().as_secs_f64() >= self.cfg.ask_grace =>
-                    {
-                        Activity::Idle
-                    }
-                    Some(_) => Activity::Asking,
-                    None => {
-                        w.empty_at_rpc = Some((Instant::now(), now));
-                        Activity::Asking
-                    }
-                }
-            }
-            Err(_) => Activity::Busy,
-        }
+        let tasks = w.client.tasks().ok();
+        let client = &w.client;
+        w.watch.activity(
+            tasks.as_deref(),
+            || client.last_rpc().map_err(|_| ()),
+            self.cfg.boot_grace,
+            self.cfg.ask_grace,
+        )
     }
 
     fn report(&mut self, name: &str) -> Result<(), CloudError> {

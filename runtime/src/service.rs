@@ -30,7 +30,7 @@ use spequlos_core::{
 
 use crate::adapter::{As, BoincAdapter, BoincDg, DgAdapter, DgError};
 use crate::boinc::{BatchState, InputFile, JobSpec, RpcError};
-use crate::cloud::{self, CloudDriver, CommandDriver};
+use crate::cloud::{self, CloudDriver, CommandConfig, CommandDriver};
 use crate::information::{self, copy_name, Backoff, Observation};
 use crate::local::{LocalConfig, LocalDriver};
 use crate::store::{Store, StoreError};
@@ -87,29 +87,7 @@ pub enum CloudConfig {
     /// Cloud workers are boinc-client processes on this machine.
     Local(LocalConfig),
     /// Cloud workers are started, stopped and listed by command lines.
-    Command {
-        start: String,
-        stop: String,
-        list: String,
-        /// Prints the worker client's `boinccmd --get_tasks` (what it does, so idle workers
-        /// are stopped and owing ones told to report); without it workers count as busy.
-        #[serde(default)]
-        tasks: Option<String>,
-        /// Makes the worker's client report now.
-        #[serde(default)]
-        report: Option<String>,
-        /// A worker that has shown no task yet counts as booting this long, seconds.
-        #[serde(default = "default_command_boot_grace")]
-        boot_grace: f64,
-        /// A worker holding nothing must stay so this long (and have asked since) to count
-        /// as idle, seconds.
-        #[serde(default = "crate::local::default_ask_grace")]
-        ask_grace: f64,
-    },
-}
-
-fn default_command_boot_grace() -> f64 {
-    45.0
+    Command(CommandConfig),
 }
 
 impl ServiceConfig {
@@ -199,30 +177,7 @@ impl ServiceConfig {
                 real("stop_grace", l.stop_grace, 0.0, 600.0, "s").map_err(within)?;
                 real("ask_grace", l.ask_grace, 0.0, 3600.0, "s").map_err(within)?;
             }
-            CloudConfig::Command {
-                start,
-                stop,
-                list,
-                tasks,
-                report,
-                boot_grace,
-                ask_grace,
-            } => {
-                let given = [
-                    ("start", Some(start)),
-                    ("stop", Some(stop)),
-                    ("list", Some(list)),
-                    ("tasks", tasks.as_ref()),
-                    ("report", report.as_ref()),
-                ];
-                for (f, v) in given {
-                    if v.is_some_and(|v| v.trim().is_empty()) {
-                        return Err(FieldError::new(f, "\"\"", "a command line").within("cloud"));
-                    }
-                }
-                real("boot_grace", *boot_grace, 0.0, 3600.0, "s").map_err(|e| e.within("cloud"))?;
-                real("ask_grace", *ask_grace, 0.0, 3600.0, "s").map_err(|e| e.within("cloud"))?;
-            }
+            CloudConfig::Command(c) => c.validate().map_err(|e| e.within("cloud"))?,
         }
         Ok(())
     }
@@ -663,23 +618,7 @@ impl Service {
                     .collect();
                 Box::new(LocalDriver::new(l.clone(), projects)?)
             }
-            CloudConfig::Command {
-                start,
-                stop,
-                list,
-                tasks,
-                report,
-                boot_grace,
-                ask_grace,
-            } => Box::new(CommandDriver::new(
-                start.clone(),
-                stop.clone(),
-                list.clone(),
-                tasks.clone(),
-                report.clone(),
-                *boot_grace,
-                *ask_grace,
-            )),
+            CloudConfig::Command(c) => Box::new(CommandDriver::new(c.clone())),
         };
         Self::with_parts(cfg, adapters, driver, log)
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use spequlos_core::ledger::MAX_CREDITS;
 use spequlos_runtime::api::{Api, REQUEST_TIMEOUT};
+use spequlos_runtime::cloud::CommandConfig;
 use spequlos_runtime::service::{CloudConfig, Service, ServiceConfig};
 use spequlos_runtime::store;
 
@@ -27,7 +28,7 @@ fn config(dir: &Path) -> ServiceConfig {
         poll: 0.5,
         max_backoff: 2.0,
         boinc: Vec::new(),
-        cloud: CloudConfig::Command {
+        cloud: CloudConfig::Command(CommandConfig {
             start: "true".into(),
             stop: "true".into(),
             list: "true".into(),
@@ -35,7 +36,7 @@ fn config(dir: &Path) -> ServiceConfig {
             report: None,
             boot_grace: 45.0,
             ask_grace: 15.0,
-        },
+        }),
     }
 }
 

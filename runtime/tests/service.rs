@@ -15,6 +15,7 @@ use spequlos_core::QosParams;
 use spequlos_runtime::adapter::{BoincAdapter, BoincDg, DgAdapter};
 use spequlos_runtime::api::Api;
 use spequlos_runtime::boinc::JobSpec;
+use spequlos_runtime::cloud::CommandConfig;
 use spequlos_runtime::service::{CloudConfig, Owner, Service, ServiceConfig};
 use spequlos_runtime::store::{self, Store};
 use spequlos_runtime::testbed::{Fault, ScriptedHost, Testbed, TestbedConfig};
@@ -39,7 +40,7 @@ fn fake_cloud(dir: &Path, fail: u32) -> CloudConfig {
     let n = dir.join("failures").display().to_string();
     std::fs::write(&s, "").unwrap();
     std::fs::write(&n, "0").unwrap();
-    CloudConfig::Command {
+    CloudConfig::Command(CommandConfig {
         start: format!(
             "f=$(cat {n}); if [ \"$f\" -lt {fail} ]; then echo $((f+1)) > {n}; echo quota exceeded >&2; exit 1; fi; echo {{name}} >> {s}"
         ),
@@ -49,7 +50,7 @@ fn fake_cloud(dir: &Path, fail: u32) -> CloudConfig {
         report: None,
         boot_grace: 45.0,
         ask_grace: 15.0,
-    }
+    })
 }
 
 fn config(dir: &Path, dgs: Vec<BoincDg>, cloud: CloudConfig, tick: f64) -> ServiceConfig {
