@@ -131,6 +131,22 @@ fn http(agent: &ureq::Agent, method: &str, url: &str, token: &str, body: Value) 
     )
 }
 
+/// The API's base URL and a client with a `timeout` (seconds), once the service answers.
+fn api_client(port: u16, timeout: u64) -> (String, ureq::Agent) {
+    let base = format!("http://127.0.0.1:{port}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(timeout)))
+        .build()
+        .into();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while agent.get(format!("{base}/api/health")).call().is_err() {
+        assert!(Instant::now() < deadline, "the service did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (base, agent)
+}
+
 fn serve(cfg: &Path, log: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_spequlos"))
         .args(["serve", "--config", s(cfg)])
@@ -195,17 +211,7 @@ stop_grace = 3.0
     .unwrap();
     let log = dir.path().join("serve.log");
     guard.child = Some(serve(&cfg, &log));
-    let base = format!("http://127.0.0.1:{port}");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while agent.get(format!("{base}/api/health")).call().is_err() {
-        assert!(Instant::now() < deadline, "the service did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (base, agent) = api_client(port, 10);
     let admin = "kill9-admin-token";
     assert_eq!(
         http(
@@ -668,17 +674,7 @@ stop_grace = 3.0
     .unwrap();
     let log = dir.path().join("serve.log");
     guard.child = Some(serve(&cfg, &log));
-    let base = format!("http://127.0.0.1:{port}");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while agent.get(format!("{base}/api/health")).call().is_err() {
-        assert!(Instant::now() < deadline, "the service did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (base, agent) = api_client(port, 20);
     let admin = "real-admin-token";
     let call = |method: &str, path: &str, token: &str, body: Value| {
         http(&agent, method, &format!("{base}{path}"), token, body)

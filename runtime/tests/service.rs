@@ -483,6 +483,27 @@ fn api_refuses_bad_requests_with_clear_errors() {
     assert_eq!(audit.orders, 3);
 }
 
+/// Alice, 1000 credits, her testbed account (`scientist_key`) linked; the order's job
+/// descriptions for `jobs`.
+fn alice_with_her_account(
+    g: &mut spequlos_runtime::service::Shared,
+    jobs: &[JobSpec],
+) -> Vec<spequlos_runtime::service::JobDesc> {
+    g.store.add_user("alice", "alice-token", false).unwrap();
+    g.store.deposit(0.0, "alice", 1000).unwrap();
+    g.store
+        .link_account("alice", "tb", "scientist_key")
+        .unwrap();
+    jobs.iter()
+        .map(|j| spequlos_runtime::service::JobDesc {
+            name: j.name.clone(),
+            command_line: String::new(),
+            inputs: Vec::new(),
+            rsc_fpops_est: 1e9,
+        })
+        .collect()
+}
+
 /// Scripted volunteers: the first holds its first task forever (a host gone with its task),
 /// the others finish each task at their next RPC. A scripted Cloud host runs when told.
 struct Hosts {
@@ -560,20 +581,7 @@ fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_st
     .unwrap();
     {
         let mut g = shared.lock().unwrap();
-        g.store.add_user("alice", "alice-token", false).unwrap();
-        g.store.deposit(0.0, "alice", 1000).unwrap();
-        g.store
-            .link_account("alice", "tb", "scientist_key")
-            .unwrap();
-        let descs = jobs
-            .iter()
-            .map(|j| spequlos_runtime::service::JobDesc {
-                name: j.name.clone(),
-                command_line: String::new(),
-                inputs: Vec::new(),
-                rsc_fpops_est: 1e9,
-            })
-            .collect();
+        let descs = alice_with_her_account(&mut g, &jobs);
         let now = spequlos_runtime::service::unix_now();
         g.order(
             now,
@@ -728,20 +736,7 @@ fn a_failed_or_unanswered_duplication_is_cleaned_up_or_adopted_never_made_twice(
     let key = spequlos_core::BotKey::new(batch.to_string(), "tb");
     {
         let mut g = shared.lock().unwrap();
-        g.store.add_user("alice", "alice-token", false).unwrap();
-        g.store.deposit(0.0, "alice", 1000).unwrap();
-        g.store
-            .link_account("alice", "tb", "scientist_key")
-            .unwrap();
-        let descs = jobs
-            .iter()
-            .map(|j| spequlos_runtime::service::JobDesc {
-                name: j.name.clone(),
-                command_line: String::new(),
-                inputs: Vec::new(),
-                rsc_fpops_est: 1e9,
-            })
-            .collect();
+        let descs = alice_with_her_account(&mut g, &jobs);
         let now = spequlos_runtime::service::unix_now();
         g.order(now, "alice", &key, 100, Some("9A-F1-D"), descs, Owner::User)
             .unwrap();
