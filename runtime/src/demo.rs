@@ -198,7 +198,7 @@ fn run_once(
     let tb = Testbed::start(
         TestbedConfig {
             delay_bound: cfg.delay_bound,
-            jobs_per_host: 2,
+            max_wus_in_progress: 2,
             ..Default::default()
         },
         "127.0.0.1:0",
@@ -232,6 +232,7 @@ fn run_once(
                 authenticator: volunteer.authenticator.clone(),
                 app: client::test_app(),
                 ncpus: 1,
+                fetch_when_idle: false,
             })
         })
         .collect::<std::io::Result<_>>()?;
@@ -271,6 +272,7 @@ fn run_once(
         cloud_user_id: cloud.id,
         cloud_authenticator: cloud.authenticator.clone(),
         timeout: 10.0,
+        copy_delay_bound: 0.0,
     };
     let admin = "demo-admin-token";
     let scfg = ServiceConfig {

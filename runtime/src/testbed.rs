@@ -51,12 +51,25 @@ pub struct TestUser {
 pub struct TestbedConfig {
     pub project_name: String,
     pub app_name: String,
-    /// Seconds an instance has before it times out and its job is sent again.
+    /// Seconds an instance has before it times out and its job is sent again, unless the
+    /// batch's `<job_params><delay_bound>` says otherwise.
     pub delay_bound: f64,
-    /// Minimum seconds between a client's scheduler RPCs.
+    /// Seconds every scheduler reply tells the client to wait before its next RPC
+    /// (`<request_delay>`; a project made by make_project says 7).
     pub request_delay: f64,
-    /// Instances a host may hold at once.
-    pub jobs_per_host: u32,
+    /// A host asking for work within this many seconds of its previous RPC gets none and is
+    /// told to wait (BOINC's `min_sendwork_interval`; make_project sets 6; 0 = off).
+    pub min_sendwork_interval: f64,
+    /// Jobs a host may hold at once, per CPU it reports (`max_wus_in_progress`; 0 = no
+    /// limit, as on a project nobody configured).
+    pub max_wus_in_progress: u32,
+    /// Jobs sent in one reply, per CPU the host reports (`max_wus_to_send`; make_project
+    /// sets 50; 0 = no limit).
+    pub max_wus_to_send: u32,
+    /// Seconds between the validator daemon's passes (its `sleep_interval`, 5 by default):
+    /// a successful report is validated at the next pass, and until then the job has no
+    /// canonical instance and shows `queued`. 0 = at once.
+    pub validator_period: f64,
     pub users: Vec<TestUser>,
     /// How the real BOINC server (1.6.2) differs from a tidy one; each is on by default.
     pub quirks: Quirks,
@@ -82,6 +95,14 @@ pub struct Quirks {
     /// Aborting a job that has finished marks it as an error; it keeps its canonical
     /// instance (the finished-then-cancelled race).
     pub abort_marks_finished_jobs: bool,
+    /// A work request is filled from the jobs' runtime estimates (`rsc_fpops_est` over the
+    /// host's `p_fpops`) up to the seconds the client asked for, so one host can take a
+    /// whole small batch in one reply; off, a request gets at most one job.
+    pub hoard_by_estimate: bool,
+    /// A batch's state is brought up to date only when it is queried: its
+    /// `completion_time` is the time of the first query that found it complete, not of its
+    /// last job.
+    pub lazy_batch_state: bool,
 }
 
 impl Default for Quirks {
@@ -92,6 +113,8 @@ impl Default for Quirks {
             retire_deletes_outputs: true,
             per_job_estimate_ignored: true,
             abort_marks_finished_jobs: true,
+            hoard_by_estimate: true,
+            lazy_batch_state: true,
         }
     }
 }
@@ -105,6 +128,23 @@ impl Quirks {
             retire_deletes_outputs: false,
             per_job_estimate_ignored: false,
             abort_marks_finished_jobs: false,
+            hoard_by_estimate: false,
+            lazy_batch_state: false,
+        }
+    }
+}
+
+impl TestbedConfig {
+    /// A tidy, quick server: none of the real one's quirks, a 1 s request delay, no
+    /// minimum interval between work requests, one job per host, validation at once.
+    pub fn tidy() -> TestbedConfig {
+        TestbedConfig {
+            request_delay: 1.0,
+            min_sendwork_interval: 0.0,
+            max_wus_in_progress: 1,
+            validator_period: 0.0,
+            quirks: Quirks::none(),
+            ..TestbedConfig::default()
         }
     }
 }
@@ -118,8 +158,11 @@ impl Default for TestbedConfig {
             project_name: "spequlos testbed".into(),
             app_name: "spqapp".into(),
             delay_bound: 60.0,
-            request_delay: 1.0,
-            jobs_per_host: 1,
+            request_delay: 7.0,
+            min_sendwork_interval: 6.0,
+            max_wus_in_progress: 0,
+            max_wus_to_send: 50,
+            validator_period: 5.0,
             quirks: Quirks::default(),
             users: vec![
                 TestUser {
@@ -189,7 +232,11 @@ struct Job {
     target_user: Option<i64>,
     priority: i64,
     canonical: Option<usize>,
+    /// A successful instance waiting for the validator.
+    validating: Option<usize>,
     cancelled: bool,
+    /// Seconds an instance of this job has before it times out.
+    delay_bound: f64,
     instances: Vec<usize>,
     mod_time: f64,
     /// When the job first went to a host and when it got its canonical instance.
@@ -211,6 +258,8 @@ struct Batch {
     create_time: f64,
     retired: bool,
     jobs: Vec<usize>,
+    /// When a query first found every job over (the real server's lazy batch state).
+    completed_at: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -244,6 +293,8 @@ struct Inner {
     hosts: BTreeMap<i64, Host>,
     fault: (Fault, u32),
     rpcs: u64,
+    /// Successful instances the validator will pass, with the time it will.
+    to_validate: Vec<(f64, usize)>,
 }
 
 fn now() -> f64 {
@@ -289,12 +340,31 @@ impl Testbed {
         Ok(Testbed { inner, http, url })
     }
 
-    /// A test server on a free loopback port with the default accounts and `delay_bound`
-    /// seconds before an unreported instance is sent again.
+    /// A test server on a free loopback port with the default accounts and quirks,
+    /// `delay_bound` seconds before an unreported instance is sent again, and one job per
+    /// host per CPU at a time (`max_wus_in_progress` = 1, as docs/boinc.md asks operators).
     pub fn local(delay_bound: f64) -> anyhow::Result<Testbed> {
         Testbed::start(
             TestbedConfig {
                 delay_bound,
+                max_wus_in_progress: 1,
+                ..Default::default()
+            },
+            "127.0.0.1:0",
+        )
+    }
+
+    /// As [`Testbed::local`], for scripted hosts that make their RPCs back to back and
+    /// tests that tick the service by hand: no minimum interval between work requests and
+    /// validation at once (real clients wait out the request delay; the tests with real
+    /// clients keep both). Every other quirk stays on.
+    pub fn scripted(delay_bound: f64) -> anyhow::Result<Testbed> {
+        Testbed::start(
+            TestbedConfig {
+                delay_bound,
+                max_wus_in_progress: 1,
+                min_sendwork_interval: 0.0,
+                validator_period: 0.0,
                 ..Default::default()
             },
             "127.0.0.1:0",
@@ -320,7 +390,8 @@ impl Testbed {
 
     /// Per-job times of batch `batch_id`, by job id.
     pub fn job_times(&self, batch_id: i64) -> Vec<JobTimes> {
-        let g = self.lock();
+        let mut g = self.lock();
+        g.validate(now());
         let Some(b) = g.batches.iter().find(|b| b.id == batch_id) else {
             return Vec::new();
         };
@@ -344,7 +415,8 @@ impl Testbed {
 
     /// The uploaded output of a job's canonical instance.
     pub fn output(&self, job_name: &str) -> Option<Vec<u8>> {
-        let g = self.lock();
+        let mut g = self.lock();
+        g.validate(now());
         let j = &g.jobs[*g.job_by_name.get(job_name)?];
         let inst = &g.instances[j.canonical?];
         g.uploads.get(&inst.out_file).cloned()
@@ -417,7 +489,10 @@ fn handle(inner: &Arc<Mutex<Inner>>, mut req: tiny_http::Request) {
                 ),
             }
         }
-        (Get, "/testbed/state") => (200, "application/json", g.state_json().into_bytes()),
+        (Get, "/testbed/state") => {
+            g.validate(now());
+            (200, "application/json", g.state_json().into_bytes())
+        }
         _ => (404, "text/plain", b"not found\n".to_vec()),
     };
     drop(g);
@@ -477,6 +552,7 @@ impl Inner {
             hosts: BTreeMap::new(),
             fault: (Fault::None, 0),
             rpcs: 0,
+            to_validate: Vec::new(),
         }
     }
 
@@ -509,9 +585,28 @@ impl Inner {
         }
     }
 
+    /// The validator's passes up to `t`: each waiting success becomes its job's canonical
+    /// instance. On the real server a job cancelled meanwhile is still passed (it then shows
+    /// `error` with a canonical instance: the finished-then-cancelled race).
+    fn validate(&mut self, t: f64) {
+        let keep_cancelled = self.cfg.quirks.abort_marks_finished_jobs;
+        let (due, later): (Vec<_>, Vec<_>) = self.to_validate.iter().partition(|&&(at, _)| at <= t);
+        self.to_validate = later;
+        for (at, i) in due {
+            let job = &mut self.jobs[self.instances[i].job];
+            job.validating = None;
+            if job.canonical.is_none() && (!job.cancelled || keep_cancelled) {
+                job.canonical = Some(i);
+                job.done_at = Some(at);
+                job.mod_time = at;
+            }
+        }
+    }
+
     fn needs_instance(&self, j: usize) -> bool {
         let job = &self.jobs[j];
         !job.over()
+            && job.validating.is_none()
             && !self.batches[job.batch].retired
             && !job
                 .instances
@@ -529,13 +624,16 @@ impl Inner {
             String::from("<scheduler_reply>\n<scheduler_version>800</scheduler_version>\n");
         let _ = writeln!(
             out,
-            "<project_name>{}</project_name>\n<master_url>{}</master_url>\n<request_delay>{}</request_delay>",
+            "<project_name>{}</project_name>\n<master_url>{}</master_url>",
             escape(&self.cfg.project_name),
             self.url,
-            self.cfg.request_delay
         );
         let Some(user) = self.user_by_auth(req.text_of("authenticator").unwrap_or("")) else {
-            out.push_str("<message priority=\"notice\">Invalid or missing account key.</message>\n</scheduler_reply>\n");
+            let _ = write!(
+                out,
+                "<message priority=\"notice\">Invalid or missing account key.</message>\n<request_delay>{}</request_delay>\n</scheduler_reply>\n",
+                self.cfg.request_delay
+            );
             return out;
         };
         let _ = writeln!(
@@ -554,13 +652,18 @@ impl Inner {
                 host_id,
                 Host {
                     user: user.id,
-                    last_rpc: t,
+                    last_rpc: f64::NEG_INFINITY,
                 },
             );
             let _ = writeln!(out, "<hostid>{host_id}</hostid>");
         }
-        self.hosts.get_mut(&host_id).expect("inserted").last_rpc = t;
+        let since_last = t - std::mem::replace(
+            &mut self.hosts.get_mut(&host_id).expect("inserted").last_rpc,
+            t,
+        );
+        let mut delay = self.cfg.request_delay;
         self.expire(t);
+        self.validate(t);
 
         // Reports: ack every one, even unknown names, or the client reports them forever.
         let mut reported = HashSet::new();
@@ -582,9 +685,11 @@ impl Inner {
                     let j = inst.job;
                     let job = &mut self.jobs[j];
                     job.mod_time = t;
-                    if ok && !job.over() && !was_aborted {
-                        job.canonical = Some(i);
-                        job.done_at = Some(t);
+                    if ok && !job.over() && !was_aborted && job.validating.is_none() {
+                        job.validating = Some(i);
+                        let p = self.cfg.validator_period;
+                        let at = if p > 0.0 { (t / p).floor() * p + p } else { t };
+                        self.to_validate.push((at, i));
                     }
                 }
             }
@@ -595,6 +700,8 @@ impl Inner {
             );
             reported.insert(name);
         }
+        // With no validator period, reports are validated at once.
+        self.validate(t);
         // Instances the client still holds; ours that it no longer has are lost.
         let held: HashSet<String> = req
             .child("other_results")
@@ -624,13 +731,42 @@ impl Inner {
             }
         }
 
-        let wants = req.text_of("dont_send_work") != Some("1")
-            && req
-                .text_of("work_req_seconds")
-                .and_then(|w| w.parse::<f64>().ok())
-                .unwrap_or(0.0)
-                > 0.0;
-        if wants && holding < self.cfg.jobs_per_host {
+        let num = |e: Option<&Element>, tag: &str| {
+            e.and_then(|e| e.text_of(tag))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v > 0.0)
+        };
+        // 7.x clients ask per resource (`cpu_req_secs`) as well as in total.
+        let asked = num(Some(req), "work_req_seconds")
+            .unwrap_or(0.0)
+            .max(num(Some(req), "cpu_req_secs").unwrap_or(0.0));
+        let host_info = req.child("host_info");
+        let ncpus = num(host_info, "p_ncpus").map_or(1, |n| n.clamp(1.0, 256.0) as u32);
+        let flops = num(host_info, "p_fpops").unwrap_or(1e9);
+        let per_cpu = |limit: u32| {
+            if limit == 0 {
+                u32::MAX
+            } else {
+                limit.saturating_mul(ncpus)
+            }
+        };
+        let mut room = per_cpu(self.cfg.max_wus_in_progress)
+            .saturating_sub(holding)
+            .min(per_cpu(self.cfg.max_wus_to_send));
+        if !self.cfg.quirks.hoard_by_estimate {
+            room = room.min(1);
+        }
+        let mut wants = req.text_of("dont_send_work") != Some("1") && asked > 0.0;
+        if wants && since_last < self.cfg.min_sendwork_interval {
+            wants = false;
+            let _ = writeln!(
+                out,
+                "<message priority=\"low\">Not sending work. Last request too recent. Please wait {} seconds.</message>",
+                (self.cfg.min_sendwork_interval - since_last) as i64
+            );
+            delay = delay.max(1.01 * self.cfg.min_sendwork_interval);
+        }
+        if wants && room > 0 {
             let app = self.cfg.app_name.clone();
             let version = req
                 .child("app_versions")
@@ -654,14 +790,20 @@ impl Inner {
                     );
                 }
                 Some((platform, version_num)) => {
-                    let picks =
-                        self.pick(&user, host_id, (self.cfg.jobs_per_host - holding) as usize);
-                    for j in picks {
+                    // Jobs are sent until their estimated runtimes fill the request: at
+                    // least one, then while the asked seconds are not covered.
+                    let mut filled = 0.0;
+                    for j in self.pick(&user, host_id, room as usize) {
+                        if filled >= asked && self.cfg.quirks.hoard_by_estimate {
+                            break;
+                        }
+                        filled += self.jobs[j].fpops / flops;
                         self.send(&mut out, j, host_id, t, &platform, &version_num);
                     }
                 }
             }
         }
+        let _ = writeln!(out, "<request_delay>{delay}</request_delay>");
         out.push_str("</scheduler_reply>\n");
         out
     }
@@ -708,7 +850,7 @@ impl Inner {
         let k = self.jobs[j].instances.len();
         let name = format!("{}_{k}", self.jobs[j].name);
         let out_file = format!("{name}_r{}_out", self.instances.len());
-        let deadline = t + self.cfg.delay_bound;
+        let deadline = t + self.jobs[j].delay_bound;
         let idx = self.instances.len();
         self.instances.push(Instance {
             name: name.clone(),
@@ -758,7 +900,7 @@ impl Inner {
         );
         let _ = writeln!(
             out,
-            "<result>\n    <name>{n}</name>\n    <wu_name>{w}</wu_name>\n    <report_deadline>{d}</report_deadline>\n    <platform>{platform}</platform>\n    <version_num>{version}</version_num>\n    <file_ref>\n        <file_name>{o}</file_name>\n        <open_name>out</open_name>\n        <copy_file/>\n    </file_ref>\n    <report_immediately/>\n</result>",
+            "<result>\n    <name>{n}</name>\n    <wu_name>{w}</wu_name>\n    <report_deadline>{d}</report_deadline>\n    <platform>{platform}</platform>\n    <version_num>{version}</version_num>\n    <file_ref>\n        <file_name>{o}</file_name>\n        <open_name>out</open_name>\n        <copy_file/>\n    </file_ref>\n</result>",
             n = escape(&name),
             w = escape(&job.name),
             d = deadline.ceil() as i64,
@@ -925,11 +1067,13 @@ impl Inner {
             return Err("no submit access".into());
         }
         let t = now();
+        self.validate(t);
         match req.name.as_str() {
             "ping" => Ok("<success>1</success>\n".into()),
             "submit_batch" => self.submit_batch(req, &user, t),
             "query_batch" => {
                 let b = self.batch_index(req, &user)?;
+                self.settle(b, t);
                 let details = req.text_of("get_job_details") == Some("1");
                 Ok(format!(
                     "{}{}",
@@ -940,6 +1084,11 @@ impl Inner {
             "query_batches" => {
                 // As BOINC's handler: the caller's batches that are not retired, each with
                 // the fields of query_batch and no jobs.
+                for b in 0..self.batches.len() {
+                    if self.batches[b].user == user.id {
+                        self.settle(b, t);
+                    }
+                }
                 let mut s = String::new();
                 for (b, batch) in self.batches.iter().enumerate() {
                     if batch.user == user.id && !batch.retired {
@@ -1027,6 +1176,17 @@ impl Inner {
         }
     }
 
+    /// A query's look at batch `b`: the first to find every job over records the time.
+    fn settle(&mut self, b: usize, t: f64) {
+        let batch = &self.batches[b];
+        if batch.completed_at.is_none()
+            && !batch.jobs.is_empty()
+            && batch.jobs.iter().all(|&j| self.jobs[j].over())
+        {
+            self.batches[b].completed_at = Some(t);
+        }
+    }
+
     fn php_warning(&self) -> &'static str {
         if self.cfg.quirks.php_warnings {
             PHP_WARNING
@@ -1035,19 +1195,23 @@ impl Inner {
         }
     }
 
+    /// As the real handler decides: the error mask first, then the canonical instance, then
+    /// an instance in progress; anything else (never sent, timed out, reported but not yet
+    /// validated) is `queued`.
     fn status(&self, j: usize) -> &'static str {
         let job = &self.jobs[j];
-        // The real handler looks at the error mask first.
-        if job.cancelled && job.canonical.is_some() && self.cfg.quirks.abort_marks_finished_jobs {
+        if job.cancelled {
             "error"
         } else if job.canonical.is_some() {
             "done"
-        } else if job.cancelled {
-            "error"
-        } else if job.instances.is_empty() {
-            "queued"
-        } else {
+        } else if job
+            .instances
+            .iter()
+            .any(|&i| self.instances[i].state == InstState::InProgress)
+        {
             "in_progress"
+        } else {
+            "queued"
         }
     }
 
@@ -1065,14 +1229,14 @@ impl Inner {
             .filter(|&&j| self.jobs[j].canonical.is_none() && self.jobs[j].cancelled)
             .count();
         let complete = done + errors == n;
-        let completion_time = if complete {
-            batch
+        let completion_time = match (complete, self.cfg.quirks.lazy_batch_state) {
+            (false, _) => 0.0,
+            (true, true) => batch.completed_at.unwrap_or(0.0).floor(),
+            (true, false) => batch
                 .jobs
                 .iter()
                 .filter_map(|&j| self.jobs[j].done_at.or(Some(self.jobs[j].mod_time)))
-                .fold(0.0, f64::max)
-        } else {
-            0.0
+                .fold(0.0, f64::max),
         };
         let state = if batch.retired {
             4
@@ -1124,11 +1288,15 @@ impl Inner {
         let name = batch
             .text_of("batch_name")
             .map_or_else(|| format!("batch_{id}"), str::to_string);
-        let batch_fpops: f64 = batch
-            .child("job_params")
-            .and_then(|p| p.text_of("rsc_fpops_est"))
-            .and_then(|f| f.parse().ok())
-            .unwrap_or(1e9);
+        let param = |tag: &str| {
+            batch
+                .child("job_params")
+                .and_then(|p| p.text_of(tag))
+                .and_then(|f| f.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v > 0.0)
+        };
+        let batch_fpops = param("rsc_fpops_est").unwrap_or(1e9);
+        let delay_bound = param("delay_bound").unwrap_or(self.cfg.delay_bound);
         // Validate everything before changing anything (unless the real server's
         // non-atomic submission is reproduced).
         let mut new_jobs = Vec::new();
@@ -1208,7 +1376,9 @@ impl Inner {
                     .and_then(|p| p.parse().ok())
                     .unwrap_or(batch_priority),
                 canonical: None,
+                validating: None,
                 cancelled: false,
+                delay_bound,
                 instances: Vec::new(),
                 mod_time: t,
                 first_sent: None,
@@ -1248,6 +1418,7 @@ impl Inner {
             create_time: t,
             retired: false,
             jobs: idx,
+            completed_at: None,
         });
     }
 }
@@ -1263,6 +1434,9 @@ pub struct ScriptedHost {
     /// Instances received and not yet reported.
     pub held: Vec<String>,
     agent: ureq::Agent,
+    /// Wait out the server's `<request_delay>` between RPCs, as a real client does.
+    paced: bool,
+    next_rpc: std::time::Instant,
 }
 
 impl ScriptedHost {
@@ -1277,7 +1451,17 @@ impl ScriptedHost {
                 .timeout_global(Some(std::time::Duration::from_secs(10)))
                 .build()
                 .into(),
+            paced: false,
+            next_rpc: std::time::Instant::now(),
         }
+    }
+
+    /// A host that, as a real client, makes no RPC before the delay the server's last reply
+    /// asked for (a server with `min_sendwork_interval` sends no work to one that asks
+    /// sooner).
+    pub fn paced(mut self) -> Self {
+        self.paced = true;
+        self
     }
 
     /// One scheduler RPC: reports `finished` instances as successful, asks for work if
@@ -1288,6 +1472,9 @@ impl ScriptedHost {
         finished: &[String],
         want_work: bool,
     ) -> Result<(Vec<String>, Vec<String>), String> {
+        if self.paced && std::time::Instant::now() < self.next_rpc {
+            return Ok((Vec::new(), Vec::new()));
+        }
         let mut req = format!(
             "<scheduler_request>\n<authenticator>{}</authenticator>\n<hostid>{}</hostid>\n\
              <work_req_seconds>{}</work_req_seconds>\n<platform_name>anonymous</platform_name>\n\
@@ -1327,6 +1514,14 @@ impl ScriptedHost {
         if let Some(h) = reply.text_of("hostid").and_then(|h| h.parse().ok()) {
             self.host_id = h;
         }
+        if let Some(d) = reply
+            .text_of("request_delay")
+            .and_then(|d| d.trim().parse::<f64>().ok())
+            .filter(|d| d.is_finite() && *d >= 0.0)
+        {
+            self.next_rpc =
+                std::time::Instant::now() + std::time::Duration::from_secs_f64(d.min(3600.0));
+        }
         self.held.retain(|h| !finished.contains(h));
         let new: Vec<String> = reply
             .children_named("result")
@@ -1346,8 +1541,29 @@ impl ScriptedHost {
 mod tests {
     use super::*;
 
+    /// A tidy server: these tests check the protocol, the quirks have tests of their own.
     fn inner() -> Inner {
+        Inner::new(TestbedConfig::tidy(), "http://127.0.0.1:1/".into())
+    }
+
+    fn real() -> Inner {
         Inner::new(TestbedConfig::default(), "http://127.0.0.1:1/".into())
+    }
+
+    fn sent(reply: &str) -> Vec<String> {
+        let d = parse(reply);
+        d.child("scheduler_reply")
+            .unwrap()
+            .children_named("result")
+            .filter_map(|r| r.text_of("name").map(str::to_string))
+            .collect()
+    }
+
+    fn batch_of(n: usize, params: &str) -> String {
+        let jobs: String = (0..n)
+            .map(|k| format!("<job><name>h{k}</name></job>"))
+            .collect();
+        format!("<submit_batch><authenticator>submitter_key</authenticator><batch><app_name>spqapp</app_name>{params}{jobs}</batch></submit_batch>")
     }
 
     fn sched_req(auth: &str, host: i64, extra: &str) -> String {
@@ -1482,6 +1698,128 @@ mod tests {
             )
             .contains("<file_size>6</file_size>"));
         assert!(g.upload(b"junk").contains("<status>-1</status>"));
+    }
+
+    #[test]
+    fn a_host_asking_again_too_soon_gets_no_work_and_is_told_to_wait() {
+        let mut g = real();
+        g.cfg.max_wus_in_progress = 1;
+        submit(&mut g, &batch_of(3, ""));
+        let first = g.scheduler(&sched_req("volunteer_key", 0, ""));
+        assert_eq!(sent(&first), ["h0_0"]);
+        assert!(
+            first.contains("<request_delay>7</request_delay>"),
+            "{first}"
+        );
+        // It finishes at once and asks again: the report is taken, no work is sent.
+        let again = g.scheduler(&sched_req(
+            "volunteer_key",
+            1,
+            "<result><name>h0_0</name><exit_status>0</exit_status><state>5</state></result>",
+        ));
+        assert!(again.contains("<result_ack>"), "{again}");
+        assert!(sent(&again).is_empty(), "{again}");
+        assert!(again.contains("Last request too recent"), "{again}");
+        assert!(
+            again.contains("<request_delay>7</request_delay>"),
+            "{again}"
+        );
+        // Six seconds later it would get work: pretend they passed.
+        g.hosts.get_mut(&1).unwrap().last_rpc -= 6.5;
+        assert_eq!(
+            sent(&g.scheduler(&sched_req("volunteer_key", 1, ""))),
+            ["h1_0"]
+        );
+    }
+
+    #[test]
+    fn a_request_is_filled_from_the_estimates_up_to_the_server_limits() {
+        let ask = |g: &mut Inner, secs: u32, cpus: u32, host: i64| {
+            let req = sched_req("volunteer_key", host, "")
+                .replace("<work_req_seconds>100<", &format!("<work_req_seconds>{secs}<"))
+                .replace(
+                    "</scheduler_request>",
+                    &format!("<host_info><p_ncpus>{cpus}</p_ncpus><p_fpops>1e9</p_fpops></host_info></scheduler_request>"),
+                );
+            sent(&g.scheduler(&req)).len()
+        };
+        // 1e9 flops per job at 1e9 flops: one second each; 180 s asked, 50 sent per CPU.
+        let mut g = real();
+        submit(&mut g, &batch_of(120, ""));
+        assert_eq!(ask(&mut g, 180, 1, 0), 50, "max_wus_to_send");
+        assert_eq!(
+            ask(&mut g, 20, 2, 0),
+            20,
+            "stops once the asked seconds are filled"
+        );
+        // A batch-level estimate of 60 s: 180 s asked takes three jobs.
+        let mut g = real();
+        submit(
+            &mut g,
+            &batch_of(
+                10,
+                "<job_params><rsc_fpops_est>6e10</rsc_fpops_est></job_params>",
+            ),
+        );
+        assert_eq!(ask(&mut g, 180, 1, 0), 3);
+        assert_eq!(ask(&mut g, 1, 1, 0), 1, "at least one");
+        // max_wus_in_progress counts per CPU and what the host holds.
+        let mut g = real();
+        g.cfg.max_wus_in_progress = 1;
+        submit(&mut g, &batch_of(10, ""));
+        assert_eq!(ask(&mut g, 180, 4, 0), 4);
+        g.hosts.get_mut(&1).unwrap().last_rpc -= 10.0;
+        assert_eq!(ask(&mut g, 180, 4, 1), 0, "holds four already");
+        // Without the quirk a request gets one job.
+        let mut g = real();
+        g.cfg.quirks.hoard_by_estimate = false;
+        submit(&mut g, &batch_of(10, ""));
+        assert_eq!(ask(&mut g, 180, 4, 0), 1);
+    }
+
+    #[test]
+    fn a_reported_job_is_queued_until_the_validator_passes_it_and_completion_is_seen_lazily() {
+        let mut g = real();
+        g.cfg.validator_period = 1e6; // the next pass is far away
+        submit(
+            &mut g,
+            &batch_of(1, "<job_params><delay_bound>30</delay_bound></job_params>"),
+        );
+        let r = g.scheduler(&sched_req("volunteer_key", 0, ""));
+        let deadline: f64 = parse(&r)
+            .find("report_deadline")
+            .unwrap()
+            .text
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            (deadline - now() - 30.0).abs() < 2.0,
+            "the batch's delay_bound"
+        );
+        g.hosts.get_mut(&1).unwrap().last_rpc -= 10.0;
+        g.scheduler(&sched_req(
+            "volunteer_key",
+            1,
+            "<result><name>h0_0</name><exit_status>0</exit_status><state>5</state></result>",
+        ));
+        assert_eq!(g.status(0), "queued");
+        assert_eq!(g.jobs[0].canonical, None);
+        // Nobody else gets it meanwhile.
+        assert!(sent(&g.scheduler(&sched_req("volunteer_key", 0, ""))).is_empty());
+        let pass = g.to_validate[0].0;
+        g.validate(pass);
+        assert_eq!(g.status(0), "done");
+        assert_eq!(g.jobs[0].done_at, Some(pass));
+        // The batch is complete, with the time of the query that found it so.
+        g.settle(0, pass + 42.0);
+        let q = g.query_batch(0, false);
+        assert!(q.contains("<state>2</state>"), "{q}");
+        let expected = format!(
+            "<completion_time>{}</completion_time>",
+            (pass + 42.0).floor()
+        );
+        assert!(q.contains(&expected), "{q}");
     }
 
     #[test]

@@ -31,6 +31,7 @@ fn dg(name: &str, url: &str) -> BoincDg {
         cloud_user_id: 2,
         cloud_authenticator: "cloud_key".into(),
         timeout: 2.0,
+        copy_delay_bound: 0.0,
     }
 }
 
@@ -538,7 +539,7 @@ impl Hosts {
 #[test]
 fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_start() {
     let dir = tempfile::tempdir().unwrap();
-    let tb = Testbed::local(3600.0).unwrap();
+    let tb = Testbed::scripted(3600.0).unwrap();
     // A DG nobody listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("http://{}/", closed.local_addr().unwrap());
@@ -699,7 +700,7 @@ fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_st
 #[test]
 fn a_failed_or_unanswered_duplication_is_cleaned_up_or_adopted_never_made_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let tb = Testbed::local(3600.0).unwrap();
+    let tb = Testbed::scripted(3600.0).unwrap();
     let cfg = config(
         dir.path(),
         vec![dg("tb", tb.url())],
