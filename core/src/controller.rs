@@ -40,6 +40,13 @@ pub enum Activity {
     /// it now would lose them: on a real BOINC server such a result stays in progress until
     /// its deadline.
     Owing,
+    /// Holds nothing and asked in vain, but the middleware has open copies that no running
+    /// worker holds (not sent yet, or held by a worker that died, which come back when their
+    /// deadline passes): kept for them, and told to ask again.
+    Waiting,
+    /// The driver no longer finds it (its machine died, the provider revoked it): what it
+    /// held is lost. It is no longer charged and is replaced if the order can pay.
+    Lost,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +62,8 @@ pub enum StopReason {
     CreditsExhausted,
     /// The user cancelled the order.
     Cancelled,
+    /// The worker was lost (the driver releases what is left of it).
+    Lost,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -145,10 +154,13 @@ impl QosController {
         self.finished
     }
 
-    /// Forgets a worker the driver lost (e.g. a revoked instance); it is no longer charged.
+    /// Forgets a worker the driver lost (a revoked instance, a dead machine): it is no
+    /// longer charged, and the next tick starts a replacement if the order can pay for one.
     pub fn worker_lost(&mut self, id: WorkerId) {
-        self.running.remove(&id);
         self.draining.remove(&id);
+        if self.running.remove(&id).is_some() {
+            self.restarts += 1;
+        }
     }
 
     /// The driver could not start worker `id` (a Cloud error). It is forgotten, and the
@@ -264,6 +276,14 @@ impl QosController {
             // ask); an idle one at once; otherwise when the credits cannot pay its next tick.
             // An owing worker the credits cannot pay for gets one unpaid tick to report:
             // it computes nothing meanwhile.
+            if a == Activity::Lost {
+                self.worker_lost(id);
+                out.push(Decision::StopWorker {
+                    id,
+                    reason: StopReason::Lost,
+                });
+                continue;
+            }
             let reason = if self.draining.remove(&id) {
                 Some(StopReason::CreditsExhausted)
             } else if a == Activity::Idle {
@@ -286,7 +306,7 @@ impl QosController {
                     self.running.remove(&id);
                     out.push(Decision::StopWorker { id, reason });
                 }
-                None if matches!(a, Activity::Owing | Activity::Asking) => {
+                None if matches!(a, Activity::Owing | Activity::Asking | Activity::Waiting) => {
                     out.push(Decision::Report { id })
                 }
                 None => {}
@@ -607,5 +627,50 @@ mod tests {
                 reason: StopReason::Idle
             }]
         );
+    }
+
+    #[test]
+    fn a_lost_worker_is_released_and_replaced_and_a_waiting_one_is_kept() {
+        let (mut c, mut l, bot) = setup("9A-F1-F", 5);
+        c.tick(0.0, &progress(10, 10, 9), &[], &mut l);
+        let report = |id, a| [WorkerReport { id, activity: a }];
+        // Lost: not charged, released, and a replacement starts at the next tick.
+        let d = c.tick(
+            240.0,
+            &progress(10, 10, 9),
+            &report(0, Activity::Lost),
+            &mut l,
+        );
+        assert_eq!(
+            d,
+            vec![Decision::StopWorker {
+                id: 0,
+                reason: StopReason::Lost
+            }]
+        );
+        assert_eq!(l.order_of(&bot).unwrap().spent, 1);
+        let d = c.tick(480.0, &progress(10, 10, 9), &[], &mut l);
+        assert_eq!(d, vec![Decision::StartWorker { id: 1 }]);
+        assert_eq!(l.order_of(&bot).unwrap().spent, 2);
+        // Waiting for a copy the dead worker held: kept, charged, told to ask again.
+        let d = c.tick(
+            720.0,
+            &progress(10, 10, 9),
+            &report(1, Activity::Waiting),
+            &mut l,
+        );
+        assert_eq!(d, vec![Decision::Report { id: 1 }]);
+        assert_eq!(l.order_of(&bot).unwrap().spent, 3);
+        // No replacement when the order cannot pay for one.
+        let (mut c, mut l, _) = setup("9A-F1-F", 1);
+        c.tick(0.0, &progress(10, 10, 9), &[], &mut l);
+        c.tick(
+            240.0,
+            &progress(10, 10, 9),
+            &report(0, Activity::Lost),
+            &mut l,
+        );
+        assert!(c.tick(480.0, &progress(10, 10, 9), &[], &mut l).is_empty());
+        l.verify().unwrap();
     }
 }
