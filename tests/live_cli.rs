@@ -162,27 +162,44 @@ fn serve(cfg: &Path, log: &Path) -> Child {
         .unwrap()
 }
 
-#[test]
-fn killed_service_restarts_adopts_its_workers_and_the_ledger_balances() {
-    assert!(
-        client::installed(),
-        "boinc-client is not installed (scripts/test installs it)"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let cloud_dir = dir.path().join("cloud");
-    let mut guard = Cleanup {
-        child: None,
-        dir: dir.path().to_path_buf(),
-    };
-    let tb = Testbed::local(3600.0).unwrap();
-    let port = client::free_port().unwrap();
-    let cfg = dir.path().join("serve.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"db = "{db}"
+/// A testbed, `spequlos serve` with the `local` Cloud driver on it, user bob with credits,
+/// and a batch of `n` jobs of `seconds` each ordered for him under `strategy`; a Cloud worker
+/// with no task yet counts as booting for `boot_grace` seconds.
+struct Live {
+    dir: tempfile::TempDir,
+    cloud_dir: PathBuf,
+    guard: Cleanup,
+    tb: Testbed,
+    cfg: PathBuf,
+    log: PathBuf,
+    base: String,
+    agent: ureq::Agent,
+    batch: i64,
+}
+
+const ADMIN: &str = "live-admin-token";
+
+impl Live {
+    fn start(n: usize, seconds: u32, strategy: &str, dg_extra: &str, boot_grace: f64) -> Live {
+        assert!(
+            client::installed(),
+            "boinc-client is not installed (scripts/test installs it)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let cloud_dir = dir.path().join("cloud");
+        let mut guard = Cleanup {
+            child: None,
+            dir: dir.path().to_path_buf(),
+        };
+        let tb = Testbed::local(3600.0).unwrap();
+        let port = client::free_port().unwrap();
+        let cfg = dir.path().join("serve.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                r#"db = "{db}"
 listen = "127.0.0.1:{port}"
-admin_token = "kill9-admin-token"
+admin_token = "{ADMIN}"
 poll = 1.0
 max_backoff = 4.0
 
@@ -196,108 +213,109 @@ authenticator = "submitter_key"
 app_name = "spqapp"
 cloud_user_id = 2
 cloud_authenticator = "cloud_key"
+{dg_extra}
 
 [cloud]
 driver = "local"
 dir = "{cloud}"
-boot_grace = 40.0
+boot_grace = {boot_grace}
 stop_grace = 3.0
 "#,
-            db = s(&dir.path().join("state.sqlite")),
-            url = tb.url(),
-            cloud = s(&cloud_dir),
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("serve.log");
-    guard.child = Some(serve(&cfg, &log));
-    let (base, agent) = api_client(port, 10);
-    let admin = "kill9-admin-token";
-    assert_eq!(
-        http(
-            &agent,
-            "POST",
-            &format!("{base}/api/users"),
-            admin,
-            json!({"name": "bob", "token": "bob-token"})
+                db = s(&dir.path().join("state.sqlite")),
+                url = tb.url(),
+                cloud = s(&cloud_dir),
+            ),
         )
-        .0,
-        201
-    );
-    assert_eq!(
-        http(
-            &agent,
-            "POST",
-            &format!("{base}/api/users/bob/credits"),
-            admin,
-            json!({"amount": 500})
-        )
-        .0,
-        200
-    );
-    let jobs: Vec<JobSpec> = (0..6)
-        .map(|i| JobSpec {
-            name: format!("k{i}"),
-            rsc_fpops_est: 1e9,
-            command_line: "--seconds 4".into(),
-            target_user: None,
-            priority: None,
-            inputs: vec![InputFile::Inline {
-                content: format!("k{i}\n"),
-            }],
-        })
-        .collect();
-    let batch = BoincAdapter::new(BoincDg {
-        name: "tb".into(),
-        url: tb.url().into(),
-        authenticator: "submitter_key".into(),
-        app_name: "spqapp".into(),
-        cloud_user_id: 2,
-        cloud_authenticator: "cloud_key".into(),
-        timeout: 10.0,
-    })
-    .submit("k", &jobs)
-    .unwrap();
-    let descs: Vec<Value> = jobs
-        .iter()
-        .map(|j| json!({"name": j.name, "command_line": j.command_line, "inputs": j.inputs}))
-        .collect();
-    let (st, b) = http(
-        &agent,
-        "POST",
-        &format!("{base}/api/orders"),
-        // A batch of the service's own account: the admin vouches for it on bob's behalf.
-        admin,
-        json!({"batch": batch.to_string(), "dg": "tb", "credits": 200, "strategy": "9A-F2-D", "jobs": descs, "user": "bob"}),
-    );
-    assert_eq!(st, 201, "{b}");
-    // Scripted volunteers: the first two keep their task forever (two stragglers, so that
-    // sizing, capped by the work left, starts both workers), the other finishes its tasks at
-    // once, so the tail needs the Cloud copies.
-    let mut vols: Vec<ScriptedHost> = (0..3)
-        .map(|_| ScriptedHost::new(tb.url(), "volunteer_key", "spqapp"))
-        .collect();
-    let step = |vols: &mut Vec<ScriptedHost>| {
-        for (i, v) in vols.iter_mut().enumerate() {
-            let straggler = i < 2;
-            let done = if straggler {
-                Vec::new()
-            } else {
-                v.held.clone()
-            };
-            let want = !straggler || v.held.is_empty();
-            let _ = v.rpc(&done, want);
+        .unwrap();
+        let log = dir.path().join("serve.log");
+        guard.child = Some(serve(&cfg, &log));
+        let (base, agent) = api_client(port, 10);
+        for (url, body) in [
+            (
+                format!("{base}/api/users"),
+                json!({"name": "bob", "token": "bob-token"}),
+            ),
+            (
+                format!("{base}/api/users/bob/credits"),
+                json!({"amount": 500}),
+            ),
+        ] {
+            let (st, b) = http(&agent, "POST", &url, ADMIN, body);
+            assert!(st == 200 || st == 201, "{url}: {st} {b}");
         }
-    };
-    let bot_url = format!("{base}/api/bots/tb/{batch}");
-    let running = |agent: &ureq::Agent| -> Vec<String> {
-        let (_, w) = http(
-            agent,
-            "GET",
-            &format!("{base}/api/workers"),
-            admin,
-            json!(null),
+        let jobs: Vec<JobSpec> = (0..n)
+            .map(|i| JobSpec {
+                name: format!("k{i}"),
+                rsc_fpops_est: 1e9,
+                command_line: format!("--seconds {seconds}"),
+                target_user: None,
+                priority: None,
+                inputs: vec![InputFile::Inline {
+                    content: format!("k{i}\n"),
+                }],
+            })
+            .collect();
+        let batch = BoincAdapter::new(BoincDg {
+            name: "tb".into(),
+            url: tb.url().into(),
+            authenticator: "submitter_key".into(),
+            app_name: "spqapp".into(),
+            cloud_user_id: 2,
+            cloud_authenticator: "cloud_key".into(),
+            timeout: 10.0,
+            copy_delay_bound: 0.0,
+        })
+        .submit("k", &jobs)
+        .unwrap();
+        let descs: Vec<Value> = jobs
+            .iter()
+            .map(|j| json!({"name": j.name, "command_line": j.command_line, "inputs": j.inputs}))
+            .collect();
+        let (st, b) = http(
+            &agent,
+            "POST",
+            &format!("{base}/api/orders"),
+            // A batch of the service's own account: the admin vouches for it on bob's behalf.
+            ADMIN,
+            json!({"batch": batch.to_string(), "dg": "tb", "credits": 200, "strategy": strategy, "jobs": descs, "user": "bob"}),
         );
+        assert_eq!(st, 201, "{b}");
+        Live {
+            dir,
+            cloud_dir,
+            guard,
+            tb,
+            cfg,
+            log,
+            base,
+            agent,
+            batch,
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The BoT as the API shows it; `null` while the service does not answer (restarting).
+    fn bot(&self) -> Value {
+        let url = format!("{}/api/bots/tb/{}", self.base, self.batch);
+        let Ok(mut r) = self
+            .agent
+            .get(&url)
+            .header("Authorization", "Bearer bob-token")
+            .call()
+        else {
+            return Value::Null;
+        };
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap_or_default())
+            .unwrap_or(Value::Null)
+    }
+
+    /// Names of the Cloud workers the service counts as running.
+    fn running(&self) -> Vec<String> {
+        let url = format!("{}/api/workers", self.base);
+        let (_, w) = http(&self.agent, "GET", &url, ADMIN, json!(null));
         w.as_array()
             .map(|a| {
                 a.iter()
@@ -306,101 +324,209 @@ stop_grace = 3.0
                     .collect()
             })
             .unwrap_or_default()
-    };
+    }
+
+    /// Pids of the Cloud workers' clients, by worker directory.
+    fn worker_pids(&self) -> Vec<(String, u32)> {
+        let mut out: Vec<(String, u32)> = std::fs::read_dir(&self.cloud_dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let pid = std::fs::read_to_string(e.path().join("client.pid")).ok()?;
+                Some((
+                    e.file_name().to_string_lossy().into_owned(),
+                    pid.trim().parse().ok()?,
+                ))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The ledger replays, every charge is one credit for one worker tick, and they add up
+    /// to what the BoT says it spent. Returns the number of charges.
+    fn check_ledger(&self, info: &Value) -> i64 {
+        let db = self.dir.path().join("state.sqlite");
+        let out = common::ok(&["ledger", "verify", "--db", s(&db)]);
+        assert!(out.starts_with("ledger OK"), "{out}");
+        let spent = info["credits_spent"].as_u64().unwrap();
+        let conn = spequlos_runtime::store::raw_connection(&db).unwrap();
+        let (n, sum): (i64, i64) = conn
+            .query_row(
+                "SELECT COUNT(*), SUM(amount) FROM ledger WHERE kind = 'charge'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(sum as u64, spent);
+        assert_eq!(sum, n, "charges = worker ticks × 1 credit");
+        n
+    }
+
+    /// Waits for the BoT to finish, stepping the scripted volunteers.
+    fn wait_finished(&self, secs: u64, mut step: impl FnMut()) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "the BoT did not complete; log:\n{}",
+                self.log_text()
+            );
+            step();
+            let v = self.bot();
+            if v["finished"] == json!(true) {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// Scripted volunteers: the first `stragglers` keep their first task forever, the others
+/// finish theirs at each RPC, so the tail needs the Cloud copies.
+fn volunteers(tb: &Testbed, n: usize, stragglers: usize) -> impl FnMut() {
+    let mut vols: Vec<ScriptedHost> = (0..n)
+        .map(|_| ScriptedHost::new(tb.url(), "volunteer_key", "spqapp").paced())
+        .collect();
+    move || {
+        for (i, v) in vols.iter_mut().enumerate() {
+            let straggler = i < stragglers;
+            let done = if straggler {
+                Vec::new()
+            } else {
+                v.held.clone()
+            };
+            let want = !straggler || v.held.is_empty();
+            let _ = v.rpc(&done, want);
+        }
+    }
+}
+
+#[test]
+fn killed_service_restarts_adopts_its_workers_and_the_ledger_balances() {
+    let mut live = Live::start(6, 4, "9A-F2-D", "", 40.0);
+    // Two stragglers, so that sizing, capped by the work left, starts both workers.
+    let mut step = volunteers(&live.tb, 3, 2);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         assert!(
             Instant::now() < deadline,
             "no Cloud workers started; log:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+            live.log_text()
         );
-        step(&mut vols);
+        step();
         // Kill once the tick that started them is committed (the BoT's state counts them):
         // workers started by a tick that never committed are stopped at restart, not adopted.
-        let committed = http(&agent, "GET", &bot_url, "bob-token", json!(null)).1
-            ["cloud_workers_running"]
-            == json!(2);
-        if committed && running(&agent).len() == 2 {
+        if live.bot()["cloud_workers_running"] == json!(2) && live.running().len() == 2 {
             break;
         }
         std::thread::sleep(Duration::from_millis(300));
     }
     // SIGKILL mid-run: the Cloud workers (real boinc clients) keep running.
-    guard.kill_child();
-    let pids: Vec<u32> = std::fs::read_dir(&cloud_dir)
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("client.pid")).ok())
-        .filter_map(|p| p.trim().parse().ok())
-        .collect();
+    live.guard.kill_child();
+    let pids: Vec<u32> = live.worker_pids().into_iter().map(|(_, p)| p).collect();
     assert_eq!(pids.len(), 2);
     assert!(
         pids.iter().all(|&p| client::alive(p)),
         "workers survive the service"
     );
     std::thread::sleep(Duration::from_secs(1));
-    guard.child = Some(serve(&cfg, &log));
-    let deadline = Instant::now() + Duration::from_secs(150);
-    let info = loop {
-        assert!(
-            Instant::now() < deadline,
-            "the BoT did not complete after the restart; log:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        step(&mut vols);
-        if let Ok(mut r) = agent
-            .get(&bot_url)
-            .header("Authorization", "Bearer bob-token")
-            .call()
-        {
-            let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap())
-                .unwrap_or(Value::Null);
-            if v["finished"] == json!(true) {
-                break v;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    let logtext = std::fs::read_to_string(&log).unwrap();
+    live.guard.child = Some(serve(&live.cfg, &live.log));
+    let info = live.wait_finished(150, &mut step);
+    let logtext = live.log_text();
     assert!(
         logtext.contains("adopted [\""),
         "the restarted service adopts its workers:\n{logtext}"
     );
     assert_eq!(info["cloud_workers_running"], json!(0));
-    assert!(running(&agent).is_empty(), "every worker is stopped");
-    // The straggler was finished by its copy on a Cloud worker.
-    let times = tb.job_times(batch);
+    assert!(live.running().is_empty(), "every worker is stopped");
+    // The stragglers were finished by their copies on Cloud workers.
+    let times = live.tb.job_times(live.batch);
     assert!(times.iter().all(|j| j.done_at.is_some() || j.cancelled));
-    guard.kill_child();
+    live.guard.kill_child();
     for p in &pids {
         assert!(!client::alive(*p), "worker {p} still runs");
     }
     assert!(
-        boinc_processes_in(dir.path()).is_empty(),
+        boinc_processes_in(live.dir.path()).is_empty(),
         "no orphan process"
     );
-    // The ledger replays, every charge is one credit for one worker tick, and the order closed.
-    let out = common::ok(&[
-        "ledger",
-        "verify",
-        "--db",
-        s(&dir.path().join("state.sqlite")),
-    ]);
-    assert!(out.starts_with("ledger OK"), "{out}");
-    let spent = info["credits_spent"].as_u64().unwrap();
-    let conn = spequlos_runtime::store::raw_connection(&dir.path().join("state.sqlite")).unwrap();
-    let (n, sum): (i64, i64) = conn
-        .query_row(
-            "SELECT COUNT(*), SUM(amount) FROM ledger WHERE kind = 'charge'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(sum as u64, spent);
-    assert_eq!(sum, n, "charges = worker ticks × 1 credit");
+    let n = live.check_ledger(&info);
     assert!(
         n >= 2,
         "both workers were charged at least their start tick"
     );
+}
+
+#[test]
+fn a_cloud_worker_killed_with_its_copy_is_replaced_and_the_copy_computed_again() {
+    // Copies not returned within 45 s go to another Cloud worker: longer than the
+    // replacement takes to boot (10 s of grace), ask in vain and pass its ask_grace (15 s),
+    // so it would be stopped as idle unless kept for the copy the dead worker held.
+    let mut live = Live::start(4, 12, "9A-F1-D", "copy_delay_bound = 45.0", 10.0);
+    let mut step = volunteers(&live.tb, 3, 1);
+    let copies = |live: &Live| -> Option<i64> { live.bot()["copies_batch"].as_i64() };
+    // Wait until the first Cloud worker computes the straggler's copy.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (first, pid) = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no Cloud worker took the copy; log:\n{}",
+            live.log_text()
+        );
+        step();
+        let sent = copies(&live)
+            .is_some_and(|c| live.tb.job_times(c).iter().any(|j| j.first_sent.is_some()));
+        if let (true, [(name, pid)]) = (sent, live.worker_pids().as_slice()) {
+            break (name.clone(), *pid);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    // Its machine dies with the copy half done.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let info = live.wait_finished(150, &mut step);
+    let log = live.log_text();
+    assert!(log.contains(&format!("stopped {first} (Lost)")), "{log}");
+    let workers = live.worker_pids();
+    assert!(
+        workers.len() >= 2,
+        "a replacement was started: {workers:?}\n{log}"
+    );
+    // The straggler (its original cancelled) was finished by its copy, sent again once
+    // the dead worker's instance passed its 45 s deadline, on the replacement.
+    let times = live.tb.job_times(live.batch);
+    assert!(
+        times.iter().all(|j| j.done_at.is_some() || j.cancelled),
+        "{times:?}"
+    );
+    let straggler = times.iter().find(|j| j.cancelled).expect("won by its copy");
+    let copy = live.tb.job_times(copies(&live).unwrap());
+    let c = copy
+        .iter()
+        .find(|j| j.name == format!("{}__spq", straggler.name))
+        .expect("the straggler's copy");
+    assert_eq!(c.done_by_user, Some(2), "{copy:?}\n{log}");
+    assert!(
+        c.done_at.unwrap() - c.first_sent.unwrap() >= 45.0,
+        "computed again after the deadline: {c:?}"
+    );
+    assert_eq!(info["cloud_workers_running"], json!(0));
+    assert!(live.running().is_empty(), "every worker is stopped");
+    live.guard.kill_child();
+    assert!(
+        boinc_processes_in(live.dir.path()).is_empty(),
+        "no orphan process"
+    );
+    live.check_ledger(&info);
+    if std::env::var_os("SPQ_SHOW_LOG").is_some() {
+        eprintln!("{log}");
+    }
 }
 
 /// Stops the clients when dropped, even during a panic.
@@ -432,6 +558,7 @@ fn spec(dir: &std::path::Path, tb: &Testbed, auth: &str) -> spequlos_runtime::cl
         authenticator: auth.into(),
         app: client::test_app(),
         ncpus: 1,
+        fetch_when_idle: false,
     }
 }
 
@@ -473,6 +600,7 @@ fn real_clients_run_jobs_and_copies_reach_only_the_cloud_account() {
             "spqapp",
             "b1",
             &[job("long", None, 200), job("short", None, 2)],
+            None,
         ),
     );
     let batch = boinc::parse_batch_id(&r, "submit_batch").unwrap();
@@ -494,6 +622,7 @@ fn real_clients_run_jobs_and_copies_reach_only_the_cloud_account() {
             "spqapp",
             "b1-copies",
             &[job("long__copy", Some(2), 2)],
+            None,
         ),
     );
     let copies = boinc::parse_batch_id(&r, "submit_batch").unwrap();
@@ -587,6 +716,7 @@ fn real_boinc_server_bot_completes_through_the_copy_and_keeps_every_output() {
         authenticator: volunteer_key.clone(),
         app: client::test_app(),
         ncpus: 1,
+        fetch_when_idle: false,
     };
     let vols = Clients(vec![
         client::start(&vspec(0)).unwrap(),
@@ -601,6 +731,7 @@ fn real_boinc_server_bot_completes_through_the_copy_and_keeps_every_output() {
         cloud_user_id: cloud_id,
         cloud_authenticator: cloud_key.clone(),
         timeout: 20.0,
+        copy_delay_bound: 0.0,
     };
     let jobs: Vec<JobSpec> = (0..6)
         .map(|i| JobSpec {

@@ -435,6 +435,7 @@ pub fn submit_batch(
     app_name: &str,
     batch_name: &str,
     jobs: &[JobSpec],
+    delay_bound: Option<f64>,
 ) -> String {
     let mut s = open("submit_batch", authenticator);
     let _ = write!(
@@ -446,11 +447,15 @@ pub fn submit_batch(
     // The real handler ignores a per-job estimate but passes a batch-level one to
     // create_work: the largest, so hosts that fetch by estimate take no more than they should.
     let est = jobs.iter().map(|j| j.rsc_fpops_est).fold(0.0, f64::max);
+    let mut params = String::new();
     if est > 0.0 && est.is_finite() {
-        let _ = writeln!(
-            s,
-            "<job_params><rsc_fpops_est>{est}</rsc_fpops_est></job_params>"
-        );
+        let _ = write!(params, "<rsc_fpops_est>{est}</rsc_fpops_est>");
+    }
+    if let Some(d) = delay_bound.filter(|d| d.is_finite() && *d > 0.0) {
+        let _ = write!(params, "<delay_bound>{}</delay_bound>", d.round());
+    }
+    if !params.is_empty() {
+        let _ = writeln!(s, "<job_params>{params}</job_params>");
     }
     for j in jobs {
         let _ = write!(
@@ -591,13 +596,16 @@ mod tests {
                 content: "a<b".into(),
             }],
         }];
-        let req = submit_batch("key&", "uppercase", "spq-tail-17", &jobs);
+        let req = submit_batch("key&", "uppercase", "spq-tail-17", &jobs, Some(600.0));
         let doc = parse(&req);
         let r = doc.child("submit_batch").unwrap();
         assert_eq!(r.text_of("authenticator"), Some("key&"));
         let job = r.child("batch").unwrap().child("job").unwrap();
         assert_eq!(job.text_of("command_line"), Some("--n 0 <&>"));
         assert_eq!(job.text_of("target_user"), Some("42"));
+        let params = r.child("batch").unwrap().child("job_params").unwrap();
+        assert_eq!(params.text_of("rsc_fpops_est"), Some("1000000000000"));
+        assert_eq!(params.text_of("delay_bound"), Some("600"));
         let input = job.child("input_file").unwrap();
         assert_eq!(input.text_of("mode"), Some("inline"));
         assert_eq!(input.text_of("source"), Some("a<b"));

@@ -83,6 +83,11 @@ pub struct ClientSpec {
     pub authenticator: String,
     pub app: AppInstall,
     pub ncpus: u32,
+    /// Ask for work only when a CPU is idle, one job per idle CPU: BOINC's "backup project"
+    /// rule for a zero resource share, set in the account file written before the client
+    /// starts (which attaches it). A Cloud worker then never hoards copies another worker
+    /// could run, whatever the server's `max_wus_in_progress`.
+    pub fetch_when_idle: bool,
 }
 
 /// A running (or once running) client.
@@ -153,6 +158,20 @@ pub fn prepare(spec: &ClientSpec) -> Result<(), ClientError> {
         .as_bytes(),
     )?;
     write(&spec.dir.join("gui_rpc_auth.cfg"), spec.password.as_bytes())?;
+    if spec.fetch_when_idle {
+        write(
+            &spec
+                .dir
+                .join(format!("account_{}.xml", project_dir_name(&spec.project_url))),
+            format!(
+                "<account>\n<master_url>{}</master_url>\n<authenticator>{}</authenticator>\n\
+                 <project_preferences>\n<resource_share>0</resource_share>\n</project_preferences>\n</account>\n",
+                crate::boinc::escape(&spec.project_url),
+                crate::boinc::escape(&spec.authenticator)
+            )
+            .as_bytes(),
+        )?;
+    }
     let app = &spec.app;
     write(
         &proj.join("app_info.xml"),
@@ -238,7 +257,9 @@ pub fn start(spec: &ClientSpec) -> Result<Client, ClientError> {
         }
     }
     client.cmd(&["--set_network_mode", "always", "0"])?;
-    client.cmd(&["--project_attach", &spec.project_url, &spec.authenticator])?;
+    if !spec.fetch_when_idle {
+        client.cmd(&["--project_attach", &spec.project_url, &spec.authenticator])?;
+    }
     Ok(client)
 }
 
@@ -511,7 +532,16 @@ pub struct WorkerWatch {
     had_task: bool,
     /// When the client was first seen holding nothing, and its last scheduler request then.
     empty: Option<(Instant, Option<String>)>,
+    /// Tasks it held (active or owed) when last asked; `None` before an answer.
+    held: Option<u32>,
+    /// When the driver last made the client contact the server.
+    poked: Option<Instant>,
 }
+
+/// Seconds between two forced scheduler RPCs of one worker. A real server refuses work to a
+/// host that asks within `min_sendwork_interval` (6 s) of its previous request and tells it
+/// to wait: forcing a request more often would reset that wait for ever.
+pub const POKE_INTERVAL: f64 = 10.0;
 
 impl Default for WorkerWatch {
     fn default() -> Self {
@@ -519,11 +549,31 @@ impl Default for WorkerWatch {
             started: Instant::now(),
             had_task: false,
             empty: None,
+            held: None,
+            poked: None,
         }
     }
 }
 
 impl WorkerWatch {
+    /// Whether the driver may make the client contact the server now (at most once per
+    /// [`POKE_INTERVAL`]); if so, the time is noted.
+    pub fn may_poke(&mut self) -> bool {
+        let ok = self
+            .poked
+            .is_none_or(|t| t.elapsed().as_secs_f64() >= POKE_INTERVAL);
+        if ok {
+            self.poked = Some(Instant::now());
+        }
+        ok
+    }
+
+    /// Tasks the worker held (computing or owed) at the last [`WorkerWatch::activity`] that
+    /// got an answer from its client.
+    pub fn held(&self) -> Option<u32> {
+        self.held
+    }
+
     /// The worker's activity from its client's tasks (`None`: the client did not answer) and,
     /// asked only when it holds nothing, its last scheduler request (`Err`: no answer;
     /// `Ok(None)`: not known, so holding nothing is idle at once).
@@ -543,6 +593,7 @@ impl WorkerWatch {
         use spequlos_core::Activity;
         if let Some(t) = tasks {
             self.had_task |= !t.is_empty();
+            self.held = Some(t.iter().filter(|t| t.active() || t.owed()).count() as u32);
         }
         match tasks.map(activity_of) {
             Some(Some(a)) => {

@@ -46,10 +46,17 @@ pub trait CloudDriver {
     fn activity(&mut self, _name: &str) -> spequlos_core::Activity {
         spequlos_core::Activity::Busy
     }
+    /// How many tasks the worker held at the last [`CloudDriver::activity`], when the driver
+    /// can tell (the service finds copies that no running worker holds this way).
+    fn held(&self, _name: &str) -> Option<u32> {
+        None
+    }
     /// Makes the worker's client report its finished results now (the core asks when the
     /// worker is [`spequlos_core::Activity::Owing`]).
-    fn report(&mut self, _name: &str) -> Result<(), CloudError> {
-        Ok(())
+    /// Returns whether the client was told (drivers space these out: see
+    /// [`crate::client::POKE_INTERVAL`]).
+    fn report(&mut self, _name: &str) -> Result<bool, CloudError> {
+        Ok(false)
     }
     /// Called every few seconds by the service loop (e.g. to poke clients that stopped polling).
     fn maintain(&mut self) {}
@@ -206,6 +213,10 @@ impl CloudDriver for CommandDriver {
             return spequlos_core::Activity::Busy;
         };
         let out = run(&fill(cmd, name, None, None)).ok();
+        if out.is_none() && self.list().is_ok_and(|l| !l.iter().any(|n| n == name)) {
+            // Its machine is gone, not just slow to answer.
+            return spequlos_core::Activity::Lost;
+        }
         let tasks = out.as_deref().map(crate::client::parse_tasks);
         let rpc = out.as_deref().and_then(crate::client::parse_last_rpc);
         self.watch.entry(name.to_string()).or_default().activity(
@@ -216,11 +227,20 @@ impl CloudDriver for CommandDriver {
         )
     }
 
-    fn report(&mut self, name: &str) -> Result<(), CloudError> {
-        match &self.cfg.report {
-            Some(cmd) => run(&fill(cmd, name, None, None)).map(|_| ()),
-            None => Ok(()),
+    fn held(&self, name: &str) -> Option<u32> {
+        self.watch
+            .get(name)
+            .and_then(crate::client::WorkerWatch::held)
+    }
+
+    fn report(&mut self, name: &str) -> Result<bool, CloudError> {
+        let Some(cmd) = &self.cfg.report else {
+            return Ok(false);
+        };
+        if !self.watch.entry(name.to_string()).or_default().may_poke() {
+            return Ok(false);
         }
+        run(&fill(cmd, name, None, None)).map(|_| true)
     }
 }
 
@@ -252,9 +272,16 @@ pub fn stop_worker(
     driver: &mut dyn CloudDriver,
     t: f64,
     name: &str,
+    lost: bool,
 ) -> Result<(), CloudError> {
+    // A lost worker is released too: a command driver may still hold an instance record.
     driver.stop(name)?;
-    store.set_worker_state(t, name, WorkerState::Stopped)?;
+    let state = if lost {
+        WorkerState::Lost
+    } else {
+        WorkerState::Stopped
+    };
+    store.set_worker_state(t, name, state)?;
     Ok(())
 }
 
@@ -346,7 +373,7 @@ mod tests {
         let b = start_worker(&store, &mut d, 0.0, &bot, 1).unwrap();
         assert_eq!(a, "spequloscw-seti-b-1-x-0");
         assert_eq!(d.list().unwrap(), vec![a.clone(), b.clone()]);
-        stop_worker(&store, &mut d, 1.0, &a).unwrap();
+        stop_worker(&store, &mut d, 1.0, &a, false).unwrap();
         assert_eq!(d.list().unwrap(), vec![b.clone()]);
         assert_eq!(store.workers(&[WorkerState::Running]).unwrap().len(), 1);
         // A failing start is reported with the command's error and recorded as failed.

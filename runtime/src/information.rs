@@ -38,6 +38,9 @@ pub struct Observation {
     pub incomplete: Vec<String>,
     /// Originals or copies to cancel because the other finished first.
     pub to_abort: Vec<String>,
+    /// Copies of unfinished jobs that are neither finished nor cancelled: in progress on a
+    /// Cloud worker, or waiting for one (never sent, or sent again after a deadline).
+    pub copies_open: u32,
 }
 
 /// Reads the BoT's batch and its copies batch; `aborted` lists what was already cancelled.
@@ -56,6 +59,7 @@ pub fn resolve(
         completed: 0,
         incomplete: Vec::new(),
         to_abort: Vec::new(),
+        copies_open: 0,
     };
     for j in &orig.jobs {
         let cname = copy_name(&j.name, attempt);
@@ -72,6 +76,11 @@ pub fn resolve(
             o.completed += 1;
         } else {
             o.incomplete.push(j.name.clone());
+            if matches!(copy, Some(JobStatus::InProgress | JobStatus::Unsent))
+                && !aborted.contains(&copy_name(&j.name, attempt))
+            {
+                o.copies_open += 1;
+            }
         }
         if !matches!(j.status, JobStatus::Unsent | JobStatus::Unknown) || copy_done {
             o.assigned += 1;
@@ -154,6 +163,10 @@ mod tests {
         assert_eq!(o.assigned, 3, "d was never sent");
         assert_eq!(o.incomplete, vec!["c".to_string(), "d".to_string()]);
         assert_eq!(o.to_abort, vec!["a__spq".to_string(), "b".to_string()]);
+        assert_eq!(
+            o.copies_open, 1,
+            "c's, unsent; a's is to be aborted, b's won"
+        );
         // Already aborted: not again.
         let done: BTreeSet<String> = o.to_abort.iter().cloned().collect();
         assert!(resolve(&orig, Some((&copies, 0)), &done)

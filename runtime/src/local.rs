@@ -142,6 +142,7 @@ impl CloudDriver for LocalDriver {
             authenticator: auth,
             app: client::test_app(),
             ncpus: 1,
+            fetch_when_idle: true,
         };
         let file = WorkerFile {
             gui_port: spec.gui_port,
@@ -182,10 +183,11 @@ impl CloudDriver for LocalDriver {
 
     fn activity(&mut self, name: &str) -> Activity {
         let Some(w) = self.workers.get_mut(name) else {
-            return Activity::Idle;
+            return Activity::Lost;
         };
         if !w.client.alive() {
-            return Activity::Idle;
+            // The client died (killed, crashed): what it held is lost.
+            return Activity::Lost;
         }
         let tasks = w.client.tasks().ok();
         let client = &w.client;
@@ -197,20 +199,32 @@ impl CloudDriver for LocalDriver {
         )
     }
 
-    fn report(&mut self, name: &str) -> Result<(), CloudError> {
-        let Some(w) = self.workers.get(name) else {
-            return Ok(());
+    fn held(&self, name: &str) -> Option<u32> {
+        self.workers.get(name).and_then(|w| w.watch.held())
+    }
+
+    fn report(&mut self, name: &str) -> Result<bool, CloudError> {
+        let Some(w) = self.workers.get_mut(name) else {
+            return Ok(false);
         };
-        w.client.update().map_err(|e| CloudError::Command {
-            command: format!("boinccmd --project URL update ({name})"),
-            status: "failed".into(),
-            stderr: e.to_string(),
-        })
+        if !w.watch.may_poke() {
+            return Ok(false);
+        }
+        w.client
+            .update()
+            .map(|()| true)
+            .map_err(|e| CloudError::Command {
+                command: format!("boinccmd --project URL update ({name})"),
+                status: "failed".into(),
+                stderr: e.to_string(),
+            })
     }
 
     fn maintain(&mut self) {
-        for w in self.workers.values() {
-            let _ = w.client.update();
+        for w in self.workers.values_mut() {
+            if w.watch.may_poke() {
+                let _ = w.client.update();
+            }
         }
     }
 }

@@ -160,6 +160,16 @@ impl ServiceConfig {
                 )));
             }
             real_above("timeout", d.timeout, 0.0, 600.0, "s").map_err(within)?;
+            if d.copy_delay_bound != 0.0 {
+                real(
+                    "copy_delay_bound",
+                    d.copy_delay_bound,
+                    10.0,
+                    2_592_000.0,
+                    "s",
+                )
+                .map_err(within)?;
+            }
             int(
                 "cloud_user_id",
                 d.cloud_user_id.max(0) as u64,
@@ -828,6 +838,7 @@ impl Service {
             return;
         }
         let obs = self.observe(&st, owner_key.as_deref(), now);
+        let copies_open = obs.as_ref().map_or(0, |o| o.copies_open);
         let incomplete = match obs {
             Ok(o) => {
                 st.last_error = None;
@@ -865,13 +876,14 @@ impl Service {
             return;
         }
         let running: Vec<WorkerId> = st.controller.running().collect();
-        let reports: Vec<WorkerReport> = running
+        let mut reports: Vec<WorkerReport> = running
             .iter()
             .map(|&id| WorkerReport {
                 id,
                 activity: self.driver.activity(&cloud::worker_name(key, id)),
             })
             .collect();
+        self.keep_for_orphans(key, &mut reports, copies_open);
         st.progress.record_sample(Sample {
             t: rel,
             total: st.progress.total(),
@@ -881,7 +893,7 @@ impl Service {
             volunteers_online: 0,
             cloud_workers: reports
                 .iter()
-                .filter(|r| r.activity != Activity::Idle)
+                .filter(|r| !matches!(r.activity, Activity::Idle | Activity::Lost))
                 .count() as u32,
         });
         let mut ledger = lock(&self.shared).store.ledger().scratch(key);
@@ -897,6 +909,35 @@ impl Service {
             self.finish(&mut st);
         }
         self.commit(st, &ledger, &failed, now, finished_now);
+    }
+
+    /// Open copies (of unfinished jobs, not finished, not cancelled) that no running worker
+    /// holds are either waiting to be sent or were lost with their worker, and come back to
+    /// a Cloud worker once their deadline (`copy_delay_bound`) passes. As many idle workers
+    /// as there are such copies are reported waiting, so the core keeps them (and has them
+    /// ask again) for those copies. Only when the driver can tell what each worker holds.
+    fn keep_for_orphans(&self, key: &BotKey, reports: &mut [WorkerReport], open: u32) {
+        let mut held = 0u32;
+        for r in reports.iter() {
+            if r.activity == Activity::Lost {
+                continue;
+            }
+            match self.driver.held(&cloud::worker_name(key, r.id)) {
+                Some(n) => held += n,
+                None if r.activity == Activity::Booting => {}
+                None => return,
+            }
+        }
+        let mut orphans = open.saturating_sub(held);
+        for r in reports.iter_mut() {
+            if orphans == 0 {
+                break;
+            }
+            if r.activity == Activity::Idle {
+                r.activity = Activity::Waiting;
+                orphans -= 1;
+            }
+        }
     }
 
     /// Carries the controller's decisions out: workers started and stopped through the
@@ -934,7 +975,13 @@ impl Service {
                     let name = cloud::worker_name(key, id);
                     let stopped = {
                         let g = lock(&self.shared);
-                        cloud::stop_worker(&g.store, self.driver.as_mut(), now, &name)
+                        cloud::stop_worker(
+                            &g.store,
+                            self.driver.as_mut(),
+                            now,
+                            &name,
+                            reason == spequlos_core::StopReason::Lost,
+                        )
                     };
                     match stopped {
                         Ok(()) => self.note(key, format!("stopped {name} ({reason:?})")),
@@ -944,7 +991,13 @@ impl Service {
                 Decision::Report { id } => {
                     let name = cloud::worker_name(key, id);
                     match self.driver.report(&name) {
-                        Ok(()) => self.note(key, format!("{name} owes results: told to report")),
+                        Ok(false) => {}
+                        Ok(true) => self.note(
+                            key,
+                            format!(
+                                "{name} told to contact the server (to report, or to ask for work)"
+                            ),
+                        ),
                         Err(e) => self.note(key, format!("asking {name} to report failed: {e}")),
                     }
                 }
@@ -1185,7 +1238,7 @@ impl Service {
         if let Ok(names) = self.driver.list() {
             for n in names {
                 let g = lock(&self.shared);
-                let _ = cloud::stop_worker(&g.store, self.driver.as_mut(), now, &n);
+                let _ = cloud::stop_worker(&g.store, self.driver.as_mut(), now, &n, false);
             }
         }
     }

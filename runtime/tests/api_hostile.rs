@@ -402,6 +402,7 @@ fn a_silent_dg_delays_only_the_order_that_asks_it() {
         cloud_user_id: 2,
         cloud_authenticator: "cloud-key".into(),
         timeout: 30.0,
+        copy_delay_bound: 0.0,
     }];
     let service = Service::open(cfg, Box::new(|_| {})).unwrap();
     let api = Api::start(service.shared(), "127.0.0.1:0").unwrap();
