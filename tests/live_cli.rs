@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use spequlos_runtime::adapter::{BoincAdapter, BoincDg, DgAdapter};
 use spequlos_runtime::boinc::{self, InputFile, JobSpec};
 use spequlos_runtime::client;
-use spequlos_runtime::testbed::{ScriptedHost, Testbed};
+use spequlos_runtime::testbed::{ScriptedHost, Testbed, TestbedConfig};
 
 /// Kills, when dropped, the child and every process left in `dir`.
 struct Cleanup {
@@ -570,6 +570,73 @@ fn wait_until(what: &str, secs: u64, clients: &Clients, mut f: impl FnMut() -> b
             let _ = c.update();
         }
         std::thread::sleep(Duration::from_millis(1000));
+    }
+}
+
+#[test]
+fn cloud_workers_take_one_copy_each_where_the_server_lets_hosts_hoard() {
+    assert!(
+        client::installed(),
+        "boinc-client is not installed (scripts/test installs it)"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    // No max_wus_in_progress: a request is filled from the estimates, as on a project
+    // nobody tuned.
+    let tb = Testbed::start(TestbedConfig::default(), "127.0.0.1:0").unwrap();
+    let copy = |name: String| JobSpec {
+        name,
+        rsc_fpops_est: 1e9,
+        command_line: "--seconds 30".into(),
+        target_user: Some(2),
+        priority: None,
+        inputs: vec![InputFile::Inline {
+            content: "copy\n".into(),
+        }],
+    };
+    let submit = |tag: &str| {
+        let jobs: Vec<JobSpec> = (0..4).map(|i| copy(format!("{tag}{i}"))).collect();
+        let r = submit_rpc(
+            tb.url(),
+            &boinc::submit_batch("submitter_key", "spqapp", tag, &jobs, None),
+        );
+        boinc::parse_batch_id(&r, "submit_batch").unwrap()
+    };
+    let sent = |batch: i64| {
+        tb.job_times(batch)
+            .iter()
+            .filter(|j| j.first_sent.is_some())
+            .count()
+    };
+    // An ordinary client takes the whole batch in one reply.
+    let hoarder = submit("h");
+    let mut spec_h = spec(&tmp.path().join("hoarder"), &tb, "cloud_key");
+    spec_h.fetch_when_idle = false;
+    let clients = Clients(vec![client::start(&spec_h).unwrap()]);
+    wait_until("the client to take work", 60, &clients, || sent(hoarder) > 0);
+    assert_eq!(sent(hoarder), 4, "one host hoards every copy");
+    drop(clients);
+    // Cloud workers as the local driver makes them ask only when a CPU is idle.
+    let spread = submit("s");
+    let mut specs = Vec::new();
+    for i in 0..2 {
+        let mut sp = spec(&tmp.path().join(format!("cloud{i}")), &tb, "cloud_key");
+        sp.fetch_when_idle = true;
+        specs.push(sp);
+    }
+    let clients = Clients(specs.iter().map(|sp| client::start(sp).unwrap()).collect());
+    // Left to themselves: a forced RPC of a busy client asks for a second of work, which a
+    // server fills (the drivers force RPCs only of workers that hold nothing).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sent(spread) < 2 {
+        assert!(Instant::now() < deadline, "the workers took no copies");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for _ in 0..10 {
+        assert_eq!(sent(spread), 2, "one copy per worker, the others wait");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    for c in &clients.0 {
+        assert_eq!(c.active_tasks().unwrap().len(), 1);
     }
 }
 

@@ -220,9 +220,12 @@ impl CloudDriver for LocalDriver {
             })
     }
 
+    /// Pokes workers that hold nothing (a client stops polling after empty replies); never
+    /// a busy one: its forced request asks for a second of work, which a server fills, so
+    /// it would take copies another worker could run.
     fn maintain(&mut self) {
         for w in self.workers.values_mut() {
-            if w.watch.may_poke() {
+            if w.watch.held() == Some(0) && w.watch.may_poke() {
                 let _ = w.client.update();
             }
         }
