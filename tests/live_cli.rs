@@ -612,7 +612,9 @@ fn cloud_workers_take_one_copy_each_where_the_server_lets_hosts_hoard() {
     let mut spec_h = spec(&tmp.path().join("hoarder"), &tb, "cloud_key");
     spec_h.fetch_when_idle = false;
     let clients = Clients(vec![client::start(&spec_h).unwrap()]);
-    wait_until("the client to take work", 60, &clients, || sent(hoarder) > 0);
+    wait_until("the client to take work", 60, &clients, || {
+        sent(hoarder) > 0
+    });
     assert_eq!(sent(hoarder), 4, "one host hoards every copy");
     drop(clients);
     // Cloud workers as the local driver makes them ask only when a CPU is idle.

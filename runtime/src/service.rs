@@ -25,7 +25,7 @@ use spequlos_check::{int, real, real_above, Checked, FieldError};
 use spequlos_core::ledger::EntryKind;
 use spequlos_core::{
     Activity, BotKey, BotProgress, Credits, Decision, Oracle, OracleParams, Prediction,
-    QosController, QosParams, Sample, Strategy, Usage, WorkerId, WorkerReport,
+    QosController, QosParams, Sample, Strategy, Trigger, Usage, WorkerId, WorkerReport,
 };
 
 use crate::adapter::{As, BoincAdapter, BoincDg, DgAdapter, DgError};
@@ -430,6 +430,28 @@ pub fn check_account(
     BoincAdapter::new(dg)
         .check_account(authenticator)
         .map_err(|e| dg_refusal(e, String::new(), name, log))
+}
+
+/// A first deployment by an assignment trigger (`9A`) before any job completed: on a project
+/// whose hosts hoard (no `max_wus_in_progress`), "sent" is not "running", so the trigger fired
+/// as soon as one host took the batch (docs/boinc.md, "Bounded hoarding").
+fn hoarding_warning(st: &BotState) -> Option<String> {
+    let Strategy::Qos {
+        trigger: trigger @ Trigger::Assignment { percent },
+        ..
+    } = st.controller.strategy()
+    else {
+        return None;
+    };
+    let completion = Trigger::Completion { percent };
+    (st.progress.completed() == 0).then(|| {
+        format!(
+            "{trigger} fired before any job completed ({} of {} jobs sent): if the project's \
+             hosts hoard jobs (no max_wus_in_progress), order a completion trigger ({completion}) instead",
+            st.progress.assigned(),
+            st.progress.total()
+        )
+    })
 }
 
 pub fn unix_now() -> f64 {
@@ -897,7 +919,13 @@ impl Service {
                 .count() as u32,
         });
         let mut ledger = lock(&self.shared).store.ledger().scratch(key);
+        let deployed_before = st.controller.first_deployment().is_some();
         let decisions = st.controller.tick(rel, &st.progress, &reports, &mut ledger);
+        if !deployed_before && st.controller.first_deployment().is_some() {
+            if let Some(msg) = hoarding_warning(&st) {
+                self.note(key, msg);
+            }
+        }
         let failed = self.carry_out(&mut st, &decisions, now, rel);
         let finished_now = st.finished;
         if st.duplicate_pending && st.copies.is_none() && !st.finished {

@@ -484,6 +484,22 @@ fn api_refuses_bad_requests_with_clear_errors() {
     assert_eq!(audit.orders, 3);
 }
 
+/// A job of 1e9 operations (one second at the testbed's default speed), no input.
+fn job(name: &str) -> JobSpec {
+    JobSpec {
+        name: name.into(),
+        rsc_fpops_est: 1e9,
+        command_line: String::new(),
+        target_user: None,
+        priority: None,
+        inputs: Vec::new(),
+    }
+}
+
+fn one_second_jobs(n: usize) -> Vec<JobSpec> {
+    (0..n).map(|i| job(&format!("j{i}"))).collect()
+}
+
 /// Alice, 1000 credits, her testbed account (`scientist_key`) linked; the order's job
 /// descriptions for `jobs`.
 fn alice_with_her_account(
@@ -562,16 +578,7 @@ fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_st
     )
     .unwrap();
     let shared = service.shared();
-    let jobs: Vec<JobSpec> = (0..12)
-        .map(|i| JobSpec {
-            name: format!("j{i}"),
-            rsc_fpops_est: 1e9,
-            command_line: String::new(),
-            target_user: None,
-            priority: None,
-            inputs: Vec::new(),
-        })
-        .collect();
+    let jobs = one_second_jobs(12);
     // Alice's own BOINC account submits the batch: the service must read it and abort its
     // jobs with her key, and handle the copies with its own.
     let batch = BoincAdapter::new(BoincDg {
@@ -715,14 +722,6 @@ fn a_failed_or_unanswered_duplication_is_cleaned_up_or_adopted_never_made_twice(
     )
     .unwrap();
     let shared = service.shared();
-    let job = |name: &str| JobSpec {
-        name: name.into(),
-        rsc_fpops_est: 1e9,
-        command_line: String::new(),
-        target_user: None,
-        priority: None,
-        inputs: Vec::new(),
-    };
     let jobs: Vec<JobSpec> = ["d0", "d1", "d2"].iter().map(|n| job(n)).collect();
     let batch = BoincAdapter::new(BoincDg {
         authenticator: "scientist_key".into(),
@@ -790,4 +789,58 @@ fn a_failed_or_unanswered_duplication_is_cleaned_up_or_adopted_never_made_twice(
     assert!(!tb.job_times(squat)[0].cancelled);
     let submitted = log().matches("duplicated 1 jobs as batch").count();
     assert_eq!(submitted, 1, "{}", log());
+}
+
+#[test]
+fn one_host_hoarding_the_batch_fires_9a_at_once_and_the_service_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    // An untuned project: no max_wus_in_progress, so a host takes what its request covers.
+    let tb = Testbed::start(
+        TestbedConfig {
+            min_sendwork_interval: 0.0,
+            validator_period: 0.0,
+            ..Default::default()
+        },
+        "127.0.0.1:0",
+    )
+    .unwrap();
+    let cfg = config(
+        dir.path(),
+        vec![dg("tb", tb.url())],
+        fake_cloud(dir.path(), 0),
+        240.0,
+    );
+    let logs = Arc::new(Mutex::new(Vec::<String>::new()));
+    let l2 = logs.clone();
+    let mut service = Service::open(
+        cfg,
+        Box::new(move |m| l2.lock().unwrap().push(m.to_string())),
+    )
+    .unwrap();
+    let jobs = one_second_jobs(6);
+    let batch = BoincAdapter::new(BoincDg {
+        authenticator: "scientist_key".into(),
+        ..dg("tb", tb.url())
+    })
+    .submit("b", &jobs)
+    .unwrap();
+    let key = spequlos_core::BotKey::new(batch.to_string(), "tb");
+    {
+        let shared = service.shared();
+        let mut g = shared.lock().unwrap();
+        let descs = alice_with_her_account(&mut g, &jobs);
+        let now = spequlos_runtime::service::unix_now();
+        g.order(now, "alice", &key, 100, Some("9A-F1-D"), descs, Owner::User)
+            .unwrap();
+    }
+    let mut host = ScriptedHost::new(tb.url(), "volunteer_key", "spqapp");
+    let (got, _) = host.rpc(&[], true).unwrap();
+    assert_eq!(got.len(), 6, "one request of 100 s takes every 1 s job");
+    service.tick(spequlos_runtime::service::unix_now());
+    let log = logs.lock().unwrap().join("\n");
+    assert!(log.contains("started"), "{log}");
+    assert!(
+        log.contains("9A fired before any job completed (6 of 6 jobs sent)"),
+        "{log}"
+    );
 }
