@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use spequlos_runtime::adapter::{BoincAdapter, BoincDg, DgAdapter};
 use spequlos_runtime::boinc::{self, InputFile, JobSpec};
 use spequlos_runtime::client;
-use spequlos_runtime::testbed::{ScriptedHost, Testbed, TestbedConfig};
+use spequlos_testbed::{ScriptedHost, Testbed, TestbedConfig};
 
 /// Kills, when dropped, the child and every process left in `dir`.
 struct Cleanup {

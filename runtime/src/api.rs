@@ -31,7 +31,6 @@ use crate::service::{
     check_account, clip, unix_now, BatchCheck, JobDesc, OrderError, Owner, Shared,
 };
 use crate::store::{StoreError, User, WorkerState};
-use crate::testbed::form_value;
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY: usize = 4 << 20;
@@ -845,4 +844,35 @@ fn portal(
         }
         _ => err(404, format!("no portal script `{script}`")),
     }
+}
+
+/// The value of `key` in an `application/x-www-form-urlencoded` body or query string.
+pub fn form_value(body: &[u8], key: &str) -> Option<String> {
+    let s = String::from_utf8_lossy(body);
+    s.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (percent_decode(k) == key).then(|| percent_decode(v))
+    })
+}
+
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

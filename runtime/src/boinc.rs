@@ -134,7 +134,8 @@ pub fn parse(xml: &str) -> Element {
     stack.pop().expect("document")
 }
 
-pub(crate) fn unescape(s: &str) -> String {
+/// XML entities decoded.
+pub fn unescape(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();
     }
@@ -145,7 +146,8 @@ pub(crate) fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-pub(crate) fn escape(s: &str) -> String {
+/// XML special characters escaped.
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -10,18 +10,16 @@
 //! - [`service`]: the Scheduler loop around the core's controller, and the shared state;
 //! - [`api`]: the HTTP API and the original portal's scripts;
 //! - [`client`] and [`local`]: real boinc-client processes, and the `local` Cloud driver;
-//! - [`http`]: the small threaded HTTP server both use;
-//! - [`testbed`]: a BOINC-protocol test server; [`demo`]: `spequlos live --demo`.
+//!
+//! The BOINC-protocol test server and the demo are not production code: they live in the
+//! `spequlos-testbed` crate.
 
 pub mod adapter;
 pub mod api;
 pub mod boinc;
 pub mod client;
 pub mod cloud;
-pub mod demo;
-pub mod http;
 pub mod information;
 pub mod local;
 pub mod service;
 pub mod store;
-pub mod testbed;

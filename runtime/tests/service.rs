@@ -18,7 +18,7 @@ use spequlos_runtime::boinc::JobSpec;
 use spequlos_runtime::cloud::CommandConfig;
 use spequlos_runtime::service::{CloudConfig, Owner, Service, ServiceConfig};
 use spequlos_runtime::store::{self, Store};
-use spequlos_runtime::testbed::{Fault, ScriptedHost, Testbed, TestbedConfig};
+use spequlos_testbed::{Fault, ScriptedHost, Testbed, TestbedConfig};
 
 const ADMIN: &str = "admin-token-123";
 

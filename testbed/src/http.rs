@@ -1,5 +1,5 @@
-//! A small threaded HTTP server (tiny_http) shared by the API and the testbed: a few worker
-//! threads take requests until stopped; stopping unblocks and joins them.
+//! A small threaded HTTP server (tiny_http) for the test server: a few worker threads take
+//! requests until stopped; stopping unblocks and joins them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -16,13 +16,13 @@ use serde_json::json;
 use spequlos_core::metrics::{pair, run_metrics};
 use spequlos_core::{BotProgress, QosParams};
 
-use crate::adapter::{BoincAdapter, BoincDg, DgAdapter};
-use crate::api::Api;
-use crate::boinc::{InputFile, JobSpec};
-use crate::client::{self, Client, ClientSpec};
-use crate::local::LocalConfig;
-use crate::service::{unix_now, CloudConfig, JobDesc, Service, ServiceConfig};
-use crate::testbed::{Testbed, TestbedConfig};
+use spequlos_runtime::adapter::{BoincAdapter, BoincDg, DgAdapter};
+use spequlos_runtime::api::Api;
+use spequlos_runtime::boinc::{InputFile, JobSpec};
+use spequlos_runtime::client::{self, Client, ClientSpec};
+use spequlos_runtime::local::LocalConfig;
+use spequlos_runtime::service::{unix_now, CloudConfig, JobDesc, Service, ServiceConfig};
+use crate::server::{Testbed, TestbedConfig};
 
 #[derive(Debug, Clone)]
 pub struct DemoConfig {

@@ -27,7 +27,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
-use crate::boinc::{escape, parse, unescape, Element};
+use spequlos_runtime::api::form_value;
+use spequlos_runtime::boinc::{escape, parse, unescape, Element};
+
 use crate::http::{respond, HttpServer};
 
 /// A user account of the test project.
@@ -497,37 +499,6 @@ fn handle(inner: &Arc<Mutex<Inner>>, mut req: tiny_http::Request) {
     };
     drop(g);
     respond(req, status, ctype, out);
-}
-
-/// The value of `key` in an `application/x-www-form-urlencoded` body or query string.
-pub fn form_value(body: &[u8], key: &str) -> Option<String> {
-    let s = String::from_utf8_lossy(body);
-    s.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (percent_decode(k) == key).then(|| percent_decode(v))
-    })
-}
-
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn xml_error(op: &str, msg: &str) -> String {
