@@ -6,7 +6,7 @@
 //! does not start with a fresh interval. Drawing the first interval fresh cuts heavy-tailed down
 //! times short and makes SETI-like traces far too available (0.427 instead of 0.246 over 30
 //! days, measured; see ../shared/research/generators.md). The residual of X has density
-//! (1 − F(x)) / E[X]; it is sampled as U · X* with X* length-biased (density x f(x) / E[X]).
+//! (1 − F(x)) / E\[X\]; it is sampled as U · X* with X* length-biased (density x f(x) / E\[X\]).
 
 use rand::Rng;
 use rand_distr::{Distribution, Exp, Gamma, LogNormal, Weibull};

@@ -3,7 +3,7 @@
 //! Two availability models:
 //! - `renewal`: each host alternates up and down intervals drawn from its class's
 //!   distributions (a mixture of host classes with fractions), starting in a stationary state:
-//!   up with probability E[up] / (E[up] + E[down]) and with a residual-life first interval (see
+//!   up with probability E\[up\] / (E\[up\] + E\[down\]) and with a residual-life first interval (see
 //!   [`crate::dist`]). Optional bulk preemptions take a random fraction of the hosts down
 //!   together, as when a Grid'5000 reservation reclaims best-effort nodes.
 //! - `spot`: a pool of instances whose running count is `budget / price(t)`, capped at the pool
