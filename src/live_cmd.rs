@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 use spequlos_runtime::api::Api;
-use spequlos_testbed::demo::{self, DemoConfig};
 use spequlos_runtime::service::{Service, ServiceConfig};
+use spequlos_testbed::demo::{self, DemoConfig};
 use spequlos_testbed::{Testbed, TestbedConfig};
 
 use crate::BadInput;

@@ -163,10 +163,12 @@ impl QosController {
         }
     }
 
-    /// The driver could not start worker `id` (a Cloud error). It is forgotten, and the
-    /// next tick starts a replacement if the order can still pay for one. The driver must not
-    /// keep the charge the start tick made for it (see `Ledger::apply`).
-    pub fn start_failed(&mut self, id: WorkerId) {
+    /// The driver could not start worker `id` (a Cloud error) in the turn whose decisions
+    /// it carries out on `ledger`. The charge that turn made for it is taken back (it never
+    /// ran), it is forgotten, and the next tick starts a replacement if the order can still
+    /// pay for one.
+    pub fn start_failed(&mut self, id: WorkerId, ledger: &mut Ledger) {
+        ledger.withdraw_charge(&self.bot, id);
         if self.running.remove(&id).is_some() {
             self.restarts += 1;
         }
@@ -475,13 +477,15 @@ mod tests {
         let (mut c, mut l, bot) = setup("9A-F2-D", 100);
         let d = c.tick(0.0, &progress(10, 10, 5), &[], &mut l);
         assert_eq!(d.len(), 3, "duplicate + 2 starts: {d:?}");
-        // Worker 1 did not start: the driver drops it (and its charge).
-        c.start_failed(1);
+        // Worker 1 did not start: forgotten, and its start charge taken back.
+        c.start_failed(1, &mut l);
         assert_eq!(c.running().collect::<Vec<_>>(), vec![0]);
+        assert_eq!(l.order_of(&bot).unwrap().spent, 1);
         let d = c.tick(240.0, &progress(10, 10, 5), &[], &mut l);
         assert_eq!(d, vec![Decision::StartWorker { id: 2 }]);
         assert_eq!(c.running().collect::<Vec<_>>(), vec![0, 2]);
-        assert_eq!(l.order_of(&bot).unwrap().spent, 2 + 2);
+        assert_eq!(l.order_of(&bot).unwrap().spent, 1 + 2);
+        l.verify().unwrap();
         assert!(c.tick(480.0, &progress(10, 10, 5), &[], &mut l).is_empty());
     }
 

@@ -229,6 +229,27 @@ impl Ledger {
         Ok(())
     }
 
+    /// Takes back the last charge of `worker` to `bot`: the entry goes and its credits return
+    /// to the order. Only for a movement nobody has committed yet (a turn's scratch ledger,
+    /// see [`Ledger::scratch`]): a worker whose start failed was charged for a tick it never
+    /// ran. Returns the credits given back (0 if there was no such charge).
+    pub fn withdraw_charge(&mut self, bot: &BotKey, worker: u32) -> Credits {
+        let Some(i) = self.entries.iter().rposition(|e| {
+            matches!(&e.kind, EntryKind::Charge { bot: b, worker: w } if b == bot && *w == worker)
+        }) else {
+            return 0;
+        };
+        let e = self.entries.remove(i);
+        for (k, later) in self.entries.iter_mut().enumerate().skip(i) {
+            later.seq = k as u64;
+        }
+        if let Some(o) = self.orders.get_mut(bot) {
+            o.spent -= e.amount;
+        }
+        self.circulating += e.amount;
+        e.amount
+    }
+
     /// Closes the order of a finished BoT and returns what it did not spend to its user.
     pub fn close(&mut self, t: f64, bot: &BotKey) -> Result<Credits, LedgerError> {
         let o = self

@@ -22,7 +22,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use spequlos_check::{int, real, real_above, Checked, FieldError};
-use spequlos_core::ledger::EntryKind;
 use spequlos_core::{
     Activity, BotKey, BotProgress, Credits, Decision, Oracle, OracleParams, Prediction,
     QosController, QosParams, Sample, Strategy, Trigger, Usage, WorkerId, WorkerReport,
@@ -704,7 +703,9 @@ impl Service {
                 if r.lost.contains(&name) {
                     b.controller.worker_lost(id);
                 } else if r.failed.contains(&name) {
-                    b.controller.start_failed(id);
+                    // Recorded as starting and never up: its charges were committed with
+                    // ticks it was counted in; it is replaced as a lost one is.
+                    b.controller.worker_lost(id);
                 }
             }
         }
@@ -853,10 +854,10 @@ impl Service {
             let mut ledger = lock(&self.shared).store.ledger().scratch(key);
             let decisions = st.controller.cancel(rel, &mut ledger);
             st.cancelled = true;
-            self.carry_out(&mut st, &decisions, now, rel);
+            self.carry_out(&mut st, &decisions, &mut ledger, now, rel);
             st.finished = true;
             self.finish(&mut st);
-            self.commit(st, &ledger, &BTreeSet::new(), now, false);
+            self.commit(st, &ledger, now, false);
             return;
         }
         let obs = self.observe(&st, owner_key.as_deref(), now);
@@ -926,7 +927,7 @@ impl Service {
                 self.note(key, msg);
             }
         }
-        let failed = self.carry_out(&mut st, &decisions, now, rel);
+        self.carry_out(&mut st, &decisions, &mut ledger, now, rel);
         let finished_now = st.finished;
         if st.duplicate_pending && st.copies.is_none() && !st.finished {
             if let Some(incomplete) = &incomplete {
@@ -936,7 +937,7 @@ impl Service {
         if finished_now {
             self.finish(&mut st);
         }
-        self.commit(st, &ledger, &failed, now, finished_now);
+        self.commit(st, &ledger, now, finished_now);
     }
 
     /// Open copies (of unfinished jobs, not finished, not cancelled) that no running worker
@@ -968,18 +969,19 @@ impl Service {
         }
     }
 
-    /// Carries the controller's decisions out: workers started and stopped through the
-    /// driver. Returns the workers whose start failed (their start charge is not kept).
+    /// Carries the controller's decisions out on the turn's `ledger`: workers started and
+    /// stopped through the driver; a start that fails is handed back to the core, which takes
+    /// its charge back.
     fn carry_out(
         &mut self,
         st: &mut BotState,
         decisions: &[Decision],
+        ledger: &mut spequlos_core::Ledger,
         now: f64,
         rel: f64,
-    ) -> BTreeSet<WorkerId> {
+    ) {
         let key = st.key.clone();
         let key = &key;
-        let mut failed = BTreeSet::new();
         for d in decisions {
             match *d {
                 Decision::DuplicateIncomplete => st.duplicate_pending = true,
@@ -993,8 +995,7 @@ impl Service {
                             key,
                             format!("worker {id} did not start, retried next tick: {e}"),
                         );
-                        st.controller.start_failed(id);
-                        failed.insert(id);
+                        st.controller.start_failed(id, ledger);
                     } else {
                         self.note(key, format!("started {}", cloud::worker_name(key, id)));
                     }
@@ -1045,7 +1046,6 @@ impl Service {
                 }
             }
         }
-        failed
     }
 
     /// A finished BoT's copies batch is retired (its unsent copies cancelled) unless a copy
@@ -1094,24 +1094,13 @@ impl Service {
         }
     }
 
-    /// Commits the turn: the ledger movements made on the scratch ledger (without the start
-    /// charge of workers that did not start, at Unix time) with the BoT's new state, in one
-    /// transaction; a BoT that completed teaches the Oracle.
-    fn commit(
-        &mut self,
-        mut st: BotState,
-        ledger: &spequlos_core::Ledger,
-        failed: &BTreeSet<WorkerId>,
-        now: f64,
-        learn: bool,
-    ) {
+    /// Commits the turn: the ledger movements made on the scratch ledger (at Unix time) with
+    /// the BoT's new state, in one transaction; a BoT that completed teaches the Oracle.
+    fn commit(&mut self, mut st: BotState, ledger: &spequlos_core::Ledger, now: f64, learn: bool) {
         let key = st.key.clone();
         let entries: Vec<_> = ledger
             .entries()
             .iter()
-            .filter(
-                |e| !matches!(e.kind, EntryKind::Charge { worker, .. } if failed.contains(&worker)),
-            )
             .map(|e| {
                 let mut e = e.clone();
                 e.t = now;

@@ -16,13 +16,13 @@ use serde_json::json;
 use spequlos_core::metrics::{pair, run_metrics};
 use spequlos_core::{BotProgress, QosParams};
 
+use crate::server::{Testbed, TestbedConfig};
 use spequlos_runtime::adapter::{BoincAdapter, BoincDg, DgAdapter};
 use spequlos_runtime::api::Api;
 use spequlos_runtime::boinc::{InputFile, JobSpec};
 use spequlos_runtime::client::{self, Client, ClientSpec};
 use spequlos_runtime::local::LocalConfig;
 use spequlos_runtime::service::{unix_now, CloudConfig, JobDesc, Service, ServiceConfig};
-use crate::server::{Testbed, TestbedConfig};
 
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
