@@ -619,7 +619,19 @@ fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-const BACKING_OFF: &str = "backing off";
+/// Why a tick learnt nothing new about a BoT.
+#[derive(Debug, thiserror::Error)]
+enum ObserveError {
+    /// The DG failed recently: not asked again before its back-off passes (not logged again).
+    #[error("backing off")]
+    BackingOff,
+    #[error("unknown DG `{0}`")]
+    UnknownDg(String),
+    #[error("batch `{0}` is not a BOINC batch id")]
+    NotABatchId(String),
+    #[error("{err} (retry in {retry_in:.0} s)")]
+    Dg { err: DgError, retry_in: f64 },
+}
 
 impl Service {
     /// Opens the store, restores every BoT and the Oracle, and reconciles the Cloud with the
@@ -776,20 +788,20 @@ impl Service {
         st: &BotState,
         owner_key: Option<&str>,
         now: f64,
-    ) -> Result<Observation, String> {
+    ) -> Result<Observation, ObserveError> {
         let dg = st.key.dg.clone();
         if !self.backoff.ready(&dg, now) {
-            return Err(BACKING_OFF.into());
+            return Err(ObserveError::BackingOff);
         }
         let adapter = self
             .adapters
             .get_mut(&dg)
-            .ok_or_else(|| format!("unknown DG `{dg}`"))?;
+            .ok_or_else(|| ObserveError::UnknownDg(dg.clone()))?;
         let batch_id: i64 = st
             .key
             .batch
             .parse()
-            .map_err(|_| format!("batch `{}` is not a BOINC batch id", st.key.batch))?;
+            .map_err(|_| ObserveError::NotABatchId(st.key.batch.clone()))?;
         let owner = owner_key.map_or(As::Service, As::Owner);
         let result = (|| {
             let orig = adapter.query(owner, batch_id)?;
@@ -797,16 +809,16 @@ impl Service {
                 Some(c) => Some(adapter.query(As::Service, c.batch_id)?),
                 None => None,
             };
-            Ok::<_, crate::adapter::DgError>((orig, copies))
+            Ok::<_, DgError>((orig, copies))
         })();
         let (orig, copies) = match result {
             Ok(v) => {
                 self.backoff.succeeded(&dg);
                 v
             }
-            Err(e) => {
-                let delay = self.backoff.failed(&dg, now);
-                return Err(format!("{e} (retry in {delay:.0} s)"));
+            Err(err) => {
+                let retry_in = self.backoff.failed(&dg, now);
+                return Err(ObserveError::Dg { err, retry_in });
             }
         };
         let no_aborts = BTreeSet::new();
@@ -885,12 +897,11 @@ impl Service {
                 }
                 Some(o.incomplete)
             }
+            // The failure itself was logged; the skipped queries of the back-off are not.
+            Err(ObserveError::BackingOff) => None,
             Err(e) => {
-                // The failure itself was logged; the skipped queries of the back-off are not.
-                if e != BACKING_OFF {
-                    self.note(key, format!("DG query failed: {e}"));
-                    st.last_error = Some(e);
-                }
+                self.note(key, format!("DG query failed: {e}"));
+                st.last_error = Some(e.to_string());
                 None
             }
         };
