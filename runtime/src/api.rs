@@ -27,9 +27,7 @@ use spequlos_core::{BotKey, Credits};
 use tokio::sync::{oneshot, Semaphore};
 
 use crate::adapter::BoincDg;
-use crate::service::{
-    check_account, clip, unix_now, BatchCheck, JobDesc, OrderError, Owner, Shared,
-};
+use crate::service::{check_account, clip, BatchCheck, JobDesc, OrderError, Owner, Shared};
 use crate::store::{StoreError, User, WorkerState};
 
 /// Largest request body accepted (413 beyond).
@@ -292,8 +290,9 @@ async fn handle(state: &Arc<ApiState>, req: Request<Incoming>) -> Reply {
             match checked {
                 Ok(Ok(owner)) => tokio::task::spawn_blocking(move || {
                     let mut g = lock(&shared);
+                    let now = g.clock.now();
                     let placed = g.order(
-                        unix_now(),
+                        now,
                         &p.user,
                         &p.key,
                         p.credits,
@@ -509,7 +508,7 @@ fn route(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &[u8]) 
             match g.bots.get(&key) {
                 Some(b) if !caller.may_act_for(&b.user) => err(403, "not your BoT"),
                 None => err(404, format!("no order for batch `{batch}` on `{dg}`")),
-                Some(_) => match g.cancel(unix_now(), &key) {
+                Some(_) => match g.cancel(g.clock.now(), &key) {
                     Ok(()) => {
                         let mut v = order_json(g, &key);
                         v["cancelling"] = json!(true);
@@ -590,7 +589,7 @@ fn route_reply(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &
     let q = |k: &str| form_value(query.as_bytes(), k);
     let caller = caller.clone();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let now = unix_now();
+    let now = g.clock.now();
     match (method, segs.as_slice()) {
         ("POST", ["api", "users"]) => {
             if !matches!(caller, Caller::Admin) {

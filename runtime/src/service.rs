@@ -314,6 +314,8 @@ pub struct Shared {
     pub cfg: ServiceConfig,
     /// Orders whose cancellation the Scheduler has yet to carry out (kept in the store too).
     pub cancels: BTreeSet<BotKey>,
+    /// The service's time, for the Scheduler and the API alike.
+    pub clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -457,6 +459,45 @@ pub fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Where the service reads the time (Unix seconds): the wall clock in production, a clock the
+/// test moves ([`ManualClock`]) when ticks, charges and deadlines are checked without waiting.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> f64;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WallClock;
+
+impl Clock for WallClock {
+    fn now(&self) -> f64 {
+        unix_now()
+    }
+}
+
+/// A clock that moves only when told; clones share the time.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock(Arc<Mutex<f64>>);
+
+impl ManualClock {
+    pub fn at(t: f64) -> ManualClock {
+        ManualClock(Arc::new(Mutex::new(t)))
+    }
+
+    /// Moves the clock `dt` seconds on; returns the new time.
+    pub fn advance(&self, dt: f64) -> f64 {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *g += dt;
+        *g
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> f64 {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Shared {
@@ -637,6 +678,15 @@ impl Service {
     /// Opens the store, restores every BoT and the Oracle, and reconciles the Cloud with the
     /// committed Scheduler state: workers it counts as running are adopted, the others stopped.
     pub fn open(cfg: ServiceConfig, log: Box<dyn FnMut(&str) + Send>) -> anyhow::Result<Service> {
+        Service::open_with_clock(cfg, log, Arc::new(WallClock))
+    }
+
+    /// As [`Service::open`], reading the time from `clock`.
+    pub fn open_with_clock(
+        cfg: ServiceConfig,
+        log: Box<dyn FnMut(&str) + Send>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Service> {
         let adapters: BTreeMap<String, Box<dyn DgAdapter>> = cfg
             .boinc
             .iter()
@@ -663,7 +713,7 @@ impl Service {
             }
             CloudConfig::Command(c) => Box::new(CommandDriver::new(c.clone())),
         };
-        Self::with_parts(cfg, adapters, driver, log)
+        Self::with_parts(cfg, adapters, driver, log, clock)
     }
 
     /// The part of [`Service::open`] after the adapters and the driver are built.
@@ -672,6 +722,7 @@ impl Service {
         adapters: BTreeMap<String, Box<dyn DgAdapter>>,
         mut driver: Box<dyn CloudDriver + Send>,
         mut log: Box<dyn FnMut(&str) + Send>,
+        clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Service> {
         let store = Store::open(&cfg.db)?;
         let mut bots = BTreeMap::new();
@@ -694,7 +745,7 @@ impl Service {
                 .map_err(|e| anyhow::anyhow!("{}: Oracle history: {e}", cfg.db.display()))?,
             None => Oracle::new(cfg.oracle.clone()),
         };
-        let now = unix_now();
+        let now = clock.now();
         let wanted = |k: &BotKey, w: WorkerId| {
             bots.get(k)
                 .is_some_and(|b: &BotState| !b.finished && b.controller.running().any(|r| r == w))
@@ -731,6 +782,7 @@ impl Service {
                 oracle,
                 cfg,
                 cancels,
+                clock,
             })),
             adapters,
             driver,
@@ -745,14 +797,14 @@ impl Service {
     /// Runs the Scheduler until `stop` is set: a tick every `params.tick` seconds, driver
     /// maintenance every `poll` seconds.
     pub fn run(&mut self, stop: &AtomicBool) {
-        let (tick, poll) = {
+        let (tick, poll, clock) = {
             let g = lock(&self.shared);
-            (g.cfg.params.tick, g.cfg.poll)
+            (g.cfg.params.tick, g.cfg.poll, g.clock.clone())
         };
-        let mut next_tick = unix_now();
+        let mut next_tick = clock.now();
         let mut next_poll = next_tick;
         while !stop.load(Ordering::SeqCst) {
-            let now = unix_now();
+            let now = clock.now();
             if now >= next_tick {
                 self.tick(now);
                 next_tick += tick * ((now - next_tick) / tick).floor().max(0.0) + tick;
@@ -1262,7 +1314,7 @@ impl Service {
     /// Stops every worker the driver runs (the demo's cleanup; a normal shutdown leaves them
     /// to be adopted at restart).
     pub fn stop_all_workers(&mut self) {
-        let now = unix_now();
+        let now = lock(&self.shared).clock.now();
         if let Ok(names) = self.driver.list() {
             for n in names {
                 let g = lock(&self.shared);

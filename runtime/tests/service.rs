@@ -16,7 +16,7 @@ use spequlos_runtime::adapter::{BoincAdapter, BoincDg, DgAdapter};
 use spequlos_runtime::api::Api;
 use spequlos_runtime::boinc::JobSpec;
 use spequlos_runtime::cloud::CommandConfig;
-use spequlos_runtime::service::{CloudConfig, Owner, Service, ServiceConfig};
+use spequlos_runtime::service::{Clock, CloudConfig, ManualClock, Owner, Service, ServiceConfig};
 use spequlos_runtime::store::{self, Store};
 use spequlos_testbed::{Fault, ScriptedHost, Testbed, TestbedConfig};
 
@@ -716,9 +716,12 @@ fn a_failed_or_unanswered_duplication_is_cleaned_up_or_adopted_never_made_twice(
     );
     let logs = Arc::new(Mutex::new(Vec::<String>::new()));
     let l2 = logs.clone();
-    let mut service = Service::open(
+    // The service's clock moves one tick (240 s) per turn: no waiting.
+    let clock = ManualClock::at(spequlos_runtime::service::unix_now());
+    let mut service = Service::open_with_clock(
         cfg,
         Box::new(move |m| l2.lock().unwrap().push(m.to_string())),
+        Arc::new(clock.clone()),
     )
     .unwrap();
     let shared = service.shared();
@@ -737,14 +740,21 @@ fn a_failed_or_unanswered_duplication_is_cleaned_up_or_adopted_never_made_twice(
     {
         let mut g = shared.lock().unwrap();
         let descs = alice_with_her_account(&mut g, &jobs);
-        let now = spequlos_runtime::service::unix_now();
-        g.order(now, "alice", &key, 100, Some("9A-F1-D"), descs, Owner::User)
-            .unwrap();
+        g.order(
+            clock.now(),
+            "alice",
+            &key,
+            100,
+            Some("9A-F1-D"),
+            descs,
+            Owner::User,
+        )
+        .unwrap();
     }
     let mut hosts = Hosts::new(tb.url());
     let tick = |service: &mut Service, hosts: &mut Hosts, cloud: bool| {
         hosts.step(cloud);
-        service.tick(spequlos_runtime::service::unix_now());
+        service.tick(clock.advance(240.0));
     };
     // The straggler (d0) and the others sent; 9A fires; the copies batch fails on d0__spq.
     for _ in 0..2 {
