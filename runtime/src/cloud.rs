@@ -51,9 +51,9 @@ pub trait CloudDriver {
     fn held(&self, _name: &str) -> Option<u32> {
         None
     }
-    /// Makes the worker's client report its finished results now (the core asks when the
-    /// worker is [`spequlos_core::Activity::Owing`]).
-    /// Returns whether the client was told (drivers space these out: see
+    /// Makes the worker's client contact the server now: to report finished results
+    /// ([`spequlos_core::Activity::Owing`]) or to ask for work (`Asking`, `Waiting`). Returns
+    /// whether the client was told (drivers space these out: see
     /// [`crate::client::POKE_INTERVAL`]).
     fn report(&mut self, _name: &str) -> Result<bool, CloudError> {
         Ok(false)
