@@ -162,6 +162,18 @@ fn serve(cfg: &Path, log: &Path) -> Child {
         .unwrap()
 }
 
+/// A job of the test application: `seconds` of work, one inline input, 1e9 operations.
+fn app_job(name: String, seconds: u32, target_user: Option<i64>, input: String) -> JobSpec {
+    JobSpec {
+        name,
+        rsc_fpops_est: 1e9,
+        command_line: format!("--seconds {seconds}"),
+        target_user,
+        priority: None,
+        inputs: vec![InputFile::Inline { content: input }],
+    }
+}
+
 /// A testbed, `spequlos serve` with the `local` Cloud driver on it, user bob with credits,
 /// and a batch of `n` jobs of `seconds` each ordered for him under `strategy`; a Cloud worker
 /// with no task yet counts as booting for `boot_grace` seconds.
@@ -244,16 +256,7 @@ stop_grace = 3.0
             assert!(st == 200 || st == 201, "{url}: {st} {b}");
         }
         let jobs: Vec<JobSpec> = (0..n)
-            .map(|i| JobSpec {
-                name: format!("k{i}"),
-                rsc_fpops_est: 1e9,
-                command_line: format!("--seconds {seconds}"),
-                target_user: None,
-                priority: None,
-                inputs: vec![InputFile::Inline {
-                    content: format!("k{i}\n"),
-                }],
-            })
+            .map(|i| app_job(format!("k{i}"), seconds, None, format!("k{i}\n")))
             .collect();
         let batch = BoincAdapter::new(BoincDg {
             name: "tb".into(),
@@ -583,16 +586,7 @@ fn cloud_workers_take_one_copy_each_where_the_server_lets_hosts_hoard() {
     // No max_wus_in_progress: a request is filled from the estimates, as on a project
     // nobody tuned.
     let tb = Testbed::start(TestbedConfig::default(), "127.0.0.1:0").unwrap();
-    let copy = |name: String| JobSpec {
-        name,
-        rsc_fpops_est: 1e9,
-        command_line: "--seconds 30".into(),
-        target_user: Some(2),
-        priority: None,
-        inputs: vec![InputFile::Inline {
-            content: "copy\n".into(),
-        }],
-    };
+    let copy = |name: String| app_job(name, 30, Some(2), "copy\n".into());
     let submit = |tag: &str| {
         let jobs: Vec<JobSpec> = (0..4).map(|i| copy(format!("{tag}{i}"))).collect();
         let r = submit_rpc(
@@ -651,15 +645,8 @@ fn real_clients_run_jobs_and_copies_reach_only_the_cloud_account() {
     let tmp = tempfile::tempdir().unwrap();
     let tb = Testbed::local(120.0).unwrap();
     let mut clients = Clients(Vec::new());
-    let job = |name: &str, target: Option<i64>, secs: u32| JobSpec {
-        name: name.into(),
-        rsc_fpops_est: 1e9,
-        command_line: format!("--seconds {secs}"),
-        target_user: target,
-        priority: None,
-        inputs: vec![InputFile::Inline {
-            content: format!("input of {name}\n"),
-        }],
+    let job = |name: &str, target: Option<i64>, secs: u32| {
+        app_job(name.into(), secs, target, format!("input of {name}\n"))
     };
     // One long job goes to the volunteer; its copy, targeted, only to the Cloud worker.
     let r = submit_rpc(
@@ -803,15 +790,9 @@ fn real_boinc_server_bot_completes_through_the_copy_and_keeps_every_output() {
         copy_delay_bound: 0.0,
     };
     let jobs: Vec<JobSpec> = (0..6)
-        .map(|i| JobSpec {
-            name: format!("rb{run}_{}_j{i}", std::process::id()),
-            rsc_fpops_est: 1e9,
-            command_line: "--seconds 3".into(),
-            target_user: None,
-            priority: None,
-            inputs: vec![InputFile::Inline {
-                content: format!("input {i}\n"),
-            }],
+        .map(|i| {
+            let name = format!("rb{run}_{}_j{i}", std::process::id());
+            app_job(name, 3, None, format!("input {i}\n"))
         })
         .collect();
     let batch = BoincAdapter::new(BoincDg {

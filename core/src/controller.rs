@@ -55,6 +55,31 @@ pub struct WorkerReport {
     pub activity: Activity,
 }
 
+/// Open copies (of unfinished tasks, neither finished nor cancelled) that no running worker
+/// holds are waiting to be sent, or were lost with their worker and come back to a Cloud
+/// worker when their deadline passes: as many idle workers as there are such copies are
+/// marked [`Activity::Waiting`], so they are kept (and told to ask again) for them. `held[i]`
+/// is how many tasks `reports[i]`'s worker holds; nothing is marked when that is unknown for
+/// a worker that is neither booting nor lost.
+pub fn wait_for_open_copies(reports: &mut [WorkerReport], held: &[Option<u32>], open: u32) {
+    let mut holding = 0u32;
+    for (r, h) in reports.iter().zip(held) {
+        match (r.activity, h) {
+            (Activity::Lost, _) | (Activity::Booting, None) => {}
+            (_, Some(n)) => holding = holding.saturating_add(*n),
+            (_, None) => return,
+        }
+    }
+    let mut orphans = open.saturating_sub(holding);
+    for r in reports.iter_mut().filter(|r| r.activity == Activity::Idle) {
+        if orphans == 0 {
+            break;
+        }
+        r.activity = Activity::Waiting;
+        orphans -= 1;
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StopReason {
     BotComplete,
@@ -676,5 +701,34 @@ mod tests {
         );
         assert!(c.tick(480.0, &progress(10, 10, 9), &[], &mut l).is_empty());
         l.verify().unwrap();
+    }
+
+    #[test]
+    fn idle_workers_wait_for_open_copies_nobody_holds() {
+        let reports = |a: &[Activity]| -> Vec<WorkerReport> {
+            a.iter()
+                .enumerate()
+                .map(|(i, &activity)| WorkerReport {
+                    id: i as WorkerId,
+                    activity,
+                })
+                .collect()
+        };
+        use Activity::*;
+        // Two open copies, one held by the busy worker: one idle worker waits for the other.
+        let mut r = reports(&[Busy, Idle, Idle]);
+        wait_for_open_copies(&mut r, &[Some(1), Some(0), Some(0)], 2);
+        assert_eq!(
+            r.iter().map(|r| r.activity).collect::<Vec<_>>(),
+            [Busy, Waiting, Idle]
+        );
+        // A lost worker's holdings do not count; a booting one's unknown is fine.
+        let mut r = reports(&[Lost, Booting, Idle]);
+        wait_for_open_copies(&mut r, &[None, None, Some(0)], 1);
+        assert_eq!(r[2].activity, Waiting);
+        // Unknown holdings of a running worker: nothing is decided.
+        let mut r = reports(&[Busy, Idle]);
+        wait_for_open_copies(&mut r, &[None, Some(0)], 5);
+        assert_eq!(r[1].activity, Idle);
     }
 }

@@ -20,7 +20,9 @@ pub mod progress;
 pub mod strategy;
 pub mod trigger;
 
-pub use controller::{Activity, Decision, QosController, StopReason, WorkerId, WorkerReport};
+pub use controller::{
+    wait_for_open_copies, Activity, Decision, QosController, StopReason, WorkerId, WorkerReport,
+};
 pub use ledger::{BotKey, Credits, Ledger};
 pub use metrics::{PairMetrics, RunMetrics};
 pub use oracle::{Oracle, OracleParams, Prediction};

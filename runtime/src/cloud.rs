@@ -115,6 +115,19 @@ fn default_boot_grace() -> f64 {
 
 impl CommandConfig {
     /// Command lines non-empty; `boot_grace` and `ask_grace` in [0, 3600] s.
+    /// Start, stop and list command lines; no `tasks` or `report` command, default graces.
+    pub fn new(start: String, stop: String, list: String) -> CommandConfig {
+        CommandConfig {
+            start,
+            stop,
+            list,
+            tasks: None,
+            report: None,
+            boot_grace: default_boot_grace(),
+            ask_grace: crate::local::default_ask_grace(),
+        }
+    }
+
     pub fn validate(&self) -> Checked {
         let given = [
             ("start", Some(&self.start)),
@@ -350,17 +363,13 @@ mod tests {
         let state = dir.join("running");
         std::fs::write(&state, "").unwrap();
         let s = state.display();
-        CommandDriver::new(CommandConfig {
-            start: format!(
+        CommandDriver::new(CommandConfig::new(
+            format!(
                 "case {{name}} in *-fail-*) echo no quota >&2; exit 3;; esac; echo {{name}} >> {s}"
             ),
-            stop: format!("grep -vx {{name}} {s} > {s}.tmp || true; mv {s}.tmp {s}"),
-            list: format!("cat {s}"),
-            tasks: None,
-            report: None,
-            boot_grace: 45.0,
-            ask_grace: 15.0,
-        })
+            format!("grep -vx {{name}} {s} > {s}.tmp || true; mv {s}.tmp {s}"),
+            format!("cat {s}"),
+        ))
     }
 
     #[test]

@@ -278,6 +278,10 @@ pub struct BotState {
     /// made again under new names.
     #[serde(default)]
     pub copy_attempt: u32,
+    /// Open copies at the last successful observation (kept while the DG cannot be read, so
+    /// a worker waiting for a lost copy is not stopped meanwhile).
+    #[serde(default)]
+    pub copies_open: u32,
     /// The order was cancelled (and its remaining credits refunded) before completion.
     #[serde(default)]
     pub cancelled: bool,
@@ -614,6 +618,7 @@ impl Shared {
                     owner,
                     cancelled: false,
                     copy_attempt: 0,
+                    copies_open: 0,
                 }
             }
         };
@@ -925,10 +930,10 @@ impl Service {
             return;
         }
         let obs = self.observe(&st, owner_key.as_deref(), now);
-        let copies_open = obs.as_ref().map_or(0, |o| o.copies_open);
         let incomplete = match obs {
             Ok(o) => {
                 st.last_error = None;
+                st.copies_open = o.copies_open;
                 // The batch's size is known from the DG; until anything was recorded the
                 // job list given with the order may differ (or be absent).
                 if st.progress.total() != o.njobs && st.seen_assigned == 0 {
@@ -969,7 +974,13 @@ impl Service {
                 activity: self.driver.activity(&cloud::worker_name(key, id)),
             })
             .collect();
-        self.keep_for_orphans(key, &mut reports, copies_open);
+        // Open copies that no running worker holds keep idle workers for them (the core's
+        // rule); what the driver cannot tell decides nothing.
+        let held: Vec<Option<u32>> = reports
+            .iter()
+            .map(|r| self.driver.held(&cloud::worker_name(key, r.id)))
+            .collect();
+        spequlos_core::wait_for_open_copies(&mut reports, &held, st.copies_open);
         st.progress.record_sample(Sample {
             t: rel,
             total: st.progress.total(),
@@ -1001,35 +1012,6 @@ impl Service {
             self.finish(&mut st);
         }
         self.commit(st, &ledger, now, finished_now);
-    }
-
-    /// Open copies (of unfinished jobs, not finished, not cancelled) that no running worker
-    /// holds are either waiting to be sent or were lost with their worker, and come back to
-    /// a Cloud worker once their deadline (`copy_delay_bound`) passes. As many idle workers
-    /// as there are such copies are reported waiting, so the core keeps them (and has them
-    /// ask again) for those copies. Only when the driver can tell what each worker holds.
-    fn keep_for_orphans(&self, key: &BotKey, reports: &mut [WorkerReport], open: u32) {
-        let mut held = 0u32;
-        for r in reports.iter() {
-            if r.activity == Activity::Lost {
-                continue;
-            }
-            match self.driver.held(&cloud::worker_name(key, r.id)) {
-                Some(n) => held += n,
-                None if r.activity == Activity::Booting => {}
-                None => return,
-            }
-        }
-        let mut orphans = open.saturating_sub(held);
-        for r in reports.iter_mut() {
-            if orphans == 0 {
-                break;
-            }
-            if r.activity == Activity::Idle {
-                r.activity = Activity::Waiting;
-                orphans -= 1;
-            }
-        }
     }
 
     /// Carries the controller's decisions out on the turn's `ledger`: workers started and

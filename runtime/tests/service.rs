@@ -41,17 +41,13 @@ fn fake_cloud(dir: &Path, fail: u32) -> CloudConfig {
     let n = dir.join("failures").display().to_string();
     std::fs::write(&s, "").unwrap();
     std::fs::write(&n, "0").unwrap();
-    CloudConfig::Command(CommandConfig {
-        start: format!(
+    CloudConfig::Command(CommandConfig::new(
+        format!(
             "f=$(cat {n}); if [ \"$f\" -lt {fail} ]; then echo $((f+1)) > {n}; echo quota exceeded >&2; exit 1; fi; echo {{name}} >> {s}"
         ),
-        stop: format!("grep -vx {{name}} {s} > {s}.tmp || true; mv {s}.tmp {s}"),
-        list: format!("cat {s}"),
-        tasks: None,
-        report: None,
-        boot_grace: 45.0,
-        ask_grace: 15.0,
-    })
+        format!("grep -vx {{name}} {s} > {s}.tmp || true; mv {s}.tmp {s}"),
+        format!("cat {s}"),
+    ))
 }
 
 fn config(dir: &Path, dgs: Vec<BoincDg>, cloud: CloudConfig, tick: f64) -> ServiceConfig {
@@ -700,6 +696,25 @@ fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_st
     );
 }
 
+/// The service on `tb` with the fake Cloud, 240-s ticks the test makes itself at `clock`'s
+/// time, and its log.
+fn ticked_by_hand(
+    dir: &Path,
+    tb: &Testbed,
+    clock: &ManualClock,
+) -> (Service, Arc<Mutex<Vec<String>>>) {
+    let cfg = config(dir, vec![dg("tb", tb.url())], fake_cloud(dir, 0), 240.0);
+    let logs = Arc::new(Mutex::new(Vec::<String>::new()));
+    let l2 = logs.clone();
+    let service = Service::open_with_clock(
+        cfg,
+        Box::new(move |m| l2.lock().unwrap().push(m.to_string())),
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    (service, logs)
+}
+
 /// Duplication against the real server's non-atomic `submit_batch` (the testbed's default):
 /// a first try that fails on a job name already in use leaves an empty batch, which is
 /// cleaned up and the copies submitted again under new names; that submission is made but
@@ -708,22 +723,9 @@ fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_st
 fn a_failed_or_unanswered_duplication_is_cleaned_up_or_adopted_never_made_twice() {
     let dir = tempfile::tempdir().unwrap();
     let tb = Testbed::scripted(3600.0).unwrap();
-    let cfg = config(
-        dir.path(),
-        vec![dg("tb", tb.url())],
-        fake_cloud(dir.path(), 0),
-        240.0,
-    );
-    let logs = Arc::new(Mutex::new(Vec::<String>::new()));
-    let l2 = logs.clone();
     // The service's clock moves one tick (240 s) per turn: no waiting.
     let clock = ManualClock::at(spequlos_runtime::service::unix_now());
-    let mut service = Service::open_with_clock(
-        cfg,
-        Box::new(move |m| l2.lock().unwrap().push(m.to_string())),
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
+    let (mut service, logs) = ticked_by_hand(dir.path(), &tb, &clock);
     let shared = service.shared();
     let jobs: Vec<JobSpec> = ["d0", "d1", "d2"].iter().map(|n| job(n)).collect();
     let batch = BoincAdapter::new(BoincDg {
@@ -814,19 +816,8 @@ fn one_host_hoarding_the_batch_fires_9a_at_once_and_the_service_says_why() {
         "127.0.0.1:0",
     )
     .unwrap();
-    let cfg = config(
-        dir.path(),
-        vec![dg("tb", tb.url())],
-        fake_cloud(dir.path(), 0),
-        240.0,
-    );
-    let logs = Arc::new(Mutex::new(Vec::<String>::new()));
-    let l2 = logs.clone();
-    let mut service = Service::open(
-        cfg,
-        Box::new(move |m| l2.lock().unwrap().push(m.to_string())),
-    )
-    .unwrap();
+    let clock = ManualClock::at(spequlos_runtime::service::unix_now());
+    let (mut service, logs) = ticked_by_hand(dir.path(), &tb, &clock);
     let jobs = one_second_jobs(6);
     let batch = BoincAdapter::new(BoincDg {
         authenticator: "scientist_key".into(),
@@ -839,14 +830,21 @@ fn one_host_hoarding_the_batch_fires_9a_at_once_and_the_service_says_why() {
         let shared = service.shared();
         let mut g = shared.lock().unwrap();
         let descs = alice_with_her_account(&mut g, &jobs);
-        let now = spequlos_runtime::service::unix_now();
-        g.order(now, "alice", &key, 100, Some("9A-F1-D"), descs, Owner::User)
-            .unwrap();
+        g.order(
+            clock.now(),
+            "alice",
+            &key,
+            100,
+            Some("9A-F1-D"),
+            descs,
+            Owner::User,
+        )
+        .unwrap();
     }
     let mut host = ScriptedHost::new(tb.url(), "volunteer_key", "spqapp");
     let (got, _) = host.rpc(&[], true).unwrap();
     assert_eq!(got.len(), 6, "one request of 100 s takes every 1 s job");
-    service.tick(spequlos_runtime::service::unix_now());
+    service.tick(clock.advance(240.0));
     let log = logs.lock().unwrap().join("\n");
     assert!(log.contains("started"), "{log}");
     assert!(
