@@ -7,6 +7,7 @@
 //! - [`progress`]: what the Information module records about a BoT;
 //! - [`trigger`]: when to deploy Cloud workers;
 //! - [`controller`]: the Scheduler turn (deploy, size, stop, charge);
+//! - [`usage`]: what a Cloud worker computes (Flat, Reschedule, Duplicate; first result wins);
 //! - [`ledger`]: the Credit System;
 //! - [`oracle`]: completion-time prediction;
 //! - [`metrics`]: completion, tail, TRE, speedup, Cloud share, prediction checks.
@@ -19,6 +20,7 @@ pub mod params;
 pub mod progress;
 pub mod strategy;
 pub mod trigger;
+pub mod usage;
 
 pub use controller::{
     wait_for_open_copies, Activity, Decision, QosController, StopReason, WorkerId, WorkerReport,

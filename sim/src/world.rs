@@ -35,9 +35,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use spequlos_core::metrics::{self, PredictionCheck, PREDICTION_POINTS};
+use spequlos_core::usage::{self, Rotation, Source, TaskTable, TaskView};
 use spequlos_core::{
     Activity, BotKey, BotProgress, Decision, Ledger, Oracle, QosController, RunMetrics, Sample,
-    Usage, WorkerReport,
+    WorkerReport,
 };
 use spequlos_traces::Trace;
 
@@ -219,6 +220,41 @@ struct Task {
     executions: u32,
 }
 
+/// The task table as the core's usage policy sees it, for the Cloud worker `worker` asking
+/// (`NONE`: the Scheduler).
+struct Asking<'w, 'a> {
+    world: &'w World<'a>,
+    worker: u32,
+}
+
+impl TaskTable for Asking<'_, '_> {
+    fn task_count(&self) -> u32 {
+        self.world.tasks.len() as u32
+    }
+
+    fn view(&self, task: u32) -> TaskView {
+        let wd = self.world;
+        let tk = &wd.tasks[task as usize];
+        let is_cloud = |w: u32| wd.workers[w as usize].is_cloud();
+        if !tk.submitted || !tk.done_at.is_nan() {
+            // Nothing else matters to the policy (and the rotation passes most tasks).
+            return TaskView::default();
+        }
+        TaskView {
+            open: true,
+            on_volunteer: match &wd.sc.middleware {
+                Middleware::Xwhep(_) => tk.holder != NONE && !is_cloud(tk.holder),
+                Middleware::Boinc(_) => tk.in_progress > 0 && !tk.sent_to.contains(&self.worker),
+            },
+            on_cloud: tk
+                .execs
+                .iter()
+                .any(|&e| is_cloud(wd.execs[e as usize].worker)),
+            copied: tk.has_copy,
+        }
+    }
+}
+
 /// Everything a run produces.
 #[derive(Debug, Clone)]
 pub struct RunOutput {
@@ -259,8 +295,7 @@ pub struct World<'a> {
     pending: BTreeSet<u32>,
     /// Cloud Duplication queue.
     cloud_queue: BTreeSet<u32>,
-    /// Reschedule rotation position.
-    rotation: u32,
+    rotation: Rotation,
     progress: BotProgress,
     controller: QosController,
     ledger: Ledger,
@@ -361,7 +396,7 @@ impl<'a> World<'a> {
             tasks: task_vec,
             pending: BTreeSet::new(),
             cloud_queue: BTreeSet::new(),
-            rotation: 0,
+            rotation: Rotation::default(),
             progress: BotProgress::new(tasks.len() as u32),
             controller,
             ledger,
@@ -722,8 +757,8 @@ impl<'a> World<'a> {
         tk.holder = NONE;
         self.pending.remove(&task);
         self.cloud_queue.remove(&task);
-        // First result wins: cancel every other copy.
-        for e in std::mem::take(&mut self.tasks[task as usize].execs) {
+        let open = std::mem::take(&mut self.tasks[task as usize].execs);
+        for e in usage::to_cancel(true, open) {
             let w = self.execs[e as usize].worker;
             self.kill_exec(e, t);
             self.after_free(w, t);
@@ -932,26 +967,30 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Gives one task to worker `w`, following the middleware and the usage mode.
+    /// Gives one task to worker `w`, from the sources its usage mode gives it, in order.
     fn pick(&mut self, w: u32, t: f64) -> Option<u32> {
-        let cloud = self.workers[w as usize].is_cloud();
-        let usage = if cloud {
+        let usage = if self.workers[w as usize].is_cloud() {
             self.controller.strategy().usage()
         } else {
             None
         };
-        if usage == Some(Usage::Duplicate) {
-            let task = *self.cloud_queue.iter().next()?;
-            self.cloud_queue.remove(&task);
-            return Some(self.new_exec(task, w, ExecKind::Copy, t));
-        }
-        let normal = match &self.sc.middleware {
+        usage::sources(usage).iter().find_map(|src| match src {
+            Source::CloudQueue => {
+                let task = self.cloud_queue.pop_first()?;
+                Some(self.new_exec(task, w, ExecKind::Copy, t))
+            }
+            Source::Queue => self.take_normal(w, t),
+            Source::Rotation => self.reschedule(w, t),
+        })
+    }
+
+    /// The middleware's normal queue: the first waiting task (XWHEP), or the first workunit
+    /// with an unsent replica that `w` never had (BOINC).
+    fn take_normal(&mut self, w: u32, t: f64) -> Option<u32> {
+        let task = match &self.sc.middleware {
             Middleware::Xwhep(_) => {
-                let first = self.pending.first().copied();
-                if let Some(task) = first {
-                    self.pending.remove(&task);
-                    self.tasks[task as usize].holder = w;
-                }
+                let first = self.pending.pop_first()?;
+                self.tasks[first as usize].holder = w;
                 first
             }
             Middleware::Boinc(_) => {
@@ -959,24 +998,16 @@ impl<'a> World<'a> {
                     .pending
                     .iter()
                     .copied()
-                    .find(|&task| !self.tasks[task as usize].sent_to.contains(&w));
-                if let Some(task) = found {
-                    self.send_replica(task, w);
-                }
+                    .find(|&task| !self.tasks[task as usize].sent_to.contains(&w))?;
+                self.send_replica(found, w);
                 found
             }
         };
-        if let Some(task) = normal {
-            let e = self.new_exec(task, w, ExecKind::Normal, t);
-            if let Middleware::Boinc(b) = &self.sc.middleware {
-                self.q.push(t + b.delay_bound, Event::Deadline { exec: e });
-            }
-            return Some(e);
+        let e = self.new_exec(task, w, ExecKind::Normal, t);
+        if let Middleware::Boinc(b) = &self.sc.middleware {
+            self.q.push(t + b.delay_bound, Event::Deadline { exec: e });
         }
-        if usage == Some(Usage::Reschedule) {
-            return self.reschedule(w, t);
-        }
-        None
+        Some(e)
     }
 
     fn send_replica(&mut self, task: u32, w: u32) {
@@ -989,37 +1020,20 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Reschedule: duplicate, on Cloud worker `w`, the next task (rotating) that runs on a
-    /// volunteer only.
+    /// Reschedule: duplicates on Cloud worker `w` the task the core's rotation gives.
     fn reschedule(&mut self, w: u32, t: f64) -> Option<u32> {
-        let n = self.tasks.len() as u32;
-        for k in 0..n {
-            let task = (self.rotation + k) % n;
-            let tk = &self.tasks[task as usize];
-            if !tk.submitted || !tk.done_at.is_nan() {
-                continue;
-            }
-            let on_volunteer = match &self.sc.middleware {
-                Middleware::Xwhep(_) => {
-                    tk.holder != NONE && !self.workers[tk.holder as usize].is_cloud()
-                }
-                Middleware::Boinc(_) => tk.in_progress > 0 && !tk.sent_to.contains(&w),
-            };
-            let has_cloud = tk
-                .execs
-                .iter()
-                .any(|&e| self.workers[self.execs[e as usize].worker as usize].is_cloud());
-            if on_volunteer && !has_cloud {
-                self.rotation = (task + 1) % n;
-                if let Middleware::Boinc(_) = &self.sc.middleware {
-                    let tk = &mut self.tasks[task as usize];
-                    tk.in_progress += 1;
-                    tk.sent_to.push(w);
-                }
-                return Some(self.new_exec(task, w, ExecKind::Duplicate, t));
-            }
+        let mut rotation = self.rotation;
+        let task = rotation.next(&Asking {
+            world: self,
+            worker: w,
+        })?;
+        self.rotation = rotation;
+        if let Middleware::Boinc(_) = &self.sc.middleware {
+            let tk = &mut self.tasks[task as usize];
+            tk.in_progress += 1;
+            tk.sent_to.push(w);
         }
-        None
+        Some(self.new_exec(task, w, ExecKind::Duplicate, t))
     }
 
     // ---------------------------------------------------------------- server events
@@ -1096,12 +1110,13 @@ impl<'a> World<'a> {
         {
             match d {
                 Decision::DuplicateIncomplete => {
-                    for task in 0..self.tasks.len() as u32 {
-                        let tk = &mut self.tasks[task as usize];
-                        if tk.submitted && tk.done_at.is_nan() && !tk.has_copy {
-                            tk.has_copy = true;
-                            self.cloud_queue.insert(task);
-                        }
+                    let copies = usage::copy_set(&Asking {
+                        world: self,
+                        worker: NONE,
+                    });
+                    for task in copies {
+                        self.tasks[task as usize].has_copy = true;
+                        self.cloud_queue.insert(task);
                     }
                 }
                 Decision::StartWorker { id } => self.start_cloud_worker(id, t),
