@@ -532,6 +532,64 @@ fn a_cloud_worker_killed_with_its_copy_is_replaced_and_the_copy_computed_again()
     }
 }
 
+#[test]
+fn reschedule_copies_the_stragglers_to_cloud_workers_idle_after_the_normal_queue() {
+    // Two stragglers keep their job forever; once every job is out (9A), the two Cloud
+    // workers find the normal queue empty, go idle, and are each given a copy of a job in
+    // progress, in rotation: the stragglers' jobs are finished by the Cloud.
+    let mut live = Live::start(6, 6, "9A-F2-R", "", 10.0);
+    let mut step = volunteers(&live.tb, 3, 2);
+    let info = live.wait_finished(150, &mut step);
+    let log = live.log_text();
+    assert!(log.contains("rescheduled [\""), "{log}");
+    let batches: Vec<i64> = info["copies_batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_i64().unwrap())
+        .collect();
+    assert!(!batches.is_empty(), "{info}");
+    let copies: Vec<_> = batches.iter().flat_map(|&b| live.tb.job_times(b)).collect();
+    let mut originals: Vec<&str> = copies
+        .iter()
+        .map(|c| c.name.strip_suffix("__spq").expect("copy names"))
+        .collect();
+    originals.sort();
+    let n = originals.len();
+    originals.dedup();
+    assert_eq!(originals.len(), n, "one copy per job at most: {copies:?}");
+    let times = live.tb.job_times(live.batch);
+    assert!(
+        times.iter().all(|j| j.done_at.is_some() || j.cancelled),
+        "{times:?}"
+    );
+    // The stragglers' jobs are the ones the volunteers never return: won by their copies.
+    let won: Vec<&str> = times
+        .iter()
+        .filter(|j| j.cancelled)
+        .map(|j| j.name.as_str())
+        .collect();
+    assert!(won.len() >= 2, "{times:?}\n{log}");
+    for w in &won {
+        let c = copies
+            .iter()
+            .find(|c| c.name == format!("{w}__spq"))
+            .expect("the straggler's copy");
+        assert_eq!(c.done_by_user, Some(2), "computed by a Cloud worker: {c:?}");
+    }
+    assert_eq!(info["cloud_workers_running"], json!(0));
+    assert!(live.running().is_empty(), "every worker is stopped");
+    live.guard.kill_child();
+    assert!(
+        boinc_processes_in(live.dir.path()).is_empty(),
+        "no orphan process"
+    );
+    live.check_ledger(&info);
+    if std::env::var_os("SPQ_SHOW_LOG").is_some() {
+        eprintln!("{log}");
+    }
+}
+
 /// Stops the clients when dropped, even during a panic.
 struct Clients(Vec<spequlos_runtime::client::Client>);
 

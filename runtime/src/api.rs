@@ -734,6 +734,12 @@ fn bot_info(g: &Shared, caller: &Caller, key: &BotKey, now: f64) -> Reply {
     v["cloud_workers_running"] = json!(b.controller.running().count());
     v["cloud_workers_started"] = json!(b.controller.workers_started());
     v["copies_batch"] = json!(b.copies.as_ref().map(|c| c.batch_id));
+    // Reschedule makes one batch per round.
+    v["copies_batches"] = json!(b
+        .copies
+        .as_ref()
+        .map(|c| c.batches().collect::<Vec<_>>())
+        .unwrap_or_default());
     // Where the outputs are: these jobs' results are in the copies batch, under the copy's
     // name.
     v["copies_won"] = json!(b

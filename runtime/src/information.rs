@@ -1,11 +1,14 @@
 //! The Information module: what a DG's answers say about a BoT under QoS.
 //!
-//! [`resolve`] turns a `query_batch` reply for the BoT and one for its copies batch into the
-//! progress the core records, and decides which duplicate to cancel: when a job and its Cloud
-//! copy both exist, the first to finish wins and the other is aborted. [`Backoff`] spaces the
-//! queries to a DG that fails. Both are pure; the service does the I/O.
+//! [`resolve`] turns a `query_batch` reply for the BoT and those for its copies batches into
+//! the progress the core records and the task table the core's usage policy reads, and applies
+//! its first-result-wins rule: when a job and its Cloud copy both exist, the first to finish
+//! wins and the other is aborted. [`Backoff`] spaces the queries to a DG that fails. Both are
+//! pure; the service does the I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use spequlos_core::usage::{self, TaskTable, TaskView};
 
 use crate::boinc::{BatchInfo, JobStatus};
 
@@ -22,8 +25,49 @@ pub fn copy_name(job: &str, attempt: u32) -> String {
 
 /// Whether `job` is the name of a Cloud copy.
 pub fn is_copy(job: &str) -> bool {
-    job.rfind("__spq")
-        .is_some_and(|i| job[i + 5..].bytes().all(|b| b.is_ascii_digit()))
+    original_of(job).is_some()
+}
+
+/// The job a Cloud copy copies (`JOB` for `JOB__spq` or `JOB__spq2`); `None` for a name that
+/// is not a copy's.
+pub fn original_of(copy: &str) -> Option<&str> {
+    let i = copy.rfind("__spq")?;
+    copy[i + 5..]
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then_some(&copy[..i])
+}
+
+/// A BoT's jobs, in the batch's order, as the core's usage policy sees them.
+///
+/// A job's status on the DG does not say which host holds it, so an original in progress
+/// counts as held by a volunteer even when a Cloud worker took it from the normal queue (Flat
+/// and Reschedule): Reschedule may then copy it once to another Cloud worker.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobTable {
+    pub names: Vec<String>,
+    pub views: Vec<TaskView>,
+}
+
+impl TaskTable for JobTable {
+    fn task_count(&self) -> u32 {
+        self.views.len() as u32
+    }
+
+    fn view(&self, task: u32) -> TaskView {
+        self.views[task as usize]
+    }
+}
+
+impl JobTable {
+    /// Jobs finished neither by themselves nor by a copy.
+    pub fn incomplete(&self) -> impl Iterator<Item = &str> {
+        self.names
+            .iter()
+            .zip(&self.views)
+            .filter(|(_, v)| v.open)
+            .map(|(n, _)| n.as_str())
+    }
 }
 
 /// What one poll says about a BoT.
@@ -34,8 +78,8 @@ pub struct Observation {
     pub assigned: u32,
     /// Jobs finished, by themselves or by their copy.
     pub completed: u32,
-    /// Jobs not finished either way, in the batch's order.
-    pub incomplete: Vec<String>,
+    /// Every job, open or not, with its copy if it has one.
+    pub jobs: JobTable,
     /// Originals or copies to cancel because the other finished first.
     pub to_abort: Vec<String>,
     /// Copies of unfinished jobs that are neither finished nor cancelled: in progress on a
@@ -43,48 +87,61 @@ pub struct Observation {
     pub copies_open: u32,
 }
 
-/// Reads the BoT's batch and its copies batch; `aborted` lists what was already cancelled.
-pub fn resolve(
-    orig: &BatchInfo,
-    copies: Option<(&BatchInfo, u32)>,
-    aborted: &BTreeSet<String>,
-) -> Observation {
-    let attempt = copies.map_or(0, |c| c.1);
-    let copy_status: BTreeMap<&str, JobStatus> = copies
-        .map(|(c, _)| c.jobs.iter().map(|j| (j.name.as_str(), j.status)).collect())
-        .unwrap_or_default();
+/// Reads the BoT's batch and its copies batches (Cloud Duplication's one, or Reschedule's
+/// rounds); `aborted` lists what was already cancelled.
+pub fn resolve(orig: &BatchInfo, copies: &[BatchInfo], aborted: &BTreeSet<String>) -> Observation {
+    // Each job has at most one copy in the batches the BoT keeps; a finished one is preferred
+    // should a name ever appear twice.
+    let mut copy_of: BTreeMap<&str, (&str, JobStatus)> = BTreeMap::new();
+    for j in copies.iter().flat_map(|c| &c.jobs) {
+        if let Some(o) = original_of(&j.name) {
+            let e = copy_of.entry(o).or_insert((&j.name, j.status));
+            if j.status == JobStatus::Done {
+                *e = (&j.name, j.status);
+            }
+        }
+    }
     let mut o = Observation {
         njobs: orig.njobs as u32,
         assigned: 0,
         completed: 0,
-        incomplete: Vec::new(),
+        jobs: JobTable::default(),
         to_abort: Vec::new(),
         copies_open: 0,
     };
     for j in &orig.jobs {
-        let cname = copy_name(&j.name, attempt);
-        let copy = copy_status.get(cname.as_str()).copied();
+        let copy = copy_of.get(j.name.as_str()).copied();
         let orig_done = j.status == JobStatus::Done;
-        let copy_done = copy == Some(JobStatus::Done);
-        if orig_done && copy.is_some() && !copy_done && !aborted.contains(&cname) {
-            o.to_abort.push(cname);
-        }
-        if copy_done && !orig_done && !aborted.contains(&j.name) {
-            o.to_abort.push(j.name.clone());
-        }
-        if orig_done || copy_done {
+        let copy_done = copy.is_some_and(|c| c.1 == JobStatus::Done);
+        let complete = orig_done || copy_done;
+        // First result wins (the core's rule): what is still open of a complete job goes.
+        let open = [
+            (!orig_done).then_some(j.name.as_str()),
+            copy.filter(|c| c.1 != JobStatus::Done).map(|c| c.0),
+        ];
+        let open = open.into_iter().flatten().filter(|n| !aborted.contains(*n));
+        o.to_abort.extend(
+            usage::to_cancel(complete, open)
+                .into_iter()
+                .map(String::from),
+        );
+        if complete {
             o.completed += 1;
-        } else {
-            o.incomplete.push(j.name.clone());
-            if matches!(copy, Some(JobStatus::InProgress | JobStatus::Unsent))
-                && !aborted.contains(&copy_name(&j.name, attempt))
-            {
+        } else if let Some((name, JobStatus::InProgress | JobStatus::Unsent)) = copy {
+            if !aborted.contains(name) {
                 o.copies_open += 1;
             }
         }
         if !matches!(j.status, JobStatus::Unsent | JobStatus::Unknown) || copy_done {
             o.assigned += 1;
         }
+        o.jobs.names.push(j.name.clone());
+        o.jobs.views.push(TaskView {
+            open: !complete,
+            on_volunteer: j.status == JobStatus::InProgress,
+            on_cloud: copy.is_some(),
+            copied: copy.is_some(),
+        });
     }
     o
 }
@@ -158,10 +215,10 @@ mod tests {
             ("d", Unsent),
         ]);
         let copies = batch(&[("a__spq", InProgress), ("b__spq", Done), ("c__spq", Unsent)]);
-        let o = resolve(&orig, Some((&copies, 0)), &BTreeSet::new());
+        let o = resolve(&orig, std::slice::from_ref(&copies), &BTreeSet::new());
         assert_eq!(o.completed, 2, "a by itself, b by its copy");
         assert_eq!(o.assigned, 3, "d was never sent");
-        assert_eq!(o.incomplete, vec!["c".to_string(), "d".to_string()]);
+        assert_eq!(o.jobs.incomplete().collect::<Vec<_>>(), ["c", "d"]);
         assert_eq!(o.to_abort, vec!["a__spq".to_string(), "b".to_string()]);
         assert_eq!(
             o.copies_open, 1,
@@ -169,12 +226,36 @@ mod tests {
         );
         // Already aborted: not again.
         let done: BTreeSet<String> = o.to_abort.iter().cloned().collect();
-        assert!(resolve(&orig, Some((&copies, 0)), &done)
+        assert!(resolve(&orig, std::slice::from_ref(&copies), &done)
             .to_abort
             .is_empty());
         // Without copies, nothing to abort.
-        let o = resolve(&orig, None, &BTreeSet::new());
+        let o = resolve(&orig, &[], &BTreeSet::new());
         assert_eq!((o.completed, o.to_abort.len()), (1, 0));
+    }
+
+    #[test]
+    fn copies_are_found_in_every_round_whatever_their_attempt() {
+        use JobStatus::*;
+        let orig = batch(&[
+            ("a", InProgress),
+            ("b", InProgress),
+            ("c", InProgress),
+            ("d", Unsent),
+        ]);
+        let round1 = batch(&[("a__spq", InProgress)]);
+        let round2 = batch(&[("b__spq2", Done), ("x__spqz", Done)]);
+        let o = resolve(&orig, &[round1, round2], &BTreeSet::new());
+        assert_eq!(o.completed, 1, "b by its copy; x__spqz is no copy");
+        assert_eq!(o.to_abort, ["b"]);
+        assert_eq!(o.copies_open, 1, "a's");
+        let v = |i: usize| o.jobs.views[i];
+        assert!(v(0).open && v(0).on_volunteer && v(0).on_cloud && v(0).copied);
+        assert!(!v(1).open, "done by its copy");
+        assert!(v(2).open && v(2).on_volunteer && !v(2).on_cloud && !v(2).copied);
+        assert!(v(3).open && !v(3).on_volunteer, "never sent");
+        assert_eq!(original_of("k1__spq12"), Some("k1"));
+        assert_eq!(original_of("k1__spq1x"), None);
     }
 
     #[test]

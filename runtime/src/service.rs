@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use spequlos_check::{int, real, real_above, Checked, FieldError};
+use spequlos_core::usage::{self, Rotation};
 use spequlos_core::{
     Activity, BotKey, BotProgress, Credits, Decision, Oracle, OracleParams, Prediction,
     QosController, QosParams, Sample, Strategy, Trigger, Usage, WorkerId, WorkerReport,
@@ -30,7 +31,7 @@ use spequlos_core::{
 use crate::adapter::{As, BoincAdapter, BoincDg, DgAdapter, DgError};
 use crate::boinc::{BatchState, InputFile, JobSpec, RpcError};
 use crate::cloud::{self, CloudDriver, CommandConfig, CommandDriver};
-use crate::information::{self, copy_name, Backoff, Observation};
+use crate::information::{self, copy_name, Backoff, JobTable, Observation};
 use crate::local::{LocalConfig, LocalDriver};
 use crate::store::{Store, StoreError};
 
@@ -227,9 +228,15 @@ fn default_fpops() -> f64 {
     1e9
 }
 
+/// The Cloud copies of a BoT's jobs: Cloud Duplication's one batch, or one batch per
+/// Reschedule round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Copies {
+    /// The copies batch, or the first round's.
     pub batch_id: i64,
+    /// Reschedule: the batches of the later rounds.
+    #[serde(default)]
+    pub more: Vec<i64>,
     /// Jobs (originals or copies) aborted because the other one finished first.
     pub aborted: BTreeSet<String>,
     /// The duplication attempt that made the batch (it names the copies, see
@@ -239,6 +246,11 @@ pub struct Copies {
 }
 
 impl Copies {
+    /// Every batch of copies, the first first.
+    pub fn batches(&self) -> impl Iterator<Item = i64> + '_ {
+        std::iter::once(self.batch_id).chain(self.more.iter().copied())
+    }
+
     /// Original jobs whose copy finished first (so only the copies batch has their output).
     pub fn won(&self) -> impl Iterator<Item = &str> {
         self.aborted
@@ -285,6 +297,9 @@ pub struct BotState {
     /// The order was cancelled (and its remaining credits refunded) before completion.
     #[serde(default)]
     pub cancelled: bool,
+    /// Reschedule: where the core's rotation over the running jobs stands.
+    #[serde(default)]
+    pub rotation: Rotation,
 }
 
 /// Who owns a BoT's batch on its DG. See docs/boinc.md, "Who may order for a batch".
@@ -299,6 +314,11 @@ pub enum Owner {
 }
 
 impl BotState {
+    /// How the strategy uses Cloud workers (`None` without QoS).
+    pub fn usage(&self) -> Option<Usage> {
+        self.controller.strategy().usage()
+    }
+
     pub fn oracle_key(&self) -> String {
         format!("{}/{}", self.key.dg, self.strategy)
     }
@@ -330,7 +350,9 @@ pub enum OrderError {
     BadBatch,
     #[error("strategy: {0}")]
     Strategy(String),
-    #[error("strategy {0} duplicates jobs (D) but the order gives no `jobs` to copy")]
+    #[error(
+        "strategy {0} copies jobs to Cloud workers (R, D) but the order gives no `jobs` to copy"
+    )]
     NoJobs(String),
     #[error("batch `{0}` on `{1}` is finished")]
     Finished(String, String),
@@ -549,14 +571,7 @@ impl Shared {
                 .map_err(|e: spequlos_core::strategy::StrategyParseError| {
                     OrderError::Strategy(e.to_string())
                 })?;
-        if matches!(
-            s,
-            Strategy::Qos {
-                usage: Usage::Duplicate,
-                ..
-            }
-        ) && jobs.is_empty()
-        {
+        if matches!(s.usage(), Some(Usage::Duplicate | Usage::Reschedule)) && jobs.is_empty() {
             return Err(OrderError::NoJobs(name.to_string()));
         }
         // A user's own linked account proves ownership; without one, only the admin may
@@ -619,6 +634,7 @@ impl Shared {
                     cancelled: false,
                     copy_attempt: 0,
                     copies_open: 0,
+                    rotation: Rotation::default(),
                 }
             }
         };
@@ -863,8 +879,11 @@ impl Service {
         let result = (|| {
             let orig = adapter.query(owner, batch_id)?;
             let copies = match &st.copies {
-                Some(c) => Some(adapter.query(As::Service, c.batch_id)?),
-                None => None,
+                Some(c) => c
+                    .batches()
+                    .map(|id| adapter.query(As::Service, id))
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => Vec::new(),
             };
             Ok::<_, DgError>((orig, copies))
         })();
@@ -880,8 +899,7 @@ impl Service {
         };
         let no_aborts = BTreeSet::new();
         let aborted = st.copies.as_ref().map_or(&no_aborts, |c| &c.aborted);
-        let attempt = st.copies.as_ref().map_or(0, |c| c.attempt);
-        let mut o = information::resolve(&orig, copies.as_ref().map(|c| (c, attempt)), aborted);
+        let mut o = information::resolve(&orig, &copies, aborted);
         if !o.to_abort.is_empty() {
             // Originals belong to the batch's owner, copies to the service's account.
             let (copies, originals): (Vec<&str>, Vec<&str>) = o
@@ -930,7 +948,7 @@ impl Service {
             return;
         }
         let obs = self.observe(&st, owner_key.as_deref(), now);
-        let incomplete = match obs {
+        let table = match obs {
             Ok(o) => {
                 st.last_error = None;
                 st.copies_open = o.copies_open;
@@ -952,7 +970,7 @@ impl Service {
                 if let Some(c) = st.copies.as_mut() {
                     c.aborted.extend(o.to_abort);
                 }
-                Some(o.incomplete)
+                Some(o.jobs)
             }
             // The failure itself was logged; the skipped queries of the back-off are not.
             Err(ObserveError::BackingOff) => None,
@@ -981,6 +999,12 @@ impl Service {
             .map(|r| self.driver.held(&cloud::worker_name(key, r.id)))
             .collect();
         spequlos_core::wait_for_open_copies(&mut reports, &held, st.copies_open);
+        if let Some(table) = table
+            .as_ref()
+            .filter(|_| st.usage() == Some(Usage::Reschedule))
+        {
+            self.reschedule(&mut st, table, &mut reports, &held);
+        }
         st.progress.record_sample(Sample {
             t: rel,
             total: st.progress.total(),
@@ -1004,8 +1028,8 @@ impl Service {
         self.carry_out(&mut st, &decisions, &mut ledger, now, rel);
         let finished_now = st.finished;
         if st.duplicate_pending && st.copies.is_none() && !st.finished {
-            if let Some(incomplete) = &incomplete {
-                self.duplicate(&mut st, incomplete);
+            if let Some(table) = &table {
+                self.duplicate(&mut st, table);
             }
         }
         if finished_now {
@@ -1093,46 +1117,68 @@ impl Service {
         }
     }
 
-    /// A finished BoT's copies batch is retired (its unsent copies cancelled) unless a copy
-    /// won a job: a real BOINC server's `retire_batch` deletes `results/<batch_id>/`, where
-    /// the assimilator wrote that copy's output, so such a batch is left complete for the
-    /// operator (docs/boinc.md, "Where the outputs are"). A cancelled BoT's unfinished
+    /// A finished BoT's copies batches are retired (their unsent copies cancelled) unless a
+    /// copy in it won a job: a real BOINC server's `retire_batch` deletes `results/<batch_id>/`,
+    /// where the assimilator wrote that copy's output, so such a batch is left complete for
+    /// the operator (docs/boinc.md, "Where the outputs are"). A cancelled BoT's unfinished
     /// copies are aborted first.
     fn finish(&mut self, st: &mut BotState) {
         let Some(c) = &st.copies else {
             return;
         };
-        let (id, key) = (c.batch_id, st.key.clone());
-        let mut won = c.won().count();
+        let key = st.key.clone();
+        let won: BTreeSet<&str> = c.won().collect();
+        let single = c.more.is_empty();
         let Some(a) = self.adapters.get_mut(&key.dg) else {
             return;
         };
         let mut msgs = Vec::new();
-        if st.cancelled {
-            match a.query(As::Service, id) {
-                Ok(info) => {
-                    let open: Vec<&str> = info
-                        .jobs
-                        .iter()
-                        .filter(|j| j.status != crate::boinc::JobStatus::Done)
-                        .map(|j| j.name.as_str())
-                        .collect();
-                    won = won.max(info.jobs.len() - open.len());
-                    if won > 0 && !open.is_empty() {
-                        if let Err(e) = a.abort_jobs(As::Service, &open) {
-                            msgs.push(format!("aborting the copies left failed: {e}"));
+        for id in c.batches() {
+            // One batch holds every won copy; of several, each is read to know its own.
+            let mut won_here = if single { won.len() } else { 0 };
+            if st.cancelled || !single {
+                match a.query(As::Service, id) {
+                    Ok(info) => {
+                        let done = info
+                            .jobs
+                            .iter()
+                            .filter(|j| j.status == crate::boinc::JobStatus::Done);
+                        let mine = done
+                            .clone()
+                            .filter(|j| {
+                                information::original_of(&j.name).is_some_and(|o| won.contains(o))
+                            })
+                            .count();
+                        won_here = won_here.max(mine);
+                        if st.cancelled {
+                            won_here = won_here.max(done.count());
+                            let open: Vec<&str> = info
+                                .jobs
+                                .iter()
+                                .filter(|j| j.status != crate::boinc::JobStatus::Done)
+                                .map(|j| j.name.as_str())
+                                .collect();
+                            if won_here > 0 && !open.is_empty() {
+                                if let Err(e) = a.abort_jobs(As::Service, &open) {
+                                    msgs.push(format!("aborting the copies left failed: {e}"));
+                                }
+                            }
                         }
                     }
+                    Err(e) => {
+                        msgs.push(format!("querying copies batch {id} failed: {e}"));
+                        // Unknown: kept rather than risk deleting an output.
+                        won_here = won_here.max(usize::from(!single));
+                    }
                 }
-                Err(e) => msgs.push(format!("querying copies batch {id} failed: {e}")),
             }
-        }
-        if won > 0 {
-            msgs.push(format!(
-                "copies batch {id} kept (not retired): it holds the output of {won} job(s) its copies won"
-            ));
-        } else if let Err(e) = a.retire(id) {
-            msgs.push(format!("retiring copies batch {id} failed: {e}"));
+            if won_here > 0 {
+                msgs.push(format!(
+                    "copies batch {id} kept (not retired): it holds the output of {won_here} job(s) its copies won"
+                ));
+            } else if let Err(e) = a.retire(id) {
+                msgs.push(format!("retiring copies batch {id} failed: {e}"));
+            }
         }
         for m in msgs {
             self.note(&key, m);
@@ -1189,23 +1235,111 @@ impl Service {
         g.bots.insert(key, st);
     }
 
-    /// Cloud Duplication: copies of the incomplete jobs, targeted to the Cloud account.
+    /// Cloud Duplication: copies of the core's copy set (every incomplete job), targeted to
+    /// the Cloud account, as one batch.
+    fn duplicate(&mut self, st: &mut BotState, table: &JobTable) {
+        let tasks = usage::copy_set(table);
+        if tasks.is_empty() {
+            st.duplicate_pending = false;
+            return;
+        }
+        let name = format!("spq-copies-{}", st.key.batch);
+        if let Some((batch_id, n)) = self.submit_copies(st, table, &tasks, &name) {
+            st.copies = Some(Copies {
+                batch_id,
+                more: Vec::new(),
+                aborted: BTreeSet::new(),
+                attempt: st.copy_attempt,
+            });
+            st.duplicate_pending = false;
+            self.note(&st.key, format!("duplicated {n} jobs as batch {batch_id}"));
+        }
+    }
+
+    /// Reschedule, as the BOINC submit RPC allows it: Cloud workers attach like volunteers and
+    /// take never-sent jobs from the normal queue; each one idle after that (it asked in vain,
+    /// holds nothing, and no open copy waits for it) gets a copy of the next job the core's
+    /// rotation gives (in progress, no copy yet), targeted to the Cloud account. One round per
+    /// tick, one batch per round; the idle workers served are marked waiting, so the
+    /// controller tells them to ask again instead of stopping them. Each job is copied at most
+    /// once: a copy lost with its worker is sent again by the server after its deadline.
+    fn reschedule(
+        &mut self,
+        st: &mut BotState,
+        table: &JobTable,
+        reports: &mut [WorkerReport],
+        held: &[Option<u32>],
+    ) {
+        let idle: Vec<usize> = (0..reports.len())
+            .filter(|&i| reports[i].activity == Activity::Idle && held[i] == Some(0))
+            .collect();
+        if idle.is_empty() || st.finished {
+            return;
+        }
+        // The rotation moves only once the round is on the DG.
+        let mut rotation = st.rotation;
+        let tasks = rotation.take(table, idle.len() as u32);
+        if tasks.is_empty() {
+            return;
+        }
+        let round = st.copies.as_ref().map_or(0, |c| c.more.len() + 1);
+        let name = format!("spq-copies-{}-r{round}", st.key.batch);
+        let Some((batch_id, n)) = self.submit_copies(st, table, &tasks, &name) else {
+            return;
+        };
+        st.rotation = rotation;
+        match st.copies.as_mut() {
+            Some(c) => c.more.push(batch_id),
+            None => {
+                st.copies = Some(Copies {
+                    batch_id,
+                    more: Vec::new(),
+                    aborted: BTreeSet::new(),
+                    attempt: st.copy_attempt,
+                })
+            }
+        }
+        st.copies_open += n as u32;
+        for &i in idle.iter().take(n) {
+            reports[i].activity = Activity::Waiting;
+        }
+        let names: Vec<&str> = tasks
+            .iter()
+            .map(|&t| table.names[t as usize].as_str())
+            .collect();
+        self.note(
+            &st.key,
+            format!("rescheduled {names:?} to Cloud workers as batch {batch_id}"),
+        );
+    }
+
+    /// Submits copies of the jobs `tasks` (indices into `table`) as batch `name` (with the
+    /// attempt appended after a failed try), targeted to the Cloud account; returns the
+    /// batch id and the number of copies, or `None` (logged) to try again next tick.
     ///
     /// Idempotent: a real server's `submit_batch` is not atomic (the batch is created before
     /// its jobs, and a failure or a client timeout may leave an empty or partial batch, or a
     /// complete one whose reply was lost). So the batch of this attempt is looked for by name
     /// first: a complete one is adopted, an incomplete one is aborted and retired and the next
     /// tick submits again as a new attempt, with new copy names.
-    fn duplicate(&mut self, st: &mut BotState, incomplete: &[String]) {
-        let Some(adapter) = self.adapters.get_mut(&st.key.dg) else {
-            return;
-        };
+    fn submit_copies(
+        &mut self,
+        st: &mut BotState,
+        table: &JobTable,
+        tasks: &[u32],
+        name: &str,
+    ) -> Option<(i64, usize)> {
+        let adapter = self.adapters.get_mut(&st.key.dg)?;
         let cloud_user = adapter.cloud_user();
         let attempt = st.copy_attempt;
+        let wanted: BTreeSet<&str> = tasks
+            .iter()
+            .map(|&t| table.names[t as usize].as_str())
+            .collect();
         let jobs: Vec<JobSpec> = st
             .jobs
             .iter()
-            .filter(|j| incomplete.contains(&j.name))
+            .filter(|j| wanted.contains(j.name.as_str()))
             .map(|j| JobSpec {
                 name: copy_name(&j.name, attempt),
                 rsc_fpops_est: j.rsc_fpops_est,
@@ -1216,13 +1350,13 @@ impl Service {
             })
             .collect();
         if jobs.is_empty() {
-            st.duplicate_pending = false;
-            return;
+            // The order's job list does not describe these jobs: nothing can be copied.
+            return None;
         }
         let name = if attempt == 0 {
-            format!("spq-copies-{}", st.key.batch)
+            name.to_string()
         } else {
-            format!("spq-copies-{}-{attempt}", st.key.batch)
+            format!("{name}-{attempt}")
         };
         let mut msgs = Vec::new();
         let found = adapter.find(As::Service, &name);
@@ -1275,22 +1409,11 @@ impl Service {
                 }
             },
         };
-        if let Some(batch_id) = batch_id {
-            st.copies = Some(Copies {
-                batch_id,
-                aborted: BTreeSet::new(),
-                attempt,
-            });
-            st.duplicate_pending = false;
-            msgs.push(format!(
-                "duplicated {} jobs as batch {batch_id}",
-                jobs.len()
-            ));
-        }
         let key = st.key.clone();
         for m in msgs {
             self.note(&key, m);
         }
+        batch_id.map(|id| (id, jobs.len()))
     }
 
     /// Stops every worker the driver runs (the demo's cleanup; a normal shutdown leaves them
