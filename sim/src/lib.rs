@@ -5,12 +5,18 @@
 //! - [`engine`]: the event queue and its ordering contract;
 //! - [`scenario`]: typed scenario files;
 //! - [`workload`]: BoT workloads;
-//! - [`world`]: the middleware and volunteer models;
+//! - [`world`]: the event loop, volunteers replaying their trace, executions;
+//! - [`middleware`]: one model per middleware server ([`middleware::boinc`],
+//!   [`middleware::xwhep`]);
+//! - `polling`: the idle-polling shortcut; `cloud`: the Scheduler and the Cloud workers;
 //! - [`run`]: a SpeQuloS run paired with its baseline, and the figures that compare them.
 
+mod cloud;
 pub mod engine;
 pub mod ideal;
+pub mod middleware;
 pub mod output;
+mod polling;
 pub mod run;
 pub mod scenario;
 pub mod workload;

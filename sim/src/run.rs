@@ -14,7 +14,7 @@ use spequlos_check::{FieldError, LimitError, Limits};
 
 use crate::scenario::{Scenario, TraceSpec};
 use crate::workload::TaskSpec;
-use crate::world::{RunOutput, World};
+use crate::world::{self, RunOutput};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -118,7 +118,7 @@ pub fn run_one(
     let mut s = sc.clone();
     s.strategy = strategy;
     let key = oracle_key(&s, strategy);
-    World::new(&s, trace, tasks, oracle, key).run()
+    world::simulate(&s, trace, tasks, oracle, key)
 }
 
 /// A baseline run and, unless the strategy is `none`, the SpeQuloS run it is compared with.

@@ -4,6 +4,7 @@ use proptest::prelude::*;
 use spequlos_core::{Oracle, Strategy};
 use spequlos_traces::{Host, SourceFormat, Trace, TraceBuilder, TraceMeta};
 
+use crate::middleware::{Boinc, Model, Xwhep};
 use crate::run::{run_one, run_pair};
 use crate::scenario::{BoincParams, Middleware, Scenario, XwhepParams};
 use crate::workload::{TaskSpec, WorkloadSpec};
@@ -201,10 +202,18 @@ proptest! {
         }
         let tasks: Vec<TaskSpec> = crate::run::tasks(&sc).unwrap();
         let oracle = Oracle::default();
-        let mut w = World::new(&sc, &t, &tasks, &oracle, "k".into());
-        while w.step() {
-            w.check_invariants().map_err(TestCaseError::fail)?;
+        fn stepped<M: Model>(sc: &Scenario, p: &M::Params, t: &Trace, tasks: &[TaskSpec], oracle: &Oracle) -> Result<(), String> {
+            let mut w = World::<M>::new(sc, p, t, tasks, oracle, "k".into());
+            while w.step() {
+                w.check_invariants()?;
+            }
+            Ok(())
         }
+        match &sc.middleware {
+            Middleware::Boinc(p) => stepped::<Boinc>(&sc, p, &t, &tasks, &oracle),
+            Middleware::Xwhep(p) => stepped::<Xwhep>(&sc, p, &t, &tasks, &oracle),
+        }
+        .map_err(TestCaseError::fail)?;
         let out = run_one(&sc, &t, &tasks, &oracle, sc.strategy);
         let m = &out.metrics;
         // Every task completes at most once, and completions are counted once.

@@ -1,0 +1,168 @@
+//! BOINC: workunits with `target_nresults` replicas, validated at `min_quorum` results, at
+//! most one replica of a workunit per host, ever. A client asks for `buffer_per_core` × cores
+//! tasks when it has none queued and a free core; an off host keeps its tasks and resumes from
+//! where it stopped (checkpoint); a replica not returned within `delay_bound` is re-issued to
+//! another host. A Cloud Duplication copy needs one result.
+
+use super::Model;
+use crate::scenario::BoincParams;
+use crate::world::{Event, ExecKind, Worker, World};
+
+/// The server's replica counts for one workunit, and the hosts that ever got one.
+#[derive(Debug, Clone, Default)]
+struct Workunit {
+    unsent: u32,
+    in_progress: u32,
+    results: u32,
+    sent_to: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum BoincEvent {
+    /// A replica's deadline.
+    Deadline { exec: u32 },
+}
+
+pub struct Boinc {
+    p: BoincParams,
+    wus: Vec<Workunit>,
+}
+
+impl Boinc {
+    fn send_replica(w: &mut World<'_, Self>, task: u32, worker: u32) {
+        let wu = &mut w.m.wus[task as usize];
+        wu.unsent -= 1;
+        wu.in_progress += 1;
+        wu.sent_to.push(worker);
+        if wu.unsent == 0 {
+            w.pending.remove(&task);
+        }
+    }
+
+    /// A replica not returned in time is re-issued to another host.
+    fn deadline(w: &mut World<'_, Self>, e: u32, t: f64) {
+        let ex = &w.execs[e as usize];
+        if !ex.alive {
+            return;
+        }
+        let (task, worker) = (ex.task, ex.worker);
+        w.kill_exec(e, t);
+        if w.tasks[task as usize].done_at.is_nan() {
+            let wu = &mut w.m.wus[task as usize];
+            wu.in_progress -= 1;
+            wu.unsent += 1;
+            w.pending.insert(task);
+            w.redesignate = true;
+        }
+        w.after_free(worker, t);
+    }
+}
+
+impl Model for Boinc {
+    type Event = BoincEvent;
+    type Params = BoincParams;
+
+    fn new(params: &BoincParams, tasks: usize, _hosts: usize) -> Self {
+        Boinc {
+            p: params.clone(),
+            wus: vec![Workunit::default(); tasks],
+        }
+    }
+
+    fn backoff_bounds(&self) -> (f64, f64) {
+        (self.p.backoff_min, self.p.backoff_max)
+    }
+
+    fn submitted(&mut self, task: u32) {
+        self.wus[task as usize].unsent = self.p.target_nresults;
+    }
+
+    fn host_on(w: &mut World<'_, Self>, h: u32, t: f64) {
+        // Resume checkpointed work, then start queued tasks on the other cores.
+        for e in w.workers[h as usize].held.clone() {
+            if w.execs[e as usize].paused {
+                w.execs[e as usize].paused = false;
+                w.run_exec(e, t);
+            }
+        }
+        w.fill_cores(h, t);
+    }
+
+    fn host_off(w: &mut World<'_, Self>, h: u32, held: Vec<u32>, t: f64) {
+        for e in held {
+            if w.account(e, t) {
+                let ex = &mut w.execs[e as usize];
+                ex.epoch += 1;
+                ex.paused = true;
+            }
+        }
+        w.workers[h as usize].running = 0;
+    }
+
+    fn server_event(w: &mut World<'_, Self>, ev: BoincEvent, t: f64) {
+        match ev {
+            BoincEvent::Deadline { exec } => Self::deadline(w, exec, t),
+        }
+    }
+
+    fn wants_work(&self, wk: &Worker) -> bool {
+        let queued = wk.held.len() as u32 - wk.running;
+        queued == 0 && wk.running < wk.cores
+    }
+
+    fn request_size(&self, wk: &Worker) -> u32 {
+        (self.p.buffer_per_core * wk.cores).saturating_sub(wk.held.len() as u32)
+    }
+
+    fn eligible(w: &World<'_, Self>, worker: u32) -> bool {
+        w.pending
+            .iter()
+            .any(|&t| !w.m.wus[t as usize].sent_to.contains(&worker))
+    }
+
+    /// The first workunit with an unsent replica that `worker` never had.
+    fn take_normal(w: &mut World<'_, Self>, worker: u32, t: f64) -> Option<u32> {
+        let task = w
+            .pending
+            .iter()
+            .copied()
+            .find(|&task| !w.m.wus[task as usize].sent_to.contains(&worker))?;
+        Self::send_replica(w, task, worker);
+        let e = w.new_exec(task, worker, ExecKind::Normal, t);
+        let at = t + w.m.p.delay_bound;
+        w.q.push(at, Event::Server(BoincEvent::Deadline { exec: e }));
+        Some(e)
+    }
+
+    fn on_volunteer(w: &World<'_, Self>, task: u32, worker: u32) -> bool {
+        let wu = &w.m.wus[task as usize];
+        wu.in_progress > 0 && !wu.sent_to.contains(&worker)
+    }
+
+    fn duplicated(&mut self, task: u32, worker: u32) {
+        let wu = &mut self.wus[task as usize];
+        wu.in_progress += 1;
+        wu.sent_to.push(worker);
+    }
+
+    fn exec_done(w: &mut World<'_, Self>, task: u32, kind: ExecKind, on_cloud: bool, t: f64) {
+        if kind != ExecKind::Copy {
+            let wu = &mut w.m.wus[task as usize];
+            wu.in_progress -= 1;
+            wu.results += 1;
+        }
+        if kind == ExecKind::Copy || w.m.wus[task as usize].results >= w.m.p.min_quorum {
+            w.complete_task(task, on_cloud, t);
+        }
+    }
+
+    fn cloud_stopped(w: &mut World<'_, Self>, task: u32, _worker: u32, kind: ExecKind) {
+        let wu = &mut w.m.wus[task as usize];
+        wu.in_progress -= 1;
+        if kind == ExecKind::Normal {
+            wu.unsent += 1;
+            w.pending.insert(task);
+            w.redesignate = true;
+        }
+    }
+}
