@@ -12,6 +12,10 @@
 //! - [`oracle`]: completion-time prediction;
 //! - [`metrics`]: completion, tail, TRE, speedup, Cloud share, prediction checks.
 
+/// The configuration ranges every crate checks its files with (re-exported so the live
+/// runtime depends on the core alone).
+pub use spequlos_check as check;
+
 pub mod controller;
 pub mod ledger;
 pub mod metrics;

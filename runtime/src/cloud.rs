@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
-use spequlos_check::{real, Checked, FieldError};
+use spequlos_core::check::{real, Checked, FieldError};
 use spequlos_core::{BotKey, WorkerId};
 
 use crate::store::{Store, StoreError, WorkerState};

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use spequlos_check::{int, real, real_above, Checked, FieldError};
+use spequlos_core::check::{int, real, real_above, Checked, FieldError};
 use spequlos_core::usage::{self, Rotation};
 use spequlos_core::{
     Activity, BotKey, BotProgress, Credits, Decision, Oracle, OracleParams, Prediction,

@@ -3,8 +3,8 @@
 //!
 //! The event loop, the trace replay and the execution accounting are here; what differs
 //! between middlewares is in [`crate::middleware`] (one file per model, the world generic over
-//! it), the idle-polling shortcut in [`crate::polling`], the Scheduler, the Cloud workers and
-//! their usage in [`crate::cloud`].
+//! it), the idle-polling shortcut in `polling.rs`, the Scheduler, the Cloud workers and
+//! their usage in `cloud.rs`.
 //!
 //! Model rules (defaults; see `scenario` for the parameters, and each middleware's file):
 //! - Volunteers follow the trace exactly: a host is online during its availability intervals.
