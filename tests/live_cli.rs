@@ -367,6 +367,22 @@ stop_grace = 3.0
         n
     }
 
+    /// After the BoT finished: no Cloud worker is counted or left running once the service is
+    /// stopped, and the ledger replays. Shows the service's log with `SPQ_SHOW_LOG` set.
+    fn ends_clean(&mut self, info: &Value, log: &str) {
+        assert_eq!(info["cloud_workers_running"], json!(0));
+        assert!(self.running().is_empty(), "every worker is stopped");
+        self.guard.kill_child();
+        assert!(
+            boinc_processes_in(self.dir.path()).is_empty(),
+            "no orphan process"
+        );
+        self.check_ledger(info);
+        if std::env::var_os("SPQ_SHOW_LOG").is_some() {
+            eprintln!("{log}");
+        }
+    }
+
     /// Waits for the BoT to finish, stepping the scripted volunteers.
     fn wait_finished(&self, secs: u64, mut step: impl FnMut()) -> Value {
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -519,17 +535,7 @@ fn a_cloud_worker_killed_with_its_copy_is_replaced_and_the_copy_computed_again()
         c.done_at.unwrap() - c.first_sent.unwrap() >= 45.0,
         "computed again after the deadline: {c:?}"
     );
-    assert_eq!(info["cloud_workers_running"], json!(0));
-    assert!(live.running().is_empty(), "every worker is stopped");
-    live.guard.kill_child();
-    assert!(
-        boinc_processes_in(live.dir.path()).is_empty(),
-        "no orphan process"
-    );
-    live.check_ledger(&info);
-    if std::env::var_os("SPQ_SHOW_LOG").is_some() {
-        eprintln!("{log}");
-    }
+    live.ends_clean(&info, &log);
 }
 
 #[test]
@@ -577,17 +583,7 @@ fn reschedule_copies_the_stragglers_to_cloud_workers_idle_after_the_normal_queue
             .expect("the straggler's copy");
         assert_eq!(c.done_by_user, Some(2), "computed by a Cloud worker: {c:?}");
     }
-    assert_eq!(info["cloud_workers_running"], json!(0));
-    assert!(live.running().is_empty(), "every worker is stopped");
-    live.guard.kill_child();
-    assert!(
-        boinc_processes_in(live.dir.path()).is_empty(),
-        "no orphan process"
-    );
-    live.check_ledger(&info);
-    if std::env::var_os("SPQ_SHOW_LOG").is_some() {
-        eprintln!("{log}");
-    }
+    live.ends_clean(&info, &log);
 }
 
 /// Stops the clients when dropped, even during a panic.

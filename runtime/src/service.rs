@@ -246,6 +246,16 @@ pub struct Copies {
 }
 
 impl Copies {
+    /// The copies of a BoT whose first batch is `batch_id`, made in duplication `attempt`.
+    pub fn new(batch_id: i64, attempt: u32) -> Copies {
+        Copies {
+            batch_id,
+            more: Vec::new(),
+            aborted: BTreeSet::new(),
+            attempt,
+        }
+    }
+
     /// Every batch of copies, the first first.
     pub fn batches(&self) -> impl Iterator<Item = i64> + '_ {
         std::iter::once(self.batch_id).chain(self.more.iter().copied())
@@ -970,7 +980,17 @@ impl Service {
                 if let Some(c) = st.copies.as_mut() {
                     c.aborted.extend(o.to_abort);
                 }
-                Some(o.jobs)
+                // A job the order does not describe cannot be copied: to the usage policy it
+                // is as good as copied already.
+                let mut jobs = o.jobs;
+                let described: BTreeSet<&str> = st.jobs.iter().map(|j| j.name.as_str()).collect();
+                for (name, v) in jobs.names.iter().zip(jobs.views.iter_mut()) {
+                    if !described.contains(name.as_str()) {
+                        v.copied = true;
+                        v.on_cloud = true;
+                    }
+                }
+                Some(jobs)
             }
             // The failure itself was logged; the skipped queries of the back-off are not.
             Err(ObserveError::BackingOff) => None,
@@ -1245,12 +1265,7 @@ impl Service {
         }
         let name = format!("spq-copies-{}", st.key.batch);
         if let Some((batch_id, n)) = self.submit_copies(st, table, &tasks, &name) {
-            st.copies = Some(Copies {
-                batch_id,
-                more: Vec::new(),
-                aborted: BTreeSet::new(),
-                attempt: st.copy_attempt,
-            });
+            st.copies = Some(Copies::new(batch_id, st.copy_attempt));
             st.duplicate_pending = false;
             self.note(&st.key, format!("duplicated {n} jobs as batch {batch_id}"));
         }
@@ -1290,14 +1305,7 @@ impl Service {
         st.rotation = rotation;
         match st.copies.as_mut() {
             Some(c) => c.more.push(batch_id),
-            None => {
-                st.copies = Some(Copies {
-                    batch_id,
-                    more: Vec::new(),
-                    aborted: BTreeSet::new(),
-                    attempt: st.copy_attempt,
-                })
-            }
+            None => st.copies = Some(Copies::new(batch_id, st.copy_attempt)),
         }
         st.copies_open += n as u32;
         for &i in idle.iter().take(n) {
@@ -1350,7 +1358,7 @@ impl Service {
             })
             .collect();
         if jobs.is_empty() {
-            // The order's job list does not describe these jobs: nothing can be copied.
+            // Not reached: the table marks jobs the order does not describe as copied.
             return None;
         }
         let name = if attempt == 0 {
