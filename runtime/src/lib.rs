@@ -7,6 +7,7 @@
 //! - [`boinc`]: BOINC's remote job submission RPC, request bodies and lenient reply parsing;
 //! - [`adapter`]: the DG boundary and the BOINC adapter (submit RPC over HTTP);
 //! - [`information`]: what a DG's answers say about a BoT (copy resolution, back-off);
+//! - [`turn`]: one Scheduler turn for one BoT, decided as data (pure);
 //! - [`service`]: the Scheduler loop around the core's controller, and the shared state;
 //! - [`api`]: the HTTP API and the original portal's scripts;
 //! - [`client`] and [`local`]: real boinc-client processes, and the `local` Cloud driver;
@@ -23,3 +24,4 @@ pub mod information;
 pub mod local;
 pub mod service;
 pub mod store;
+pub mod turn;

@@ -3,12 +3,13 @@
 //!
 //! Every tick, for every BoT under QoS: the Information module queries the DG (through a
 //! [`DgAdapter`]), resolves duplicated jobs (first finished copy wins, the other is aborted)
-//! and records progress; the Scheduler runs the core's controller on a copy of its state and
-//! a scratch ledger (`Ledger::scratch`: the BoT's order only), carries the decisions out
-//! through the Cloud driver and the adapter, and
-//! commits the ledger movements together with the BoT's new state in one transaction. A
-//! worker whose start fails is dropped from that commit (never charged) and started again at
-//! the next tick.
+//! and the Scheduler decides the turn ([`crate::turn::decide`], pure: progress recorded, the
+//! core's controller and usage policy run on a copy of the BoT's state and a scratch ledger,
+//! `Ledger::scratch`, holding the BoT's order only), carries the plan out through the Cloud
+//! driver and the adapter, and commits the ledger movements together with the BoT's new state
+//! (and the Oracle's history, when the BoT completed) in one transaction. A worker whose
+//! start fails is dropped from that commit (never charged) and started again at the next
+//! tick.
 //!
 //! The core works in BoT-relative seconds (0 = the order); the ledger keeps Unix times.
 //! A DG that fails (unreachable, HTTP error, malformed reply) is retried with exponential
@@ -22,18 +23,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use spequlos_core::check::{int, real, real_above, Checked, FieldError};
-use spequlos_core::usage::{self, Rotation};
+use spequlos_core::usage::Rotation;
 use spequlos_core::{
-    Activity, BotKey, BotProgress, Credits, Decision, Oracle, OracleParams, Prediction,
-    QosController, QosParams, Sample, Strategy, Trigger, Usage, WorkerId, WorkerReport,
+    BotKey, BotProgress, Credits, Decision, Oracle, OracleParams, Prediction, QosController,
+    QosParams, Strategy, Trigger, Usage, WorkerId, WorkerReport,
 };
 
 use crate::adapter::{As, BoincAdapter, BoincDg, DgAdapter, DgError};
 use crate::boinc::{BatchState, InputFile, JobSpec, RpcError};
 use crate::cloud::{self, CloudDriver, CommandConfig, CommandDriver};
-use crate::information::{self, copy_name, Backoff, JobTable, Observation};
+use crate::information::{self, copy_name, Backoff, Observation};
 use crate::local::{LocalConfig, LocalDriver};
 use crate::store::{Store, StoreError};
+use crate::turn::{self, CopyKind, CopyPlan, DgSeen, Plan, Seen};
 
 fn default_db() -> PathBuf {
     PathBuf::from("spequlos.sqlite")
@@ -324,6 +326,43 @@ pub enum Owner {
 }
 
 impl BotState {
+    /// A BoT just ordered: `user` ordered `strategy` (named `name`) at Unix time
+    /// `submitted_at`, describing `jobs` (what Reschedule and Duplication copy).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        key: BotKey,
+        user: &str,
+        name: &str,
+        strategy: Strategy,
+        params: QosParams,
+        submitted_at: f64,
+        jobs: Vec<JobDesc>,
+        owner: Owner,
+    ) -> BotState {
+        BotState {
+            controller: QosController::new(strategy, params, key.clone(), 0.0),
+            key,
+            user: user.to_string(),
+            strategy: name.to_string(),
+            submitted_at,
+            progress: BotProgress::new(jobs.len() as u32),
+            jobs,
+            copies: None,
+            duplicate_pending: false,
+            seen_assigned: 0,
+            seen_completed: 0,
+            completed_at: None,
+            finished: false,
+            last_error: None,
+            prediction: None,
+            owner,
+            cancelled: false,
+            copy_attempt: 0,
+            copies_open: 0,
+            rotation: Rotation::default(),
+        }
+    }
+
     /// How the strategy uses Cloud workers (`None` without QoS).
     pub fn usage(&self) -> Option<Usage> {
         self.controller.strategy().usage()
@@ -472,7 +511,7 @@ pub fn check_account(
 /// A first deployment by an assignment trigger (`9A`) before any job completed: on a project
 /// whose hosts hoard (no `max_wus_in_progress`), "sent" is not "running", so the trigger fired
 /// as soon as one host took the batch (docs/boinc.md, "Bounded hoarding").
-fn hoarding_warning(st: &BotState) -> Option<String> {
+pub(crate) fn hoarding_warning(st: &BotState) -> Option<String> {
     let Strategy::Qos {
         trigger: trigger @ Trigger::Assignment { percent },
         ..
@@ -624,28 +663,16 @@ impl Shared {
                         .map_err(|e: spequlos_core::strategy::StrategyParseError| {
                             OrderError::Strategy(e.to_string())
                         })?;
-                BotState {
-                    key: key.clone(),
-                    user: user.to_string(),
-                    strategy: name,
-                    submitted_at: now,
-                    controller: QosController::new(s, self.cfg.params.clone(), key.clone(), 0.0),
-                    progress: BotProgress::new(jobs.len() as u32),
+                BotState::new(
+                    key.clone(),
+                    user,
+                    &name,
+                    s,
+                    self.cfg.params.clone(),
+                    now,
                     jobs,
-                    copies: None,
-                    duplicate_pending: false,
-                    seen_assigned: 0,
-                    seen_completed: 0,
-                    completed_at: None,
-                    finished: false,
-                    last_error: None,
-                    prediction: None,
                     owner,
-                    cancelled: false,
-                    copy_attempt: 0,
-                    copies_open: 0,
-                    rotation: Rotation::default(),
-                }
+                )
             }
         };
         let json = serde_json::to_string(&state).expect("state serializes");
@@ -865,8 +892,31 @@ impl Service {
         (self.log)(&format!("[{}/{}] {msg}", key.dg, key.batch));
     }
 
-    /// Information: the batch (and its copies) on the DG, copies resolved, losers aborted.
-    fn observe(
+    /// Observes a BoT: its batch and copies batches on the DG (copies resolved), and its
+    /// running workers as the Cloud driver sees them.
+    fn observe(&mut self, st: &BotState, owner_key: Option<&str>, now: f64) -> Seen {
+        let dg = match self.query(st, owner_key, now) {
+            Ok(o) => DgSeen::Read(o),
+            Err(ObserveError::BackingOff) => DgSeen::BackingOff,
+            Err(e) => DgSeen::Failed(e.to_string()),
+        };
+        let workers: Vec<WorkerReport> = st
+            .controller
+            .running()
+            .map(|id| WorkerReport {
+                id,
+                activity: self.driver.activity(&cloud::worker_name(&st.key, id)),
+            })
+            .collect();
+        let held = workers
+            .iter()
+            .map(|r| self.driver.held(&cloud::worker_name(&st.key, r.id)))
+            .collect();
+        Seen { dg, workers, held }
+    }
+
+    /// Information: the batch (and its copies) on the DG, copies resolved.
+    fn query(
         &mut self,
         st: &BotState,
         owner_key: Option<&str>,
@@ -897,183 +947,68 @@ impl Service {
             };
             Ok::<_, DgError>((orig, copies))
         })();
-        let (orig, copies) = match result {
-            Ok(v) => {
+        match result {
+            Ok((orig, copies)) => {
                 self.backoff.succeeded(&dg);
-                v
+                let no_aborts = BTreeSet::new();
+                let aborted = st.copies.as_ref().map_or(&no_aborts, |c| &c.aborted);
+                Ok(information::resolve(&orig, &copies, aborted))
             }
             Err(err) => {
                 let retry_in = self.backoff.failed(&dg, now);
-                return Err(ObserveError::Dg { err, retry_in });
-            }
-        };
-        let no_aborts = BTreeSet::new();
-        let aborted = st.copies.as_ref().map_or(&no_aborts, |c| &c.aborted);
-        let mut o = information::resolve(&orig, &copies, aborted);
-        if !o.to_abort.is_empty() {
-            // Originals belong to the batch's owner, copies to the service's account.
-            let (copies, originals): (Vec<&str>, Vec<&str>) = o
-                .to_abort
-                .iter()
-                .map(String::as_str)
-                .partition(|n| information::is_copy(n));
-            let mut failed = None;
-            for (who, names) in [(owner, originals), (As::Service, copies)] {
-                if !names.is_empty() {
-                    if let Err(e) = adapter.abort_jobs(who, &names) {
-                        failed = Some(e);
-                    }
-                }
-            }
-            if let Some(e) = failed {
-                o.to_abort.clear();
-                self.note(
-                    &st.key,
-                    format!("abort_jobs failed, retried next tick: {e}"),
-                );
+                Err(ObserveError::Dg { err, retry_in })
             }
         }
-        Ok(o)
     }
 
+    /// One turn for one BoT: observe, decide (pure, [`turn::decide`]), carry out, commit.
+    /// The shared state is locked to begin the turn and to commit it, and by each worker start
+    /// or stop (the store records a worker before the driver is asked).
     fn tick_bot(&mut self, key: &BotKey, now: f64) {
-        let (st, owner_key, cancel) = {
+        let (mut st, owner_key, cancel, mut ledger) = {
             let g = lock(&self.shared);
             let Some(st) = g.bots.get(key).cloned() else {
                 return;
             };
             let k = g.owner_key(&st);
-            (st, k, g.cancels.contains(key))
+            let ledger = g.store.ledger().scratch(key);
+            (st, k, g.cancels.contains(key), ledger)
         };
-        let mut st = st;
         let rel = now - st.submitted_at;
-        if cancel {
-            let mut ledger = lock(&self.shared).store.ledger().scratch(key);
-            let decisions = st.controller.cancel(rel, &mut ledger);
-            st.cancelled = true;
-            self.carry_out(&mut st, &decisions, &mut ledger, now, rel);
-            st.finished = true;
-            self.finish(&mut st);
-            self.commit(st, &ledger, now, false);
-            return;
-        }
-        let obs = self.observe(&st, owner_key.as_deref(), now);
-        let table = match obs {
-            Ok(o) => {
-                st.last_error = None;
-                st.copies_open = o.copies_open;
-                // The batch's size is known from the DG; until anything was recorded the
-                // job list given with the order may differ (or be absent).
-                if st.progress.total() != o.njobs && st.seen_assigned == 0 {
-                    st.progress = BotProgress::new(o.njobs);
-                }
-                if o.assigned > st.seen_assigned {
-                    st.progress
-                        .record_assigned(rel, o.assigned - st.seen_assigned);
-                    st.seen_assigned = o.assigned;
-                }
-                if o.completed > st.seen_completed {
-                    st.progress
-                        .record_completed(rel, o.completed - st.seen_completed);
-                    st.seen_completed = o.completed;
-                }
-                if let Some(c) = st.copies.as_mut() {
-                    c.aborted.extend(o.to_abort);
-                }
-                // A job the order does not describe cannot be copied: to the usage policy it
-                // is as good as copied already.
-                let mut jobs = o.jobs;
-                let described: BTreeSet<&str> = st.jobs.iter().map(|j| j.name.as_str()).collect();
-                for (name, v) in jobs.names.iter().zip(jobs.views.iter_mut()) {
-                    if !described.contains(name.as_str()) {
-                        v.copied = true;
-                        v.on_cloud = true;
-                    }
-                }
-                Some(jobs)
-            }
-            // The failure itself was logged; the skipped queries of the back-off are not.
-            Err(ObserveError::BackingOff) => None,
-            Err(e) => {
-                self.note(key, format!("DG query failed: {e}"));
-                st.last_error = Some(e.to_string());
-                None
-            }
+        let plan = if cancel {
+            turn::cancel(&mut st, rel, &mut ledger)
+        } else {
+            let seen = self.observe(&st, owner_key.as_deref(), now);
+            turn::decide(&mut st, seen, rel, &mut ledger)
         };
-        if st.progress.total() == 0 {
-            // Nothing known yet: no decision can be made.
-            return;
-        }
-        let running: Vec<WorkerId> = st.controller.running().collect();
-        let mut reports: Vec<WorkerReport> = running
-            .iter()
-            .map(|&id| WorkerReport {
-                id,
-                activity: self.driver.activity(&cloud::worker_name(key, id)),
-            })
-            .collect();
-        // Open copies that no running worker holds keep idle workers for them (the core's
-        // rule); what the driver cannot tell decides nothing.
-        let held: Vec<Option<u32>> = reports
-            .iter()
-            .map(|r| self.driver.held(&cloud::worker_name(key, r.id)))
-            .collect();
-        spequlos_core::wait_for_open_copies(&mut reports, &held, st.copies_open);
-        if let Some(table) = table
-            .as_ref()
-            .filter(|_| st.usage() == Some(Usage::Reschedule))
-        {
-            self.reschedule(&mut st, table, &mut reports, &held);
-        }
-        st.progress.record_sample(Sample {
-            t: rel,
-            total: st.progress.total(),
-            completed: st.progress.completed(),
-            assigned: st.progress.assigned(),
-            running: 0,
-            volunteers_online: 0,
-            cloud_workers: reports
-                .iter()
-                .filter(|r| !matches!(r.activity, Activity::Idle | Activity::Lost))
-                .count() as u32,
-        });
-        let mut ledger = lock(&self.shared).store.ledger().scratch(key);
-        let deployed_before = st.controller.first_deployment().is_some();
-        let decisions = st.controller.tick(rel, &st.progress, &reports, &mut ledger);
-        if !deployed_before && st.controller.first_deployment().is_some() {
-            if let Some(msg) = hoarding_warning(&st) {
-                self.note(key, msg);
-            }
-        }
-        self.carry_out(&mut st, &decisions, &mut ledger, now, rel);
-        let finished_now = st.finished;
-        if st.duplicate_pending && st.copies.is_none() && !st.finished {
-            if let Some(table) = &table {
-                self.duplicate(&mut st, table);
-            }
-        }
-        if finished_now {
+        self.carry_out(&mut st, plan, owner_key.as_deref(), &mut ledger, now);
+        if st.finished {
             self.finish(&mut st);
         }
-        self.commit(st, &ledger, now, finished_now);
+        self.commit(st, &ledger, now);
     }
 
-    /// Carries the controller's decisions out on the turn's `ledger`: workers started and
-    /// stopped through the driver; a start that fails is handed back to the core, which takes
-    /// its charge back.
+    /// Carries a plan out: workers started, stopped and told to report through the driver,
+    /// losers aborted and copies submitted through the adapter; each outcome goes back to the
+    /// BoT's state. A start that fails is handed back to the core, which takes its charge back
+    /// from the turn's `ledger`.
     fn carry_out(
         &mut self,
         st: &mut BotState,
-        decisions: &[Decision],
+        plan: Plan,
+        owner_key: Option<&str>,
         ledger: &mut spequlos_core::Ledger,
         now: f64,
-        rel: f64,
     ) {
         let key = st.key.clone();
         let key = &key;
-        for d in decisions {
+        for n in plan.notes {
+            self.note(key, n);
+        }
+        for d in &plan.decisions {
             match *d {
-                Decision::DuplicateIncomplete => st.duplicate_pending = true,
+                // Their effect on the state is the plan's already.
+                Decision::DuplicateIncomplete | Decision::Finished { .. } => {}
                 Decision::StartWorker { id } => {
                     let started = {
                         let g = lock(&self.shared);
@@ -1119,20 +1054,50 @@ impl Service {
                         Err(e) => self.note(key, format!("asking {name} to report failed: {e}")),
                     }
                 }
-                Decision::Finished { refund } => {
-                    st.finished = true;
-                    st.completed_at = if st.cancelled {
-                        None
-                    } else {
-                        st.progress.time_at(1.0).or(Some(rel))
-                    };
-                    let how = if st.cancelled {
-                        "cancelled"
-                    } else {
-                        "complete"
-                    };
-                    self.note(key, format!("{how}; {refund} credits refunded"));
+            }
+        }
+        if !plan.abort.is_empty() {
+            self.abort(st, plan.abort, owner_key);
+        }
+        if let Some(c) = plan.copies {
+            if let Some((batch_id, n)) = self.submit_copies(st, &c) {
+                turn::copies_submitted(st, &c, batch_id, n);
+                let msg = match c.kind {
+                    CopyKind::Duplicate => format!("duplicated {n} jobs as batch {batch_id}"),
+                    CopyKind::Round { .. } => format!(
+                        "rescheduled {:?} to Cloud workers as batch {batch_id}",
+                        c.jobs
+                    ),
+                };
+                self.note(key, msg);
+            }
+        }
+    }
+
+    /// First result wins: the losers are cancelled, originals as the batch's owner, copies as
+    /// the service's account. Should either call fail, all are asked again next turn.
+    fn abort(&mut self, st: &mut BotState, names: Vec<String>, owner_key: Option<&str>) {
+        let Some(adapter) = self.adapters.get_mut(&st.key.dg) else {
+            return;
+        };
+        let owner = owner_key.map_or(As::Service, As::Owner);
+        let (copies, originals): (Vec<&str>, Vec<&str>) = names
+            .iter()
+            .map(String::as_str)
+            .partition(|n| information::is_copy(n));
+        let mut failed = None;
+        for (who, names) in [(owner, originals), (As::Service, copies)] {
+            if !names.is_empty() {
+                if let Err(e) = adapter.abort_jobs(who, &names) {
+                    failed = Some(e);
                 }
+            }
+        }
+        match failed {
+            None => turn::aborted(st, names),
+            Some(e) => {
+                let key = st.key.clone();
+                self.note(&key, format!("abort_jobs failed, retried next tick: {e}"));
             }
         }
     }
@@ -1206,8 +1171,9 @@ impl Service {
     }
 
     /// Commits the turn: the ledger movements made on the scratch ledger (at Unix time) with
-    /// the BoT's new state, in one transaction; a BoT that completed teaches the Oracle.
-    fn commit(&mut self, mut st: BotState, ledger: &spequlos_core::Ledger, now: f64, learn: bool) {
+    /// the BoT's new state, in one transaction; a BoT that completed teaches the Oracle, whose
+    /// history is written in the same transaction.
+    fn commit(&mut self, mut st: BotState, ledger: &spequlos_core::Ledger, now: f64) {
         let key = st.key.clone();
         let entries: Vec<_> = ledger
             .entries()
@@ -1218,16 +1184,29 @@ impl Service {
                 e
             })
             .collect();
+        let mut g = lock(&self.shared);
         st.prediction = if st.finished {
             None
         } else {
-            st.predict(&lock(&self.shared).oracle, now)
+            st.predict(&g.oracle, now)
+        };
+        // Only open BoTs take turns: one finished now, unless cancelled, completed.
+        let history = match st.completed_at.filter(|_| st.finished && !st.cancelled) {
+            Some(t) => {
+                // The scratch ledger's order already counts this turn's charges.
+                let spent = ledger.order_of(&key).map_or(0, |o| o.spent);
+                g.oracle.learn(&st.oracle_key(), &st.progress, t, spent);
+                Some(serde_json::to_string(&g.oracle).expect("oracle serializes"))
+            }
+            None => None,
         };
         let json = serde_json::to_string(&st).expect("state serializes");
-        let mut g = lock(&self.shared);
         // A finished BoT has nothing left to cancel, however it finished.
         let cancel_done = st.finished && g.cancels.contains(&key);
-        match g.store.commit_tick(&entries, &key, &json, cancel_done) {
+        match g
+            .store
+            .commit_tick(&entries, &key, &json, cancel_done, history.as_deref())
+        {
             Ok(()) => {
                 if cancel_done {
                     g.cancels.remove(&key);
@@ -1239,111 +1218,23 @@ impl Service {
                 g = lock(&self.shared);
             }
         }
-        if learn && !st.cancelled {
-            let spent = g.store.ledger().order_of(&key).map_or(0, |o| o.spent);
-            let okey = st.oracle_key();
-            if let Some(t) = st.completed_at {
-                g.oracle.learn(&okey, &st.progress, t, spent);
-                let history = serde_json::to_string(&g.oracle).expect("oracle serializes");
-                if let Err(e) = g.store.save_oracle(&history) {
-                    drop(g);
-                    self.note(&key, format!("saving the Oracle failed: {e}"));
-                    g = lock(&self.shared);
-                }
-            }
-        }
         g.bots.insert(key, st);
     }
 
-    /// Cloud Duplication: copies of the core's copy set (every incomplete job), targeted to
-    /// the Cloud account, as one batch.
-    fn duplicate(&mut self, st: &mut BotState, table: &JobTable) {
-        let tasks = usage::copy_set(table);
-        if tasks.is_empty() {
-            st.duplicate_pending = false;
-            return;
-        }
-        let name = format!("spq-copies-{}", st.key.batch);
-        if let Some((batch_id, n)) = self.submit_copies(st, table, &tasks, &name) {
-            st.copies = Some(Copies::new(batch_id, st.copy_attempt));
-            st.duplicate_pending = false;
-            self.note(&st.key, format!("duplicated {n} jobs as batch {batch_id}"));
-        }
-    }
-
-    /// Reschedule, as the BOINC submit RPC allows it: Cloud workers attach like volunteers and
-    /// take never-sent jobs from the normal queue; each one idle after that (it asked in vain,
-    /// holds nothing, and no open copy waits for it) gets a copy of the next job the core's
-    /// rotation gives (in progress, no copy yet), targeted to the Cloud account. One round per
-    /// tick, one batch per round; the idle workers served are marked waiting, so the
-    /// controller tells them to ask again instead of stopping them. Each job is copied at most
-    /// once: a copy lost with its worker is sent again by the server after its deadline.
-    fn reschedule(
-        &mut self,
-        st: &mut BotState,
-        table: &JobTable,
-        reports: &mut [WorkerReport],
-        held: &[Option<u32>],
-    ) {
-        let idle: Vec<usize> = (0..reports.len())
-            .filter(|&i| reports[i].activity == Activity::Idle && held[i] == Some(0))
-            .collect();
-        if idle.is_empty() || st.finished {
-            return;
-        }
-        // The rotation moves only once the round is on the DG.
-        let mut rotation = st.rotation;
-        let tasks = rotation.take(table, idle.len() as u32);
-        if tasks.is_empty() {
-            return;
-        }
-        let round = st.copies.as_ref().map_or(0, |c| c.more.len() + 1);
-        let name = format!("spq-copies-{}-r{round}", st.key.batch);
-        let Some((batch_id, n)) = self.submit_copies(st, table, &tasks, &name) else {
-            return;
-        };
-        st.rotation = rotation;
-        match st.copies.as_mut() {
-            Some(c) => c.more.push(batch_id),
-            None => st.copies = Some(Copies::new(batch_id, st.copy_attempt)),
-        }
-        st.copies_open += n as u32;
-        for &i in idle.iter().take(n) {
-            reports[i].activity = Activity::Waiting;
-        }
-        let names: Vec<&str> = tasks
-            .iter()
-            .map(|&t| table.names[t as usize].as_str())
-            .collect();
-        self.note(
-            &st.key,
-            format!("rescheduled {names:?} to Cloud workers as batch {batch_id}"),
-        );
-    }
-
-    /// Submits copies of the jobs `tasks` (indices into `table`) as batch `name` (with the
-    /// attempt appended after a failed try), targeted to the Cloud account; returns the
-    /// batch id and the number of copies, or `None` (logged) to try again next tick.
+    /// Submits the copies `plan` asks for as its batch (with the attempt appended after a
+    /// failed try), targeted to the Cloud account; returns the batch id and the number of
+    /// copies, or `None` (logged) to try again next tick.
     ///
     /// Idempotent: a real server's `submit_batch` is not atomic (the batch is created before
     /// its jobs, and a failure or a client timeout may leave an empty or partial batch, or a
     /// complete one whose reply was lost). So the batch of this attempt is looked for by name
     /// first: a complete one is adopted, an incomplete one is aborted and retired and the next
     /// tick submits again as a new attempt, with new copy names.
-    fn submit_copies(
-        &mut self,
-        st: &mut BotState,
-        table: &JobTable,
-        tasks: &[u32],
-        name: &str,
-    ) -> Option<(i64, usize)> {
+    fn submit_copies(&mut self, st: &mut BotState, plan: &CopyPlan) -> Option<(i64, usize)> {
         let adapter = self.adapters.get_mut(&st.key.dg)?;
         let cloud_user = adapter.cloud_user();
         let attempt = st.copy_attempt;
-        let wanted: BTreeSet<&str> = tasks
-            .iter()
-            .map(|&t| table.names[t as usize].as_str())
-            .collect();
+        let wanted: BTreeSet<&str> = plan.jobs.iter().map(String::as_str).collect();
         let jobs: Vec<JobSpec> = st
             .jobs
             .iter()
@@ -1362,9 +1253,9 @@ impl Service {
             return None;
         }
         let name = if attempt == 0 {
-            name.to_string()
+            plan.batch.clone()
         } else {
-            format!("{name}-{attempt}")
+            format!("{}-{attempt}", plan.batch)
         };
         let mut msgs = Vec::new();
         let found = adapter.find(As::Service, &name);

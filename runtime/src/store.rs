@@ -17,6 +17,9 @@ use spequlos_core::{BotKey, Credits, Ledger};
 
 const SCHEMA_VERSION: i64 = 4;
 
+const SAVE_ORACLE: &str = "INSERT INTO oracle (id, history) VALUES (1, ?1) \
+                           ON CONFLICT (id) DO UPDATE SET history = excluded.history";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY,
@@ -228,7 +231,7 @@ impl Store {
         &mut self,
         apply: impl FnOnce(&mut Ledger) -> Result<(), LedgerError>,
     ) -> Result<(), StoreError> {
-        self.commit_with(apply, None, false)
+        self.commit_with(apply, None, false, None)
     }
 
     /// Applies `apply` to the ledger and writes the entries it made, with a BoT's state if
@@ -239,6 +242,7 @@ impl Store {
         apply: impl FnOnce(&mut Ledger) -> Result<(), LedgerError>,
         bot_state: Option<(&BotKey, &str)>,
         cancelled: bool,
+        oracle: Option<&str>,
     ) -> Result<(), StoreError> {
         let first = self.ledger.entries().len();
         if let Err(e) = apply(&mut self.ledger) {
@@ -269,6 +273,9 @@ impl Store {
                         params![bot.batch, bot.dg],
                     )?;
                 }
+            }
+            if let Some(history) = oracle {
+                tx.execute(SAVE_ORACLE, [history])?;
             }
             tx.commit()
         })();
@@ -330,11 +337,13 @@ impl Store {
         bot: &BotKey,
         state: &str,
         cancelled: bool,
+        oracle: Option<&str>,
     ) -> Result<(), StoreError> {
         self.commit_with(
             |l| entries.iter().try_for_each(|e| l.apply(e)),
             Some((bot, state)),
             cancelled,
+            oracle,
         )
     }
 
@@ -347,7 +356,12 @@ impl Store {
         amount: Credits,
         state: &str,
     ) -> Result<(), StoreError> {
-        self.commit_with(|l| l.order(t, user, bot, amount), Some((bot, state)), false)
+        self.commit_with(
+            |l| l.order(t, user, bot, amount),
+            Some((bot, state)),
+            false,
+            None,
+        )
     }
 
     /// Links `user` to the BOINC account with key `authenticator` on DG `dg` (replacing an
@@ -432,17 +446,6 @@ impl Store {
             .map_err(self.db())?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(self.db())
-    }
-
-    pub fn save_oracle(&self, history: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO oracle (id, history) VALUES (1, ?1) \
-                 ON CONFLICT (id) DO UPDATE SET history = excluded.history",
-                [history],
-            )
-            .map_err(self.db())?;
-        Ok(())
     }
 
     pub fn oracle(&self) -> Result<Option<String>, StoreError> {
@@ -883,15 +886,21 @@ mod tests {
         assert_eq!(s.account("u", "other").unwrap(), None);
         // A turn that did not finish the BoT keeps the request; the one that did clears it
         // with its refund.
-        s.commit_tick(&[], &b, "{}", false).unwrap();
+        s.commit_tick(&[], &b, "{}", false, None).unwrap();
         assert_eq!(s.cancel_requests().unwrap().len(), 1);
         let mut l = s.ledger().scratch(&b);
         l.close(5.0, &b).unwrap();
         let refund: Vec<Entry> = l.entries().to_vec();
-        s.commit_tick(&refund, &b, "{\"done\":1}", true).unwrap();
+        s.commit_tick(&refund, &b, "{\"done\":1}", true, Some("{\"h\":1}"))
+            .unwrap();
         drop(s);
         let s = Store::open(&path).unwrap();
         assert!(s.cancel_requests().unwrap().is_empty());
+        assert_eq!(
+            s.oracle().unwrap().as_deref(),
+            Some("{\"h\":1}"),
+            "the Oracle's history is in the turn's transaction"
+        );
         assert_eq!(s.ledger().balance("u"), 10);
     }
 }
