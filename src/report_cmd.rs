@@ -76,7 +76,7 @@ pub fn plot(cmd: PlotCmd, quiet: bool) -> Result<()> {
     match cmd {
         PlotCmd::Timeline { dir } => {
             let files = spequlos_experiments::figures::timeline_figure(&dir)
-                .map_err(crate::BadInput::new)?;
+                .map_err(|e| crate::BadInput::new(e.to_string()))?;
             if !quiet {
                 for f in files {
                     eprintln!("wrote {}", f.display());

@@ -45,17 +45,16 @@ pub struct MergeArgs {
     dirs: Vec<PathBuf>,
 }
 
-fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+fn parse_shard(s: &str) -> anyhow::Result<(u32, u32)> {
     let (k, n) = s
         .split_once('/')
-        .ok_or_else(|| format!("`{s}` is not k/n (e.g. 2/8)"))?;
-    let (k, n): (u32, u32) = (
-        k.parse().map_err(|_| format!("`{k}` is not a number"))?,
-        n.parse().map_err(|_| format!("`{n}` is not a number"))?,
-    );
-    if n == 0 || k == 0 || k > n {
-        return Err(format!("shard {k}/{n}: need 1 <= k <= n"));
-    }
+        .ok_or_else(|| anyhow::anyhow!("`{s}` is not k/n (e.g. 2/8)"))?;
+    let number = |x: &str| {
+        x.parse::<u32>()
+            .map_err(|_| anyhow::anyhow!("`{x}` is not a number"))
+    };
+    let (k, n) = (number(k)?, number(n)?);
+    anyhow::ensure!(n > 0 && k > 0 && k <= n, "shard {k}/{n}: need 1 <= k <= n");
     Ok((k, n))
 }
 

@@ -146,7 +146,7 @@ fn write_out(trace: &Trace, out: &Path, format: Format, force: bool) -> Result<(
     Ok(())
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
+fn parse_format(s: &str) -> Result<Format, spequlos_traces::io::UnknownFormat> {
     s.parse()
 }
 

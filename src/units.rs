@@ -43,23 +43,21 @@ pub enum WindowStart {
 }
 
 impl std::str::FromStr for Window {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, b) = s
-            .split_once(':')
-            .ok_or_else(|| format!("`{s}` is not START:LEN (example: 2d:7d or @1104537600:14d)"))?;
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        let (a, b) = s.split_once(':').ok_or_else(|| {
+            anyhow::anyhow!("`{s}` is not START:LEN (example: 2d:7d or @1104537600:14d)")
+        })?;
         let start = match a.strip_prefix('@') {
             Some(e) => WindowStart::Epoch(
                 e.trim()
                     .parse()
-                    .map_err(|_| format!("`{e}` is not epoch seconds"))?,
+                    .map_err(|_| anyhow::anyhow!("`{e}` is not epoch seconds"))?,
             ),
-            None => WindowStart::Relative(parse_duration(a).map_err(|e| e.to_string())?),
+            None => WindowStart::Relative(parse_duration(a)?),
         };
-        let len = parse_duration(b).map_err(|e| e.to_string())?;
-        if len <= 0 {
-            return Err(format!("window length must be > 0 in `{s}`"));
-        }
+        let len = parse_duration(b)?;
+        anyhow::ensure!(len > 0, "window length must be > 0 in `{s}`");
         Ok(Window { start, len })
     }
 }

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 const SPEC: &str = r#"
 name = "slurm"
 [base.trace]
@@ -60,7 +62,7 @@ fn have(cmd: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<(), String> {
+fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) -> anyhow::Result<()> {
     let end = Instant::now() + timeout;
     while Instant::now() < end {
         if ready() {
@@ -68,33 +70,33 @@ fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) -> R
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    Err(format!("timed out waiting for {what}"))
+    anyhow::bail!("timed out waiting for {what}")
 }
 
-fn start_cluster(dir: &Path) -> Result<Cluster, String> {
+fn start_cluster(dir: &Path) -> anyhow::Result<Cluster> {
     for d in ["state", "spool", "log", "munge"] {
-        fs::create_dir_all(dir.join(d)).map_err(|e| e.to_string())?;
+        fs::create_dir_all(dir.join(d)).with_context(|| "setting up the test cluster")?;
     }
     let munge = dir.join("munge");
     Command::new("chmod")
         .arg("700")
         .arg(&munge)
         .status()
-        .map_err(|e| e.to_string())?;
+        .with_context(|| "setting up the test cluster")?;
     let key: Vec<u8> = (0..1024u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 ^ std::process::id() as u8)
         .collect();
-    fs::write(munge.join("munge.key"), key).map_err(|e| e.to_string())?;
+    fs::write(munge.join("munge.key"), key).with_context(|| "setting up the test cluster")?;
     Command::new("chmod")
         .arg("400")
         .arg(munge.join("munge.key"))
         .status()
-        .map_err(|e| e.to_string())?;
+        .with_context(|| "setting up the test cluster")?;
     let host = String::from_utf8_lossy(
         &Command::new("hostname")
             .arg("-s")
             .output()
-            .map_err(|e| e.to_string())?
+            .with_context(|| "setting up the test cluster")?
             .stdout,
     )
     .trim()
@@ -120,18 +122,20 @@ fn start_cluster(dir: &Path) -> Result<Cluster, String> {
             base + 1
         ),
     )
-    .map_err(|e| e.to_string())?;
+    .with_context(|| "setting up the test cluster")?;
     let mut cluster = Cluster {
         dir: dir.to_path_buf(),
         conf: conf.clone(),
         pids: Vec::new(),
     };
-    let run = |cmd: &mut Command| -> Result<(), String> {
-        let out = cmd.output().map_err(|e| e.to_string())?;
+    let run = |cmd: &mut Command| -> anyhow::Result<()> {
+        let out = cmd
+            .output()
+            .with_context(|| "setting up the test cluster")?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!(
+            Err(anyhow::anyhow!(
                 "{:?}: {}",
                 cmd,
                 String::from_utf8_lossy(&out.stderr).trim()
@@ -164,9 +168,9 @@ fn start_cluster(dir: &Path) -> Result<Cluster, String> {
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("idle"))
     })
-    .map_err(|e| {
+    .with_context(|| {
         format!(
-            "{e}; slurmctld log tail: {}; slurmd log tail: {}",
+            "slurmctld log tail: {}; slurmd log tail: {}",
             tail(&log("slurmctld.log")),
             tail(&log("slurmd.log"))
         )
@@ -198,7 +202,7 @@ fn sweep_as_a_slurm_job_array() {
     let cluster = match start_cluster(&tmp.path().join("slurm")) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("NOT CHECKED: a single-node Slurm could not start here: {e}");
+            eprintln!("NOT CHECKED: a single-node Slurm could not start here: {e:#}");
             return;
         }
     };

@@ -112,20 +112,26 @@ fn parse_percent(digits: &str) -> Option<u8> {
     }
 }
 
+/// A trigger name that is none of `D`, `T`, `<n>C` or `<n>A` (n in 1–9 tens, or 01–99 %).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown trigger `{0}`")]
+pub struct UnknownTrigger(pub String);
+
 impl FromStr for Trigger {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownTrigger;
+    fn from_str(s: &str) -> Result<Self, UnknownTrigger> {
         match s {
             "D" => return Ok(Trigger::Variance),
             "T" => return Ok(Trigger::TailRate),
             _ => {}
         }
+        let unknown = || UnknownTrigger(s.to_string());
         let (digits, kind) = s.split_at(s.len().saturating_sub(1));
-        let percent = parse_percent(digits).ok_or_else(|| format!("unknown trigger `{s}`"))?;
+        let percent = parse_percent(digits).ok_or_else(unknown)?;
         match kind {
             "C" => Ok(Trigger::Completion { percent }),
             "A" => Ok(Trigger::Assignment { percent }),
-            _ => Err(format!("unknown trigger `{s}`")),
+            _ => Err(unknown()),
         }
     }
 }
@@ -144,7 +150,7 @@ impl FromStr for Strategy {
         let [t, z, u] = parts[..] else {
             return Err(err("expected three parts <trigger>-<sizing>-<usage>".into()));
         };
-        let trigger = t.parse().map_err(err)?;
+        let trigger = t.parse().map_err(|e: UnknownTrigger| err(e.to_string()))?;
         let sizing = match z {
             "G" => Sizing::Greedy,
             "C" => Sizing::Conservative,

@@ -37,10 +37,30 @@ fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-type Res<T> = Result<T, String>;
+/// Why a figure could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum FigureError {
+    /// Plotters could not draw or write the image (its error type differs per backend).
+    #[error("drawing failed: {0}")]
+    Draw(String),
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An input the figure is drawn from is not what it should be.
+    #[error("{0}")]
+    Input(String),
+}
 
-fn err<E: std::fmt::Debug>(e: E) -> String {
-    format!("{e:?}")
+type Res<T> = Result<T, FigureError>;
+
+fn err<E: std::fmt::Debug>(e: E) -> FigureError {
+    FigureError::Draw(format!("{e:?}"))
+}
+
+fn input(msg: impl Into<String>) -> FigureError {
+    FigureError::Input(msg.into())
 }
 
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
@@ -102,7 +122,7 @@ macro_rules! render {
             $draw(&root, $($arg),*)?;
             root.present().map_err(err)?;
         }
-        Ok::<Vec<PathBuf>, String>(vec![png, svg])
+        Ok::<Vec<PathBuf>, FigureError>(vec![png, svg])
     }};
 }
 
@@ -462,10 +482,14 @@ fn representative(dir: &Path, v: &RunsView) -> Res<Option<Curves>> {
     idx.sort_by(|&a, &b| v.tre[a].total_cmp(&v.tre[b]));
     let pick = idx[idx.len() / 2];
     let id = v.run_id[pick] as u32;
-    let text =
-        std::fs::read_to_string(dir.join("sweep.toml")).map_err(|e| format!("sweep.toml: {e}"))?;
-    let spec: SweepSpec = toml::from_str(&text).map_err(|e| format!("sweep.toml: {e}"))?;
-    let plan = spec::expand(&spec).map_err(|e| e.to_string())?;
+    let path = dir.join("sweep.toml");
+    let text = std::fs::read_to_string(&path).map_err(|source| FigureError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let spec: SweepSpec =
+        toml::from_str(&text).map_err(|e| input(format!("{}: {e}", path.display())))?;
+    let plan = spec::expand(&spec).map_err(|e| input(e.to_string()))?;
     let Some(job) = plan.jobs.iter().find(|j| j.runs.iter().any(|r| r.id == id)) else {
         return Ok(None);
     };
@@ -474,8 +498,8 @@ fn representative(dir: &Path, v: &RunsView) -> Res<Option<Curves>> {
         return Ok(None);
     };
     let sc = &run.scenario;
-    let trace = load_trace(&plan.traces[run.trace]).map_err(|e| e.to_string())?;
-    let t = tasks(sc).map_err(|e| e.to_string())?;
+    let trace = load_trace(&plan.traces[run.trace]).map_err(|e| input(e.to_string()))?;
+    let t = tasks(sc).map_err(|e| input(e.to_string()))?;
     let oracle = spequlos_core::Oracle::default();
     let b = run_one(&job.runs[0].scenario, &trace, &t, &oracle, Strategy::None);
     let s = run_one(sc, &trace, &t, &oracle, sc.strategy);
@@ -569,8 +593,8 @@ pub fn report_figures(
 /// Figure 1 for one `spequlos sim --out` directory, from its tasks.csv and runs.csv.
 pub fn timeline_figure(dir: &Path) -> Res<Vec<PathBuf>> {
     let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name))
-            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(|source| FigureError::Read { path, source })
     };
     let tasks = read("tasks.csv")?;
     let runs = read("runs.csv")?;
@@ -582,10 +606,10 @@ pub fn timeline_figure(dir: &Path) -> Res<Vec<PathBuf>> {
     ) {
         (Some(r), Some(c)) => (r, c),
         _ => {
-            return Err(format!(
+            return Err(input(format!(
                 "{}: not a `spequlos sim --out` tasks.csv",
                 dir.join("tasks.csv").display()
-            ))
+            )))
         }
     };
     let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -594,7 +618,7 @@ pub fn timeline_figure(dir: &Path) -> Res<Vec<PathBuf>> {
         let t: f64 = f
             .get(ci)
             .and_then(|x| x.parse().ok())
-            .ok_or_else(|| format!("tasks.csv:{}: completion: not a number", n + 2))?;
+            .ok_or_else(|| input(format!("tasks.csv:{}: completion: not a number", n + 2)))?;
         by.entry(f.get(ri).unwrap_or(&"").to_string())
             .or_default()
             .push(t);
@@ -612,7 +636,7 @@ pub fn timeline_figure(dir: &Path) -> Res<Vec<PathBuf>> {
     let base_row = rows
         .iter()
         .find(|r| r.starts_with("baseline,"))
-        .ok_or("runs.csv has no baseline row")?;
+        .ok_or_else(|| input("runs.csv has no baseline row"))?;
     let speq_row = rows.iter().find(|r| r.starts_with("speq,"));
     let strategy = speq_row
         .and_then(|r| {
@@ -623,7 +647,7 @@ pub fn timeline_figure(dir: &Path) -> Res<Vec<PathBuf>> {
         .unwrap_or("");
     let baseline = by
         .remove("baseline")
-        .ok_or("tasks.csv has no baseline run")?;
+        .ok_or_else(|| input("tasks.csv has no baseline run"))?;
     let c = Curves {
         title: "Completion of one BoT".into(),
         total: baseline.len(),

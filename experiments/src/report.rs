@@ -24,7 +24,7 @@ pub enum ReportError {
     #[error("{0}")]
     Polars(#[from] PolarsError),
     #[error("figure: {0}")]
-    Figure(String),
+    Figure(#[from] crate::figures::FigureError),
 }
 
 pub struct ReportOptions {

@@ -10,6 +10,11 @@ use crate::scenario::{BoincParams, Middleware, Scenario, XwhepParams};
 use crate::workload::{TaskSpec, WorkloadSpec};
 use crate::world::World;
 
+/// A broken invariant of the world, as `World::check_invariants` found it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Broken(pub String);
+
 /// A trace of one-core hosts given as (speed, intervals); shared by the crate's tests.
 pub(crate) fn trace(hosts: &[(f64, &[(i64, i64)])], span: i64) -> Trace {
     let mut b = TraceBuilder::new("test");
@@ -202,7 +207,7 @@ proptest! {
         }
         let tasks: Vec<TaskSpec> = crate::run::tasks(&sc).unwrap();
         let oracle = Oracle::default();
-        fn stepped<M: Model>(sc: &Scenario, p: &M::Params, t: &Trace, tasks: &[TaskSpec], oracle: &Oracle) -> Result<(), String> {
+        fn stepped<M: Model>(sc: &Scenario, p: &M::Params, t: &Trace, tasks: &[TaskSpec], oracle: &Oracle) -> Result<(), Broken> {
             let mut w = World::<M>::new(sc, p, t, tasks, oracle, "k".into());
             while w.step() {
                 w.check_invariants()?;
@@ -213,7 +218,7 @@ proptest! {
             Middleware::Boinc(p) => stepped::<Boinc>(&sc, p, &t, &tasks, &oracle),
             Middleware::Xwhep(p) => stepped::<Xwhep>(&sc, p, &t, &tasks, &oracle),
         }
-        .map_err(TestCaseError::fail)?;
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let out = run_one(&sc, &t, &tasks, &oracle, sc.strategy);
         let m = &out.metrics;
         // Every task completes at most once, and completions are counted once.

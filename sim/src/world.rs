@@ -705,7 +705,7 @@ impl<'a, M: Model> World<'a, M> {
     }
 
     #[cfg(test)]
-    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+    pub(crate) fn check_invariants(&self) -> Result<(), crate::tests::Broken> {
         for (i, w) in self.workers.iter().enumerate() {
             let running = w
                 .held
@@ -713,18 +713,21 @@ impl<'a, M: Model> World<'a, M> {
                 .filter(|&&e| !self.execs[e as usize].since.is_nan())
                 .count() as u32;
             if running != w.running {
-                return Err(format!(
+                return Err(crate::tests::Broken(format!(
                     "worker {i}: running {} but {running} execs run",
                     w.running
-                ));
+                )));
             }
             if !w.online && running > 0 {
-                return Err(format!(
+                return Err(crate::tests::Broken(format!(
                     "worker {i} is offline and runs {running} executions"
-                ));
+                )));
             }
             if running > w.cores {
-                return Err(format!("worker {i} runs {running} > {} cores", w.cores));
+                return Err(crate::tests::Broken(format!(
+                    "worker {i} runs {running} > {} cores",
+                    w.cores
+                )));
             }
         }
         Ok(())

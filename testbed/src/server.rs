@@ -1002,7 +1002,7 @@ impl Inner {
             Ok(body) => {
                 format!("<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<{op}>\n{body}</{op}>\n")
             }
-            Err(msg) => xml_error(&op, &msg),
+            Err(Refusal(msg)) => xml_error(&op, &msg),
         };
         if op == "submit_batch" && fault == Fault::LostSubmitReply && left > 0 {
             self.fault.1 -= 1;
@@ -1015,7 +1015,7 @@ impl Inner {
         (200, "text/xml", reply.into_bytes())
     }
 
-    fn batch_index(&self, req: &Element, user: &TestUser) -> Result<usize, String> {
+    fn batch_index(&self, req: &Element, user: &TestUser) -> Result<usize, Refusal> {
         let b = if let Some(id) = req.text_of("batch_id") {
             let id: i64 = id.parse().map_err(|_| format!("bad batch_id `{id}`"))?;
             self.batches.iter().position(|b| b.id == id)
@@ -1031,7 +1031,7 @@ impl Inner {
         Ok(b)
     }
 
-    fn submit_op(&mut self, req: &Element) -> Result<String, String> {
+    fn submit_op(&mut self, req: &Element) -> Result<String, Refusal> {
         let auth = req.text_of("authenticator").ok_or("no authenticator")?;
         let user = self.user_by_auth(auth).ok_or("bad authenticator")?;
         if !user.submit {
@@ -1143,7 +1143,7 @@ impl Inner {
                 }
                 Ok("<success>1</success>\n".into())
             }
-            other => Err(format!("unknown operation {other}")),
+            other => Err(Refusal(format!("unknown operation {other}"))),
         }
     }
 
@@ -1245,11 +1245,11 @@ impl Inner {
         s
     }
 
-    fn submit_batch(&mut self, req: &Element, user: &TestUser, t: f64) -> Result<String, String> {
+    fn submit_batch(&mut self, req: &Element, user: &TestUser, t: f64) -> Result<String, Refusal> {
         let batch = req.child("batch").ok_or("no <batch>")?;
         let app = batch.text_of("app_name").ok_or("no app_name")?;
         if app != self.cfg.app_name {
-            return Err(format!("no such app {app}"));
+            return Err(Refusal(format!("no such app {app}")));
         }
         let batch_priority: i64 = batch
             .text_of("priority")
@@ -1282,12 +1282,14 @@ impl Inner {
                     // The batch and the jobs before this one were made; the reply quotes
                     // the failed insert.
                     self.commit_batch(id, name, user.id, t, new_jobs, staged);
-                    return Err(format!(
+                    return Err(Refusal(format!(
                         "create_work failed: create_work: database error: Duplicate entry \
                          '{jname}' for key 'name' (INSERT INTO workunit SET ... name='{jname}' ...)"
-                    ));
+                    )));
                 }
-                return Err(format!("create_work failed: job name {jname} in use"));
+                return Err(Refusal(format!(
+                    "create_work failed: job name {jname} in use"
+                )));
             }
             let mut inputs = Vec::new();
             for (f, input) in j.children_named("input_file").enumerate() {
@@ -1311,12 +1313,14 @@ impl Inner {
                             .text_of("source")
                             .ok_or("local_staged input without source")?;
                         if !self.files.contains_key(src) {
-                            return Err(format!("no file access: {src} is not staged"));
+                            return Err(Refusal(format!("no file access: {src} is not staged")));
                         }
                         inputs.push((src.to_string(), open));
                     }
                     Some(m) => {
-                        return Err(format!("input mode {m} is not supported by the testbed"))
+                        return Err(Refusal(format!(
+                            "input mode {m} is not supported by the testbed"
+                        )))
                     }
                     None => return Err("input_file without mode".into()),
                 }
@@ -1505,6 +1509,23 @@ impl ScriptedHost {
         self.held.extend(new.iter().cloned());
         self.held.retain(|h| !aborted.contains(h));
         Ok((new, aborted))
+    }
+}
+
+/// A submit RPC the server refuses: the text of its `<error_msg>`, worded as the real
+/// server's (the service reads some of these words).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Refusal(String);
+
+impl From<&str> for Refusal {
+    fn from(msg: &str) -> Refusal {
+        Refusal(msg.to_string())
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(msg: String) -> Refusal {
+        Refusal(msg)
     }
 }
 

@@ -71,15 +71,18 @@ impl fmt::Display for Format {
     }
 }
 
+/// A trace format name that is none of [`Format::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown trace format `{0}` (expected fta, simgrid, tr, csv or bin)")]
+pub struct UnknownFormat(pub String);
+
 impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownFormat;
+    fn from_str(s: &str) -> Result<Self, UnknownFormat> {
         Format::ALL
             .into_iter()
             .find(|f| f.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                format!("unknown trace format `{s}` (expected fta, simgrid, tr, csv or bin)")
-            })
+            .ok_or_else(|| UnknownFormat(s.to_string()))
     }
 }
 
