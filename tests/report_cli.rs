@@ -33,6 +33,8 @@ trace = ["seti", "nd"]
 middleware = ["boinc", "xwhep"]
 strategy = ["none", "9C-G-F", "9C-G-R", "9C-G-D", "9A-G-D"]
 offset_count = 5
+[axes.params]
+"cloud.speed_factor" = [2.0, 3.0]
 "#,
     )
     .unwrap();
@@ -46,6 +48,7 @@ offset_count = 5
     );
     for f in [
         "summary.csv",
+        "summary_long.csv",
         "baselines.csv",
         "report.md",
         "runs.parquet",
@@ -56,6 +59,8 @@ offset_count = 5
     let summary = fs::read_to_string(q.join("summary.csv")).unwrap();
     let header = summary.lines().next().unwrap();
     for col in [
+        "cloud.speed_factor",
+        "tre_n",
         "tre_mean",
         "tre_median",
         "tre_p10",
@@ -68,13 +73,25 @@ offset_count = 5
     ] {
         assert!(header.split(',').any(|c| c == col), "{col} in {header}");
     }
-    // 2 traces × 2 middlewares × 1 workload × 4 SpeQuloS strategies.
-    assert_eq!(summary.lines().count(), 1 + 16);
+    // 2 traces × 2 middlewares × 1 workload × 2 Cloud speeds × 4 SpeQuloS strategies: the
+    // swept parameter is a column, not pooled.
+    assert_eq!(summary.lines().count(), 1 + 32);
+    assert!(
+        !summary.contains("NaN"),
+        "no undefined value reaches a statistic"
+    );
+    let long = fs::read_to_string(q.join("summary_long.csv")).unwrap();
+    assert!(long.starts_with(
+        "trace_label,middleware.kind,workload_label,cloud.speed_factor,strategy,metric,unit,n,n_valid,mean,median,p10,p90\n"
+    ));
+    assert_eq!(long.lines().count(), 1 + 32 * 7);
+    assert!(long.contains(",tre,fraction,") && long.contains(",completion_time,s,"));
     let md = fs::read_to_string(q.join("report.md")).unwrap();
     for part in [
         "## Findings",
         "## Baseline tails",
-        "## Best strategy per group",
+        "## Best strategy per group (highest median TRE)",
+        "cloud.speed_factor=2.0",
         "## Strategies",
         "![figures/completion.png]",
     ] {

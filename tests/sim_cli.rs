@@ -14,14 +14,35 @@ fn default_run_json_is_complete_and_repeatable() {
     let b = ok(&["sim", "--json"]);
     assert_eq!(a, b, "the same command twice gives the same output");
     let j: serde_json::Value = serde_json::from_str(&a).unwrap();
-    assert_eq!(j["strategy"], "9A-G-D");
+    assert_eq!(j["strategy"], "9C-G-D");
     assert_eq!(j["middleware"], "boinc");
     assert_eq!(j["hosts"], 2000);
     assert_eq!(j["tasks"], 1000);
     assert!(j["baseline"]["completion_time"].as_f64().unwrap() > 0.0);
     assert!(j["speq"]["workers_started"].as_u64().unwrap() > 0);
-    assert!(j["pair"]["speedup"].as_f64().is_some());
-    assert_eq!(j["speq"]["predictions"].as_array().unwrap().len(), 4);
+    // The first screen shows the point: the tail removed, an Oracle with a history that hits.
+    assert!(
+        j["pair"]["speedup"].as_f64().unwrap() > 2.0,
+        "{}",
+        j["pair"]
+    );
+    assert!(j["pair"]["tre"].as_f64().unwrap() > 0.8, "{}", j["pair"]);
+    assert!(j["history"].as_u64().unwrap() >= 10, "{}", j["history"]);
+    let preds = j["speq"]["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 4);
+    assert!(
+        preds.iter().all(|p| p["prediction"]["calibrated"] == true),
+        "{preds:?}"
+    );
+    let hits = preds.iter().filter(|p| p["hit"] == true).count();
+    assert!(hits >= 3, "{preds:?}");
+    let cold: serde_json::Value =
+        serde_json::from_str(&ok(&["sim", "--json", "--history", "0"])).unwrap();
+    assert_eq!(cold["history"], 0);
+    assert_eq!(
+        cold["speq"]["predictions"][1]["prediction"]["calibrated"],
+        false
+    );
     let table = ok(&["sim"]);
     for word in [
         "completion time",

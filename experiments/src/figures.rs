@@ -268,14 +268,35 @@ fn mean_ci(xs: &[f64]) -> (f64, f64) {
     (m, 1.96 * (var / n).sqrt())
 }
 
+/// Median, p10 and p90 (linear interpolation, as the report's) of the finite values.
+fn median_p10_p90(xs: &[f64]) -> (f64, f64, f64) {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        let h = p * (v.len() - 1) as f64;
+        let (i, f) = (h.floor() as usize, h - h.floor());
+        v[i] + (v[(i + 1).min(v.len() - 1)] - v[i]) * f
+    };
+    (q(0.5), q(0.1), q(0.9))
+}
+
 type Facets = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
 
-fn draw_tre<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, facets: &Facets) -> Res<()> {
+fn draw_tre<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    facets: &Facets,
+    pooled: &str,
+) -> Res<()> {
     root.fill(&WHITE).map_err(err)?;
     let root = root
         .titled(
-            "Tail Removal Efficiency per strategy (mean ± 95 % CI); blue: Cloud Duplication, orange: Reschedule, red: Flat",
-            ("sans-serif", 18),
+            &format!(
+                "TRE per strategy: median, bar p10–p90, runs whose baseline has a tail{pooled}; blue D, orange R, red F"
+            ),
+            ("sans-serif", 16),
         )
         .map_err(err)?;
     let cols = 2usize.min(facets.len().max(1));
@@ -287,10 +308,10 @@ fn draw_tre<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, facets: &Facets) 
         // TRE leaves [0, 1] when SpeQuloS beats the ideal time or slows the BoT down.
         let (mut lo, mut hi) = (-0.2f64, 1.05f64);
         for v in by_strategy.values() {
-            let (m, ci) = mean_ci(v);
+            let (m, p10, p90) = median_p10_p90(v);
             if m.is_finite() {
-                lo = lo.min(m - ci - 0.05);
-                hi = hi.max(m + ci + 0.05);
+                lo = lo.min(p10 - 0.05);
+                hi = hi.max(p90 + 0.05);
             }
         }
         let (lo, hi) = (lo.max(-3.0), hi.min(3.0));
@@ -303,8 +324,16 @@ fn draw_tre<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, facets: &Facets) 
         } else {
             ("sans-serif", 12).into_font()
         };
+        let empty = by_strategy
+            .values()
+            .all(|v| !v.iter().any(|x| x.is_finite()));
+        let caption = if empty {
+            format!("{facet}: no run whose baseline has a tail")
+        } else {
+            facet.clone()
+        };
         let mut chart = ChartBuilder::on(panel)
-            .caption(facet, ("sans-serif", 15))
+            .caption(caption, ("sans-serif", 15))
             .margin(8)
             .x_label_area_size(if rotate { 80 } else { 35 })
             .y_label_area_size(50)
@@ -332,7 +361,7 @@ fn draw_tre<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, facets: &Facets) 
             .draw()
             .map_err(err)?;
         for (i, name) in names.iter().enumerate() {
-            let (m, ci) = mean_ci(&by_strategy[*name]);
+            let (m, p10, p90) = median_p10_p90(&by_strategy[*name]);
             if !m.is_finite() {
                 continue;
             }
@@ -345,9 +374,9 @@ fn draw_tre<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, facets: &Facets) 
             chart
                 .draw_series(std::iter::once(ErrorBar::new_vertical(
                     x,
-                    m - ci,
+                    p10.max(lo),
                     m,
-                    m + ci,
+                    p90.min(hi),
                     c.filled(),
                     8,
                 )))
@@ -542,8 +571,13 @@ pub fn report_figures(
                 .or_default()
                 .push(v.tail_slowdown[i]);
         } else {
+            let facet = if v.settings[i].is_empty() {
+                format!("{} / {}", v.trace[i], v.middleware[i])
+            } else {
+                format!("{} / {} / {}", v.trace[i], v.middleware[i], v.settings[i])
+            };
             facets
-                .entry(format!("{} / {}", v.trace[i], v.middleware[i]))
+                .entry(facet)
                 .or_default()
                 .entry(v.strategy[i].clone())
                 .or_default()
@@ -559,11 +593,19 @@ pub fn report_figures(
         draw_cdf(&cdf)
     )?);
     if !facets.is_empty() {
+        let workloads: std::collections::BTreeSet<&str> =
+            v.workload.iter().map(String::as_str).collect();
+        let pooled = if workloads.len() > 1 {
+            let names: Vec<&str> = workloads.into_iter().collect();
+            format!(" (workloads pooled: {})", names.join(", "))
+        } else {
+            String::new()
+        };
         let rows = facets.len().div_ceil(2) as u32;
         files.extend(render!(
             &out.join("tre_by_strategy"),
             (1200, 120 + 380 * rows),
-            draw_tre(&facets)
+            draw_tre(&facets, &pooled)
         )?);
         let points: Vec<(String, f64, f64)> = cost
             .iter()

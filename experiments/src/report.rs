@@ -1,9 +1,13 @@
-//! `spequlos report DIR`: statistics per trace × middleware × workload × strategy, the
-//! baseline tails, the best strategy per group, the HPDC'12 findings, and the figures.
+//! `spequlos report DIR`: statistics per combination of every axis the sweep varies (trace,
+//! middleware, workload, every scenario parameter that takes several values, strategy), the
+//! baseline tails, the best strategy per group, the HPDC'12 findings the sweep can check, and
+//! the figures. The metrics are defined in docs/metrics.md.
 //!
-//! Outputs in DIR: `summary.csv` (one row per group and strategy), `baselines.csv` (tail
-//! statistics per group), `report.md`, `figures/*.png|svg`, and with `--parquet`
-//! `runs.parquet` and `summary.parquet`.
+//! Outputs in DIR: `summary.csv` (one row per group and strategy; for every metric its mean,
+//! median, p10, p90 and `_n`, the runs where it is defined), `summary_long.csv` (the same,
+//! one row per group, strategy and metric, with its unit), `baselines.csv` (tail statistics
+//! per group), `report.md`, `figures/*.png|svg`, and with `--parquet` `runs.parquet` and
+//! `summary.parquet`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -43,6 +47,78 @@ pub struct ReportSummary {
 
 const GROUP: [&str; 3] = ["trace_label", "middleware.kind", "workload_label"];
 
+/// What differs between the runs of one group and strategy on purpose: their statistics are
+/// taken over these.
+const REPLICATES: [&str; 2] = ["trace.offset", "seed"];
+
+/// Parameters only SpeQuloS reads: a baseline is shared by runs that differ in them.
+fn speq_only(param: &str) -> bool {
+    ["cloud.", "qos.", "oracle."]
+        .iter()
+        .any(|p| param.starts_with(p))
+}
+
+/// A strategy is ranked in its group only on at least this many runs with a TRE.
+const MIN_TRE_RUNS: f64 = 5.0;
+
+/// The metrics of the summaries, with their units (docs/metrics.md).
+const METRICS: [(&str, &str); 7] = [
+    ("tre", "fraction"),
+    ("tail_slowdown", "ratio"),
+    ("speedup", "ratio"),
+    ("credits_spent", "credits"),
+    ("credits_ordered", "credits"),
+    ("cloud_share", "fraction"),
+    ("completion_time", "s"),
+];
+
+/// The scenario parameters (besides trace, middleware and workload) that take more than one
+/// value among the runs of one trace × middleware × workload, replicates aside: an
+/// `[axes.params]` axis, or anything else that varies. Each becomes a column of the
+/// summaries, so that no statistic pools runs of different settings.
+fn factors(df: &DataFrame) -> Result<Vec<String>, ReportError> {
+    let base: Vec<Vec<String>> = GROUP
+        .iter()
+        .map(|c| strs(df, c))
+        .collect::<Result<_, _>>()?;
+    let skip: Vec<&str> = GROUP
+        .iter()
+        .chain(REPLICATES.iter())
+        .copied()
+        .chain(["strategy"])
+        .collect();
+    let mut out = Vec::new();
+    for c in spequlos_sim::scenario::Scenario::param_columns() {
+        if skip.contains(&c.as_str()) || df.column(c).is_err() {
+            continue;
+        }
+        let v = strs(df, c)?;
+        let mut seen: BTreeMap<(&str, &str, &str), &str> = BTreeMap::new();
+        let varies = (0..df.height()).any(|i| {
+            let k = (
+                base[0][i].as_str(),
+                base[1][i].as_str(),
+                base[2][i].as_str(),
+            );
+            *seen.entry(k).or_insert(v[i].as_str()) != v[i]
+        });
+        if varies {
+            out.push(c.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// `col=value` pairs naming a run's settings of the `factors`, in their order.
+fn factor_label(factors: &[String], values: &[Vec<String>], i: usize) -> String {
+    factors
+        .iter()
+        .zip(values)
+        .map(|(f, v)| format!("{f}={}", v[i]))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Linear-interpolation quantile of the finite values of `name`.
 fn stat(name: &str, what: &str) -> Expr {
     let x = col(name).filter(col(name).is_not_nan());
@@ -56,9 +132,17 @@ fn stat(name: &str, what: &str) -> Expr {
     e.alias(format!("{name}_{what}"))
 }
 
+/// Runs, then for each metric its runs where it is defined (`_n`) and its statistics over
+/// them: an undefined value (NaN) never enters a mean.
 fn stats(names: &[&str]) -> Vec<Expr> {
     let mut out = vec![col("run_id").count().alias("n")];
     for n in names {
+        out.push(
+            col(*n)
+                .filter(col(*n).is_not_nan())
+                .count()
+                .alias(format!("{n}_n")),
+        );
         for w in ["mean", "median", "p10", "p90"] {
             out.push(stat(n, w));
         }
@@ -139,7 +223,11 @@ fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<(), ReportError> {
 pub struct RunsView {
     pub run: Vec<String>,
     pub strategy: Vec<String>,
+    /// trace/middleware/workload, then the run's settings of every other varied parameter.
     pub group: Vec<String>,
+    /// The run's settings of the varied parameters (`factor=value ...`), empty without any.
+    pub settings: Vec<String>,
+    pub workload: Vec<String>,
     pub trace: Vec<String>,
     pub middleware: Vec<String>,
     pub completion: Vec<f64>,
@@ -152,13 +240,32 @@ pub struct RunsView {
     pub run_id: Vec<f64>,
 }
 
-fn view(df: &DataFrame) -> Result<RunsView, ReportError> {
+fn view(df: &DataFrame, factors: &[String]) -> Result<RunsView, ReportError> {
     let trace = strs(df, "trace_label")?;
     let middleware = strs(df, "middleware.kind")?;
     let workload = strs(df, "workload_label")?;
-    let group = (0..df.height())
-        .map(|i| format!("{}/{}/{}", trace[i], middleware[i], workload[i]))
-        .collect();
+    let fv: Vec<Vec<String>> = factors
+        .iter()
+        .map(|f| strs(df, f))
+        .collect::<Result<_, _>>()?;
+    let run = strs(df, "run")?;
+    // A baseline serves every setting of the parameters only SpeQuloS reads.
+    let (bf, bv): (Vec<String>, Vec<Vec<String>>) = factors
+        .iter()
+        .cloned()
+        .zip(fv.iter().cloned())
+        .filter(|(f, _)| !speq_only(f))
+        .unzip();
+    let (mut group, mut settings) = (Vec::new(), Vec::new());
+    for i in 0..df.height() {
+        let (f, v) = if run[i] == "baseline" {
+            (&bf, &bv)
+        } else {
+            (&factors.to_vec(), &fv)
+        };
+        group.push(group_name(&trace[i], &middleware[i], &workload[i], f, v, i));
+        settings.push(factor_label(f, v, i));
+    }
     let (t25, t50, t75, t90) = (
         f64s(df, "t25")?,
         f64s(df, "t50")?,
@@ -166,9 +273,11 @@ fn view(df: &DataFrame) -> Result<RunsView, ReportError> {
         f64s(df, "t90")?,
     );
     Ok(RunsView {
-        run: strs(df, "run")?,
+        run,
         strategy: strs(df, "strategy")?,
         group,
+        settings,
+        workload,
         trace,
         middleware,
         completion: f64s(df, "completion_time")?,
@@ -184,9 +293,27 @@ fn view(df: &DataFrame) -> Result<RunsView, ReportError> {
     })
 }
 
+/// A group's name: `trace/middleware/workload`, then its `factor=value` settings.
+fn group_name(
+    trace: &str,
+    middleware: &str,
+    workload: &str,
+    factors: &[String],
+    values: &[Vec<String>],
+    i: usize,
+) -> String {
+    let mut g = format!("{trace}/{middleware}/{workload}");
+    if !factors.is_empty() {
+        g.push(' ');
+        g.push_str(&factor_label(factors, values, i));
+    }
+    g
+}
+
 pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportError> {
     let mut runs = read_runs(dir)?;
-    let v = view(&runs)?;
+    let factors = factors(&runs)?;
+    let v = view(&runs, &factors)?;
     let mut files = Vec::new();
 
     // Oracle, leave-one-out, per (group, strategy).
@@ -200,37 +327,41 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
     let loo = analysis::loo_predictions(&times);
 
     let lazy = runs.clone().lazy();
+    let mut by: Vec<String> = GROUP.iter().map(|c| c.to_string()).collect();
+    by.extend(factors.iter().cloned());
+    let mut base_by = by.clone();
+    base_by.retain(|c| !speq_only(c));
+    by.push("strategy".into());
+    let metric_names: Vec<&str> = METRICS.iter().map(|m| m.0).collect();
     let mut summary = lazy
         .clone()
         .filter(col("run").eq(lit("speq")))
-        .group_by([col(GROUP[0]), col(GROUP[1]), col(GROUP[2]), col("strategy")])
-        .agg(stats(&[
-            "tre",
-            "tail_slowdown",
-            "speedup",
-            "credits_spent",
-            "cloud_share",
-            "completion_time",
-        ]))
-        .sort(
-            [
-                "trace_label",
-                "middleware.kind",
-                "workload_label",
-                "strategy",
-            ],
-            SortMultipleOptions::default(),
-        )
+        .group_by(by.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
+        .agg(stats(&metric_names))
+        .sort(by.clone(), SortMultipleOptions::default())
         .collect()?;
     let mut baselines = lazy
         .filter(col("run").eq(lit("baseline")))
-        .group_by([col(GROUP[0]), col(GROUP[1]), col(GROUP[2])])
+        .group_by(base_by.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
         .agg(stats(&["tail_slowdown", "completion_time", "t_ideal"]))
-        .sort(
-            ["trace_label", "middleware.kind", "workload_label"],
-            SortMultipleOptions::default(),
-        )
+        .sort(base_by.clone(), SortMultipleOptions::default())
         .collect()?;
+    if runs.column("has_tail").is_ok() {
+        // Baselines with a tail, per group: TRE is defined only for runs paired with one.
+        let with_tail = runs
+            .clone()
+            .lazy()
+            .filter(col("run").eq(lit("baseline")))
+            .group_by(base_by.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
+            .agg([col("has_tail")
+                .cast(DataType::UInt32)
+                .sum()
+                .alias("with_tail")])
+            .sort(base_by.clone(), SortMultipleOptions::default())
+            .collect()?;
+        let n = with_tail.column("with_tail")?.clone();
+        baselines.with_column(n)?;
+    }
 
     // Oracle success columns, at each completion point.
     let keys: Vec<String> = {
@@ -238,8 +369,18 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
         let m = strs(&summary, "middleware.kind")?;
         let w = strs(&summary, "workload_label")?;
         let s = strs(&summary, "strategy")?;
+        let fv: Vec<Vec<String>> = factors
+            .iter()
+            .map(|f| strs(&summary, f))
+            .collect::<Result<_, _>>()?;
         (0..summary.height())
-            .map(|i| format!("{}/{}/{}/{}", t[i], m[i], w[i], s[i]))
+            .map(|i| {
+                format!(
+                    "{}/{}",
+                    group_name(&t[i], &m[i], &w[i], &factors, &fv, i),
+                    s[i]
+                )
+            })
             .collect()
     };
     for (k, ratio) in spequlos_core::metrics::PREDICTION_POINTS.iter().enumerate() {
@@ -257,6 +398,13 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
     let summary_path = dir.join("summary.csv");
     write_csv(&mut summary, &summary_path)?;
     files.push(summary_path);
+    let long_path = dir.join("summary_long.csv");
+    let long = long_summary(&summary, &by)?;
+    fs::write(&long_path, long).map_err(|err| ReportError::Io {
+        path: long_path.clone(),
+        err,
+    })?;
+    files.push(long_path);
     let baselines_path = dir.join("baselines.csv");
     write_csv(&mut baselines, &baselines_path)?;
     files.push(baselines_path);
@@ -291,8 +439,8 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
         }
     }
     let sum_keys = keys.clone();
-    let speed_mean = f64s(&summary, "speedup_mean")?;
-    for (k, s) in sum_keys.iter().zip(speed_mean) {
+    let speed = f64s(&summary, "speedup_median")?;
+    for (k, s) in sum_keys.iter().zip(speed) {
         pooled.group_speedup.insert(k.clone(), s);
     }
     pooled.oracle_success_50 = f64s(&summary, "oracle_success_50")?;
@@ -312,10 +460,13 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
         files.extend(figure_files.iter().cloned());
     }
 
+    let base_factors: Vec<String> = factors.iter().filter(|f| !speq_only(f)).cloned().collect();
     let md = markdown(
         dir,
         &summary,
         &baselines,
+        &factors,
+        &base_factors,
         &findings,
         &figure_files,
         v.run.len(),
@@ -334,6 +485,61 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
     })
 }
 
+/// A CSV field, quoted when it must be.
+fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_string()
+    }
+}
+
+/// `summary.csv` reshaped long (tidy): one row per group, strategy and metric, with the
+/// metric's unit; an undefined statistic is an empty field.
+fn long_summary(summary: &DataFrame, by: &[String]) -> Result<String, ReportError> {
+    let keys: Vec<Vec<String>> = by
+        .iter()
+        .map(|c| strs(summary, c))
+        .collect::<Result<_, _>>()?;
+    let mut out: Vec<String> = by.iter().map(|c| csv_field(c)).collect();
+    out.extend(
+        [
+            "metric", "unit", "n", "n_valid", "mean", "median", "p10", "p90",
+        ]
+        .map(String::from),
+    );
+    let mut text = out.join(",");
+    text.push('\n');
+    let n = f64s(summary, "n")?;
+    let mut cols = Vec::new();
+    for (m, unit) in METRICS {
+        let mut c = vec![f64s(summary, &format!("{m}_n"))?];
+        for w in ["mean", "median", "p10", "p90"] {
+            c.push(f64s(summary, &format!("{m}_{w}"))?);
+        }
+        cols.push((m, unit, c));
+    }
+    let num = |x: f64| {
+        if x.is_finite() {
+            format!("{x}")
+        } else {
+            String::new()
+        }
+    };
+    for i in 0..summary.height() {
+        for (m, unit, c) in &cols {
+            let mut row: Vec<String> = keys.iter().map(|k| csv_field(&k[i])).collect();
+            row.push((*m).to_string());
+            row.push((*unit).to_string());
+            row.push(num(n[i]));
+            row.extend(c.iter().map(|v| num(v[i])));
+            text.push_str(&row.join(","));
+            text.push('\n');
+        }
+    }
+    Ok(text)
+}
+
 fn fmt(x: f64, digits: usize) -> String {
     if x.is_finite() {
         format!("{x:.digits$}")
@@ -342,10 +548,25 @@ fn fmt(x: f64, digits: usize) -> String {
     }
 }
 
+/// The settings of `factors` in row `i` of `df`, or `–` without any.
+fn settings(df: &DataFrame, factors: &[String], i: usize) -> Result<String, ReportError> {
+    if factors.is_empty() {
+        return Ok("–".into());
+    }
+    let v: Vec<Vec<String>> = factors
+        .iter()
+        .map(|f| strs(df, f))
+        .collect::<Result<_, _>>()?;
+    Ok(factor_label(factors, &v, i))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn markdown(
     dir: &Path,
     summary: &DataFrame,
     baselines: &DataFrame,
+    factors: &[String],
+    base_factors: &[String],
     findings: &[Finding],
     figures: &[PathBuf],
     runs: usize,
@@ -356,27 +577,62 @@ fn markdown(
         .flatten()
         .map_or_else(|| dir.display().to_string(), |m| m.name);
     let _ = writeln!(md, "# Sweep report: {name}\n");
-    let _ = writeln!(md, "{runs} runs. Statistics over runs; p10/p90 are linear-interpolation quantiles. TRE = (t_baseline − t_speq) / (t_baseline − t_ideal_baseline). Oracle success: leave-one-out prediction at 50 % completion within ±20 % of the actual completion time.\n");
+    let _ = writeln!(
+        md,
+        "{runs} runs. A group is one trace × middleware × workload{}; statistics are over its \
+         trace offsets and seeds. Metrics as defined in docs/metrics.md: TRE = (t_baseline − \
+         t_speq) / (t_baseline − t_ideal_baseline), defined only when the baseline has a tail \
+         (at least 5 % of its t_ideal), so its statistics are over `TRE n` of the `runs`; p10 \
+         and p90 are linear-interpolation quantiles; no undefined value enters a statistic. \
+         Oracle success: leave-one-out prediction at 50 % completion within ±20 % of the \
+         actual completion time.\n",
+        if factors.is_empty() {
+            String::new()
+        } else {
+            format!(" × {}", factors.join(" × "))
+        }
+    );
 
-    let _ = writeln!(md, "## Findings of the SpeQuloS paper (HPDC'12), checked\n");
-    let _ = writeln!(md, "| finding | holds here | measured |\n|---|---|---|");
-    for f in findings {
-        let verdict = match f.holds {
-            Some(true) => "yes",
-            Some(false) => "**no**",
-            None => "not evaluable",
-        };
-        let _ = writeln!(md, "| {} | {verdict} | {} |", f.claim, f.measured);
+    let (evaluable, not): (Vec<&Finding>, Vec<&Finding>) =
+        findings.iter().partition(|f| f.holds.is_some());
+    if !evaluable.is_empty() {
+        let _ = writeln!(md, "## Findings of the SpeQuloS paper (HPDC'12), checked\n");
+        let _ = writeln!(md, "| finding | holds here | measured |\n|---|---|---|");
+        for f in &evaluable {
+            let verdict = if f.holds == Some(true) {
+                "yes"
+            } else {
+                "**no**"
+            };
+            let _ = writeln!(md, "| {} | {verdict} | {} |", f.claim, f.measured);
+        }
+    }
+    if !not.is_empty() {
+        let _ = writeln!(md, "\nNot checked by this sweep:\n");
+        for f in &not {
+            let _ = writeln!(md, "- {}: {}", f.claim, f.measured);
+        }
     }
 
     let _ = writeln!(md, "\n## Baseline tails\n");
-    let _ = writeln!(md, "| trace | middleware | workload | runs | tail slowdown mean | median | p90 | completion mean (h) |\n|---|---|---|---|---|---|---|---|");
+    let has_with = baselines.column("with_tail").is_ok();
+    let _ = writeln!(
+        md,
+        "| trace | middleware | workload | settings | runs |{} tail slowdown mean | median | p90 | completion mean (h) |\n|---|---|---|---|---|{}---|---|---|---|",
+        if has_with { " with a tail |" } else { "" },
+        if has_with { "---|" } else { "" }
+    );
     let (bt, bm, bw) = (
         strs(baselines, GROUP[0])?,
         strs(baselines, GROUP[1])?,
         strs(baselines, GROUP[2])?,
     );
     let bn = f64s(baselines, "n")?;
+    let with = if has_with {
+        f64s(baselines, "with_tail")?
+    } else {
+        Vec::new()
+    };
     let (sm, smed, sp90) = (
         f64s(baselines, "tail_slowdown_mean")?,
         f64s(baselines, "tail_slowdown_median")?,
@@ -386,11 +642,13 @@ fn markdown(
     for i in 0..baselines.height() {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |{} {} | {} | {} | {} |",
             bt[i],
             bm[i],
             bw[i],
+            settings(baselines, base_factors, i)?,
             bn[i],
+            with.get(i).map_or(String::new(), |w| format!(" {w} |")),
             fmt(sm[i], 2),
             fmt(smed[i], 2),
             fmt(sp90[i], 2),
@@ -405,45 +663,83 @@ fn markdown(
         strs(summary, "strategy")?,
     );
     let n = f64s(summary, "n")?;
+    let tre_n = f64s(summary, "tre_n")?;
     let tre = f64s(summary, "tre_mean")?;
     let tre_med = f64s(summary, "tre_median")?;
-    let sp = f64s(summary, "speedup_mean")?;
+    let sp = f64s(summary, "speedup_median")?;
     let cr = f64s(summary, "credits_spent_mean")?;
+    let co = f64s(summary, "credits_ordered_mean")?;
     let cs = f64s(summary, "cloud_share_mean")?;
     let or = f64s(summary, "oracle_success_50")?;
-    let mut best: BTreeMap<String, (String, f64, f64)> = BTreeMap::new();
+    let mut best: BTreeMap<String, (String, f64, f64, f64, f64)> = BTreeMap::new();
+    let mut no_tre: BTreeMap<String, ()> = BTreeMap::new();
     for i in 0..summary.height() {
-        let g = format!("{} / {} / {}", t[i], m[i], w[i]);
-        let e = best.entry(g).or_insert((s[i].clone(), tre[i], cr[i]));
-        // Highest mean TRE; fewer credits break ties.
-        if tre[i] > e.1 || (tre[i] == e.1 && cr[i] < e.2) {
-            *e = (s[i].clone(), tre[i], cr[i]);
-        }
-    }
-    let _ = writeln!(md, "\n## Best strategy per group (highest mean TRE)\n");
-    let _ = writeln!(
-        md,
-        "| trace / middleware / workload | strategy | mean TRE | mean credits |\n|---|---|---|---|"
-    );
-    for (g, (st, tr, c)) in &best {
-        let _ = writeln!(md, "| {g} | {st} | {} | {} |", fmt(*tr, 3), fmt(*c, 0));
-    }
-
-    let _ = writeln!(md, "\n## Strategies\n");
-    let _ = writeln!(md, "| trace | middleware | workload | strategy | runs | TRE mean | TRE median | speedup | credits spent | Cloud share | Oracle success |\n|---|---|---|---|---|---|---|---|---|---|---|");
-    for i in 0..summary.height() {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} % | {} % |",
+        let g = format!(
+            "{} / {} / {}{}",
             t[i],
             m[i],
             w[i],
+            if factors.is_empty() {
+                String::new()
+            } else {
+                format!(" / {}", settings(summary, factors, i)?)
+            }
+        );
+        if !tre_med[i].is_finite() || tre_n[i] < MIN_TRE_RUNS {
+            no_tre.insert(g, ());
+            continue;
+        }
+        no_tre.remove(&g);
+        let e = best
+            .entry(g)
+            .or_insert((s[i].clone(), tre_med[i], cr[i], tre_n[i], n[i]));
+        // Highest median TRE; fewer credits break ties.
+        if tre_med[i] > e.1 || (tre_med[i] == e.1 && cr[i] < e.2) {
+            *e = (s[i].clone(), tre_med[i], cr[i], tre_n[i], n[i]);
+        }
+    }
+    let _ = writeln!(md, "\n## Best strategy per group (highest median TRE)\n");
+    let _ = writeln!(
+        md,
+        "Ranked on the runs whose baseline has a tail, and only with at least {MIN_TRE_RUNS} of them.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| group | strategy | median TRE | TRE n / runs | mean credits |\n|---|---|---|---|---|"
+    );
+    for (g, (st, tr, c, k, nn)) in &best {
+        let _ = writeln!(
+            md,
+            "| {g} | {st} | {} | {k} / {nn} | {} |",
+            fmt(*tr, 3),
+            fmt(*c, 0)
+        );
+    }
+    for g in no_tre.keys().filter(|g| !best.contains_key(*g)) {
+        let _ = writeln!(
+            md,
+            "| {g} | – (fewer than {MIN_TRE_RUNS} runs whose baseline has a tail) | – | – | – |"
+        );
+    }
+
+    let _ = writeln!(md, "\n## Strategies\n");
+    let _ = writeln!(md, "| trace | middleware | workload | settings | strategy | runs | TRE n | TRE median | TRE mean | speedup median | credits spent / ordered (mean) | Cloud share | Oracle success |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for i in 0..summary.height() {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} % | {} % |",
+            t[i],
+            m[i],
+            w[i],
+            settings(summary, factors, i)?,
             s[i],
             n[i],
-            fmt(tre[i], 3),
+            tre_n[i],
             fmt(tre_med[i], 3),
+            fmt(tre[i], 3),
             fmt(sp[i], 2),
             fmt(cr[i], 0),
+            fmt(co[i], 0),
             fmt(cs[i] * 100.0, 2),
             fmt(or[i] * 100.0, 0)
         );
@@ -458,6 +754,6 @@ fn markdown(
             let _ = writeln!(md, "![{}]({})\n", rel.display(), rel.display());
         }
     }
-    let _ = writeln!(md, "\nFull statistics: `summary.csv` (mean, median, p10, p90 of every metric), `baselines.csv`.");
+    let _ = writeln!(md, "\nFull statistics: `summary.csv` (for every metric: `_n` runs where it is defined, mean, median, p10, p90), `summary_long.csv` (the same, one row per metric, with units), `baselines.csv`.");
     Ok(md)
 }

@@ -24,6 +24,7 @@ pub const METRIC_COLUMNS: &[&str] = &[
     "t_ideal",
     "tail_duration",
     "tail_slowdown",
+    "has_tail",
     "speedup",
     "tre",
     "ops_executed",
@@ -96,7 +97,7 @@ pub fn run_row(
     let (speedup, tre) = pair.map_or((f64::NAN, f64::NAN), |p| (p.speedup, p.tre));
     let _ = write!(
         s,
-        ",{trace_hosts},{},{},{},{},{},{},{},{},{},{},{speedup},{tre},{},{},{}",
+        ",{trace_hosts},{},{},{},{},{},{},{},{},{},{},{},{speedup},{tre},{},{},{}",
         r.progress.total(),
         m.credits_ordered,
         m.credits_spent,
@@ -107,6 +108,7 @@ pub fn run_row(
         m.t_ideal,
         m.tail_duration,
         m.tail_slowdown,
+        spequlos_core::metrics::has_tail(m),
         m.ops_executed,
         m.ops_cloud,
         m.cloud_share,

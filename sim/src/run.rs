@@ -153,3 +153,41 @@ pub fn run_pair_on(
         pair,
     })
 }
+
+/// Teaches `oracle` `runs` executions of `sc`'s BoT at other windows of its trace (offsets
+/// `sc.trace.offset + k × spacing`, k = 1..=runs, those that start inside the trace), with
+/// and without SpeQuloS, each learnt as it completes: the history the Oracle of a live
+/// service would have gathered from the DG's earlier BoTs. Returns how many runs it learnt.
+pub fn learn_history(
+    sc: &Scenario,
+    trace: &Trace,
+    tasks: &[TaskSpec],
+    oracle: &mut Oracle,
+    runs: u32,
+    spacing: f64,
+) -> Result<u32, SimError> {
+    let mut learnt = 0;
+    for k in 1..=runs {
+        let mut s = sc.clone();
+        s.trace.offset = sc.trace.offset + f64::from(k) * spacing;
+        if s.trace.offset >= trace.meta.span as f64 {
+            break;
+        }
+        let out = run_pair_on(&s, trace, oracle, tasks)?;
+        for (strategy, r) in [
+            (Strategy::None, Some(&out.baseline)),
+            (s.strategy, out.speq.as_ref()),
+        ] {
+            if let Some(r) = r.filter(|r| r.metrics.completed()) {
+                oracle.learn(
+                    &oracle_key(&s, strategy),
+                    &r.progress,
+                    r.metrics.completion_time,
+                    r.metrics.credits_spent,
+                );
+                learnt += 1;
+            }
+        }
+    }
+    Ok(learnt)
+}

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! seed = 1
-//! strategy = "9A-G-D"
+//! strategy = "9C-G-D"
 //! [trace]
 //! preset = "seti"      # or: file = "path/to/trace", format = "fta"
 //! hosts = 2000
@@ -49,7 +49,7 @@ impl Default for Scenario {
             trace: TraceSpec::default(),
             middleware: Middleware::Boinc(BoincParams::default()),
             workload: WorkloadSpec::Small,
-            strategy: "9A-G-D".parse().expect("valid"),
+            strategy: "9C-G-D".parse().expect("valid"),
             qos: QosParams::default(),
             cloud: CloudSpec::default(),
             oracle: OracleParams::default(),
@@ -187,6 +187,10 @@ impl Default for XwhepParams {
     }
 }
 
+/// The Cloud's default speed, a multiple of the mean volunteer speed; the default order is
+/// priced at it.
+pub const DEFAULT_CLOUD_SPEED: f64 = 3.0;
+
 /// Cloud workers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -200,9 +204,14 @@ pub struct CloudSpec {
     pub boot_min: f64,
     pub boot_max: f64,
     /// Credits ordered for the BoT; by default the cost of running `credit_fraction` of the
-    /// BoT's work on Cloud workers. `credits` in [0, 2^53], `credit_fraction` in [0, 1000].
+    /// BoT's work on Cloud workers of speed `credit_speed_factor`. `credits` in [0, 2^53],
+    /// `credit_fraction` in [0, 1000].
     pub credits: Option<u64>,
     pub credit_fraction: f64,
+    /// The Cloud speed (a multiple of the mean volunteer speed) the default order is priced
+    /// at; unset, 3 (the default `speed_factor`) whatever `speed_factor` is, so that a study
+    /// of the Cloud's speed does not change the budget with it. (0, 10^6].
+    pub credit_speed_factor: Option<f64>,
     /// Revocation model: a running Cloud worker is revoked after an exponential time with this
     /// mean, in hours (spot instances; (0, 10^6]); unset, Cloud workers never fail.
     pub revocation_mean_hours: Option<f64>,
@@ -210,13 +219,14 @@ pub struct CloudSpec {
 impl Default for CloudSpec {
     fn default() -> Self {
         CloudSpec {
-            speed_factor: 3.0,
+            speed_factor: DEFAULT_CLOUD_SPEED,
             boot_mean: 150.0,
             boot_sd: 15.0,
             boot_min: 75.0,
             boot_max: 300.0,
             credits: None,
             credit_fraction: 0.1,
+            credit_speed_factor: None,
             revocation_mean_hours: None,
         }
     }
@@ -315,6 +325,9 @@ impl Scenario {
             check::int("cloud.credits", v, 0, MAX_CREDITS)
         })?;
         check::real("cloud.credit_fraction", c.credit_fraction, 0.0, 1000.0, "")?;
+        check::opt(c.credit_speed_factor, |v| {
+            check::real_above("cloud.credit_speed_factor", v, 0.0, 1e6, "")
+        })?;
         check::opt(c.revocation_mean_hours, |v| {
             check::real_above("cloud.revocation_mean_hours", v, 0.0, 1e6, "h")
         })?;
@@ -420,7 +433,7 @@ mod tests {
             assert!(cols.iter().any(|c| c == key), "{key} missing from {cols:?}");
         }
         let flat = Scenario::default().flatten();
-        assert_eq!(flat["strategy"], "9A-G-D");
+        assert_eq!(flat["strategy"], "9C-G-D");
         assert_eq!(flat["middleware.kind"], "boinc");
         assert_eq!(flat["cloud.credits"], "");
         assert!(flat.keys().all(|k| cols.contains(k)));

@@ -154,6 +154,31 @@ fn cloud_duplication_finishes_the_straggler() {
 }
 
 #[test]
+fn the_default_order_is_priced_at_one_cloud_speed_whatever_the_cloud_runs_at() {
+    let hosts: Vec<(f64, &[(i64, i64)])> = vec![(1000.0, &[(0, 1_000_000)]); 10];
+    let t = trace(&hosts, 1_000_000);
+    let ordered = |speed: f64, priced_at: Option<f64>| {
+        let mut sc = scenario(xwhep(), 100, 3.6e6);
+        sc.strategy = "9C-G-D".parse().unwrap();
+        sc.cloud.speed_factor = speed;
+        sc.cloud.credit_speed_factor = priced_at;
+        let tasks = crate::run::tasks(&sc).unwrap();
+        run_one(&sc, &t, &tasks, &Oracle::default(), sc.strategy)
+            .metrics
+            .credits_ordered
+    };
+    // 10 % of 100 h of work at 3 × 1000 ops/s: 3.33 worker-hours, 15 credits each.
+    assert_eq!(ordered(3.0, None), 50);
+    assert_eq!(
+        ordered(1.0, None),
+        50,
+        "a slower Cloud does not get a bigger budget"
+    );
+    assert_eq!(ordered(5.0, None), 50);
+    assert_eq!(ordered(5.0, Some(1.0)), 150, "priced at speed 1 when asked");
+}
+
+#[test]
 fn revoked_cloud_workers_are_not_charged_and_are_replaced_while_the_order_pays() {
     let mut hosts: Vec<(f64, &[(i64, i64)])> = vec![(1.0, &[(0, 1_000_000)]); 9];
     hosts.push((0.01, &[(0, 1_000_000)]));

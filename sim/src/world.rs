@@ -270,8 +270,13 @@ impl<'a, M: Model> World<'a, M> {
         let bot = BotKey::new("bot-0", trace.meta.name.clone());
         let mut ledger = Ledger::default();
         let credits = sc.cloud.credits.unwrap_or_else(|| {
+            let priced_at = sc
+                .cloud
+                .credit_speed_factor
+                .unwrap_or(crate::scenario::DEFAULT_CLOUD_SPEED)
+                * mean_speed;
             sc.qos
-                .default_order(total_ops, cloud_speed, sc.cloud.credit_fraction)
+                .default_order(total_ops, priced_at, sc.cloud.credit_fraction)
         });
         // Scenarios are validated (credits <= MAX_CREDITS) and the default order is clamped.
         let credits = credits.min(spequlos_core::ledger::MAX_CREDITS);
