@@ -47,9 +47,9 @@ pub struct SimArgs {
     /// Run seed (Cloud boot times, random workloads).
     #[arg(long)]
     seed: Option<u64>,
-    /// Seconds into the trace at which the BoT is submitted.
-    #[arg(long)]
-    offset: Option<f64>,
+    /// How far into the trace the BoT is submitted: seconds, or a duration (90m, 12h, 1d).
+    #[arg(long, value_parser = crate::units::parse_duration)]
+    offset: Option<i64>,
     /// Span of a trace that does not give one (looping SimGrid profiles): 7d, 36h...
     #[arg(long, value_parser = crate::units::parse_duration)]
     span: Option<i64>,
@@ -114,6 +114,11 @@ fn build_scenario(a: &SimArgs) -> Result<Scenario> {
     }
     if let Some(w) = &a.workload {
         sc.workload = WorkloadSpec::parse(w);
+        if matches!(sc.workload, WorkloadSpec::File { .. }) && !Path::new(w).exists() {
+            return Err(bad(format!(
+                "--workload: `{w}` is neither a kind (small, big, random) nor a job file"
+            )));
+        }
     }
     if let Some(s) = &a.strategy {
         sc.strategy = s.parse::<Strategy>().map_err(bad)?;
@@ -122,7 +127,7 @@ fn build_scenario(a: &SimArgs) -> Result<Scenario> {
         sc.seed = s;
     }
     if let Some(o) = a.offset {
-        sc.trace.offset = o;
+        sc.trace.offset = o as f64;
     }
     if a.span.is_some() {
         sc.trace.span = a.span;

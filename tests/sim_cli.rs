@@ -166,6 +166,21 @@ fn scenario_files_and_bad_input() {
 
     let out = run(&["sim", "--middleware", "condor"]);
     assert_eq!(out.status.code(), Some(2));
+
+    let out = run(&["sim", "--workload", "medium"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("medium") && err.contains("small, big, random"),
+        "{err}"
+    );
+
+    // An offset is a duration, with or without its unit.
+    let day = |o: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(&["sim", "--hosts", "300", "--offset", o, "--json"])).unwrap()
+    };
+    assert_eq!(day("1d")["offset"], 86400.0);
+    assert_eq!(day("1d"), day("86400"));
 }
 
 #[test]
