@@ -99,7 +99,7 @@ pub struct Pooled {
     /// strategy → speedups.
     pub speedup: BTreeMap<String, Vec<f64>>,
     pub cloud_share: Vec<f64>,
-    /// Group (trace/middleware/workload[ settings]/strategy) → median speedup.
+    /// Group (`trace/middleware/workload settings/strategy`) → median speedup.
     pub group_speedup: BTreeMap<String, f64>,
     pub oracle_success_50: Vec<f64>,
 }
