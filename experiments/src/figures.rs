@@ -213,25 +213,35 @@ pub fn completion_figure(stem: &Path, c: &Curves) -> Res<Vec<PathBuf>> {
     render!(stem, (900, 560), draw_completion(c))
 }
 
+/// One CDF per (trace, middleware): colour by trace, solid for the first middleware and
+/// dashed for the second.
 fn draw_cdf<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    series: &BTreeMap<String, Vec<f64>>,
+    series: &BTreeMap<(String, String), Vec<f64>>,
+    pooled: &str,
 ) -> Res<()> {
-    let xmax = series
-        .values()
-        .flatten()
-        .copied()
-        .filter(|x| x.is_finite())
-        .fold(1.0, f64::max);
+    let finite = || series.values().flatten().copied().filter(|x| x.is_finite());
+    let xmax = finite().fold(1.0, f64::max);
+    // Whole range: a BoT may end before its 90 % pace predicts (tail slowdown below 1).
+    let xmin = finite().fold(1.0, f64::min);
+    let pad = (xmax - xmin) * 0.03;
     let mut chart = frame(
         root,
-        "Tail slowdown of BoT executions without SpeQuloS",
-        1.0..xmax * 1.05,
+        &format!("Tail slowdown of BoT executions without SpeQuloS{pooled}"),
+        (xmin - pad).max(0.0)..xmax + pad,
         0.0..1.0,
         "tail slowdown (completion time / t_ideal)",
         "fraction of executions (CDF)",
     )?;
-    for (i, (name, xs)) in series.iter().enumerate() {
+    let mut traces: Vec<&str> = series.keys().map(|k| k.0.as_str()).collect();
+    traces.dedup();
+    let mut mws: Vec<&str> = series.keys().map(|k| k.1.as_str()).collect();
+    mws.sort_unstable();
+    mws.dedup();
+    for ((trace, mw), xs) in series {
+        let i = traces.iter().position(|t| t == trace).unwrap_or(0);
+        let dashed = mws.iter().position(|m| m == mw).unwrap_or(0) % 2 == 1;
+        let name = format!("{trace} / {mw}");
         let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
         v.sort_by(f64::total_cmp);
         let n = v.len() as f64;
@@ -241,13 +251,27 @@ fn draw_cdf<DB: DrawingBackend>(
             pts.push((*x, k as f64 / n));
             pts.push((*x, (k + 1) as f64 / n));
         }
-        chart
-            .draw_series(LineSeries::new(pts, color(i).stroke_width(2)))
-            .map_err(err)?
-            .label(name.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color(i).stroke_width(2))
-            });
+        let style = color(i).stroke_width(2);
+        if dashed {
+            chart
+                .draw_series(DashedLineSeries::new(pts, 6, 4, style))
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    plotters::element::DashedPathElement::new(
+                        vec![(x, y), (x + 18, y)].into_iter(),
+                        5,
+                        3,
+                        style,
+                    )
+                });
+        } else {
+            chart
+                .draw_series(LineSeries::new(pts, style))
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        }
     }
     legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     Ok(())
@@ -407,6 +431,84 @@ fn pareto(points: &[(String, f64, f64)]) -> Vec<(f64, f64)> {
     front
 }
 
+/// How a strategy is drawn: colour by usage (blue D, orange R, vermillion F), marker shape by
+/// trigger (in the order the triggers appear), filled for the first sizing of a trigger and
+/// hollow for the second, so the 18 strategies of the HPDC'12 grid all differ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Look {
+    color: RGBColor,
+    shape: usize,
+    filled: bool,
+}
+
+fn looks(names: &[&str]) -> Vec<Look> {
+    let parts = |n: &str| -> (String, String, String) {
+        let mut it = n.split('-');
+        let t = it.next().unwrap_or("").to_string();
+        let z = it.next().unwrap_or("").to_string();
+        let u = it.next().unwrap_or("").to_string();
+        (t, z, u)
+    };
+    let mut triggers: Vec<String> = Vec::new();
+    let mut sizings: Vec<String> = Vec::new();
+    for n in names {
+        let (t, z, _) = parts(n);
+        if !triggers.contains(&t) {
+            triggers.push(t);
+        }
+        if !sizings.contains(&z) {
+            sizings.push(z);
+        }
+    }
+    names
+        .iter()
+        .map(|n| {
+            let (t, z, u) = parts(n);
+            Look {
+                color: color(match u.as_str() {
+                    "D" => 0,
+                    "R" => 1,
+                    "F" => 3,
+                    _ => 7,
+                }),
+                shape: triggers.iter().position(|x| *x == t).unwrap_or(0) % 4,
+                filled: sizings.iter().position(|x| *x == z).unwrap_or(0) % 2 == 0,
+            }
+        })
+        .collect()
+}
+
+/// Draws one marker of `look` at `at`, labelled `label` in the legend.
+fn marker<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    at: (f64, f64),
+    look: Look,
+    label: &str,
+) -> Res<()> {
+    let style = if look.filled {
+        look.color.filled()
+    } else {
+        look.color.stroke_width(2)
+    };
+    let r = 6;
+    macro_rules! put {
+        ($shape:expr) => {{
+            chart
+                .draw_series(std::iter::once(EmptyElement::at(at) + $shape))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| EmptyElement::at((x + 9, y)) + $shape);
+        }};
+    }
+    match look.shape {
+        0 => put!(Circle::new((0, 0), r, style)),
+        1 => put!(TriangleMarker::new((0, 0), r + 1, style)),
+        2 => put!(Rectangle::new([(-r + 1, -r + 1), (r - 1, r - 1)], style)),
+        _ => put!(Cross::new((0, 0), r, look.color.stroke_width(2))),
+    }
+    Ok(())
+}
+
 fn draw_cost<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     points: &[(String, f64, f64)],
@@ -435,24 +537,25 @@ fn draw_cost<DB: DrawingBackend>(
         .map_err(err)?
         .label("Pareto frontier")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(7)));
-    for (i, (name, c, t)) in points.iter().enumerate() {
-        if !(c.is_finite() && t.is_finite()) {
-            continue;
+    let names: Vec<&str> = points.iter().map(|p| p.0.as_str()).collect();
+    for ((name, c, t), look) in points.iter().zip(looks(&names)) {
+        if c.is_finite() && t.is_finite() {
+            marker(&mut chart, (*c, *t), look, name)?;
         }
-        let col = color(i);
-        chart
-            .draw_series(std::iter::once(Circle::new((*c, *t), 5, col.filled())))
-            .map_err(err)?
-            .label(name.clone())
-            .legend(move |(x, y)| Circle::new((x + 9, y), 4, col.filled()));
     }
     legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
 
-fn draw_oracle<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, preds: &[(f64, f64)]) -> Res<()> {
+/// Predicted vs actual at 50 %, one colour per trace (`preds`: trace → (actual, predicted)
+/// in hours); small translucent points, so that where thousands overlap the colour deepens.
+fn draw_oracle<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    preds: &BTreeMap<String, Vec<(f64, f64)>>,
+) -> Res<()> {
     let max = preds
-        .iter()
+        .values()
+        .flatten()
         .flat_map(|p| [p.0, p.1])
         .filter(|x| x.is_finite())
         .fold(1.0, f64::max)
@@ -467,7 +570,10 @@ fn draw_oracle<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, preds: &[(f64,
     )?;
     chart
         .draw_series(std::iter::once(Polygon::new(
-            vec![(0.0, 0.0), (max, max * 0.8), (max, max * 1.2)],
+            // The band between 0.8 and 1.2 times the actual time, cut at the chart's top edge
+            // here: plotters would move the corner (max, 1.2 max) onto the edge at (max, max),
+            // and the band above the diagonal would vanish.
+            vec![(0.0, 0.0), (max, max * 0.8), (max, max), (max / 1.2, max)],
             color(4).mix(0.25).filled(),
         )))
         .map_err(err)?
@@ -478,15 +584,22 @@ fn draw_oracle<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, preds: &[(f64,
         .map_err(err)?
         .label("perfect prediction")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(7)));
-    chart
-        .draw_series(
-            preds
-                .iter()
-                .map(|(a, p)| Circle::new((*a, *p), 2, color(0).mix(0.6).filled())),
-        )
-        .map_err(err)?
-        .label("one execution")
-        .legend(|(x, y)| Circle::new((x + 9, y), 3, color(0).filled()));
+    let n: usize = preds.values().map(Vec::len).sum();
+    // Fewer points, each more opaque; tens of thousands, each faint.
+    let alpha = (200.0 / n.max(1) as f64).sqrt().clamp(0.08, 0.7);
+    for (i, (trace, pts)) in preds.iter().enumerate() {
+        // The band's colour (4) is skipped.
+        let c = color(if i >= 4 { i + 1 } else { i });
+        chart
+            .draw_series(
+                pts.iter()
+                    .filter(|(a, p)| a.is_finite() && p.is_finite())
+                    .map(|(a, p)| Circle::new((*a, *p), 2, c.mix(alpha).filled())),
+            )
+            .map_err(err)?
+            .label(format!("{trace} ({} executions)", pts.len()))
+            .legend(move |(x, y)| Circle::new((x + 9, y), 3, c.filled()));
+    }
     legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
@@ -556,18 +669,18 @@ pub fn report_figures(
     dir: &Path,
     out: &Path,
     v: &RunsView,
-    loo: &[LooPrediction],
+    loo: &BTreeMap<String, Vec<LooPrediction>>,
 ) -> Res<Vec<PathBuf>> {
     let mut files = Vec::new();
     if let Some(c) = representative(dir, v)? {
         files.extend(completion_figure(&out.join("completion"), &c)?);
     }
-    let mut cdf: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut cdf: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     let mut facets: Facets = BTreeMap::new();
     let mut cost: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     for i in 0..v.run.len() {
         if v.run[i] == "baseline" {
-            cdf.entry(v.trace[i].clone())
+            cdf.entry((v.trace[i].clone(), v.middleware[i].clone()))
                 .or_default()
                 .push(v.tail_slowdown[i]);
         } else {
@@ -587,20 +700,20 @@ pub fn report_figures(
             e.1.push(v.completion[i] / 3600.0);
         }
     }
+    let workloads: std::collections::BTreeSet<&str> =
+        v.workload.iter().map(String::as_str).collect();
+    let pooled = if workloads.len() > 1 {
+        let names: Vec<&str> = workloads.into_iter().collect();
+        format!(" (workloads pooled: {})", names.join(", "))
+    } else {
+        String::new()
+    };
     files.extend(render!(
         &out.join("tail_slowdown_cdf"),
         (900, 560),
-        draw_cdf(&cdf)
+        draw_cdf(&cdf, &pooled)
     )?);
     if !facets.is_empty() {
-        let workloads: std::collections::BTreeSet<&str> =
-            v.workload.iter().map(String::as_str).collect();
-        let pooled = if workloads.len() > 1 {
-            let names: Vec<&str> = workloads.into_iter().collect();
-            format!(" (workloads pooled: {})", names.join(", "))
-        } else {
-            String::new()
-        };
         let rows = facets.len().div_ceil(2) as u32;
         files.extend(render!(
             &out.join("tre_by_strategy"),
@@ -617,11 +730,16 @@ pub fn report_figures(
             draw_cost(&points)
         )?);
     }
-    let preds: Vec<(f64, f64)> = loo
-        .iter()
-        .filter(|p| p.ratio == 0.5)
-        .map(|p| (p.actual / 3600.0, p.predicted / 3600.0))
-        .collect();
+    let mut preds: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for (key, ps) in loo {
+        let trace = key.split('/').next().unwrap_or("").to_string();
+        preds.entry(trace).or_default().extend(
+            ps.iter()
+                .filter(|p| p.ratio == 0.5)
+                .map(|p| (p.actual / 3600.0, p.predicted / 3600.0)),
+        );
+    }
+    preds.retain(|_, v| !v.is_empty());
     if !preds.is_empty() {
         files.extend(render!(
             &out.join("oracle"),

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::analysis::{self, Finding, LooPrediction, Pooled, RunTimes};
+use crate::analysis::{self, Finding, Pooled, RunTimes};
 use crate::figures;
 
 #[derive(Debug, thiserror::Error)]
@@ -454,9 +454,8 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
             path: fig_dir.clone(),
             err,
         })?;
-        let all_loo: Vec<LooPrediction> = loo.values().flatten().copied().collect();
         figure_files =
-            figures::report_figures(dir, &fig_dir, &v, &all_loo).map_err(ReportError::Figure)?;
+            figures::report_figures(dir, &fig_dir, &v, &loo).map_err(ReportError::Figure)?;
         files.extend(figure_files.iter().cloned());
     }
 
