@@ -75,6 +75,10 @@ pub struct SimArgs {
     /// Print wall-clock figures (trace loading, engine time, events/s) on standard error.
     #[arg(long)]
     timing: bool,
+    /// Print the scenario this command would run (the file and flags applied to the defaults)
+    /// as TOML, every field spelt out, and exit: a starting point for a scenario file.
+    #[arg(long)]
+    print_config: bool,
 }
 fn bad(e: impl std::fmt::Display) -> anyhow::Error {
     BadInput::new(e.to_string()).into()
@@ -176,6 +180,15 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
         }
     }
     let sc = build_scenario(&a)?;
+    if a.print_config {
+        let text = toml::to_string_pretty(&sc).context("writing the scenario as TOML")?;
+        println!(
+            "# spequlos scenario: every field with its value; units and ranges are in\n\
+             # docs/model.md and the field documentation of sim/src/scenario.rs. An unset\n\
+             # optional field (cloud.credits, ...) is left out: its default applies.\n\n{text}"
+        );
+        return Ok(());
+    }
     if let Some(dir) = a.out.as_deref().filter(|_| !a.force) {
         if let Some(f) = OUT_FILES.iter().find(|f| dir.join(f).exists()) {
             return Err(bad(format!(

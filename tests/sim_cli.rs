@@ -299,3 +299,32 @@ fn looping_simgrid_profiles_need_and_accept_a_span() {
     .unwrap();
     assert_eq!(j["hosts"], 2);
 }
+
+#[test]
+fn print_config_writes_a_scenario_that_runs_as_the_command_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--hosts", "300", "--middleware", "xwhep", "--offset", "12h"];
+    let mut args = vec!["sim"];
+    args.extend(flags);
+    args.push("--print-config");
+    let text = ok(&args);
+    assert!(text.starts_with("# spequlos scenario"), "{text}");
+    for field in [
+        "hosts = 300",
+        "kind = \"xwhep\"",
+        "offset = 43200.0",
+        "speed_factor = 3.0",
+    ] {
+        assert!(text.contains(field), "{field} in:\n{text}");
+    }
+    let file = dir.path().join("printed.toml");
+    fs::write(&file, &text).unwrap();
+    let mut direct = vec!["sim"];
+    direct.extend(flags);
+    direct.push("--json");
+    assert_eq!(
+        ok(&["sim", file.to_str().unwrap(), "--json"]),
+        ok(&direct),
+        "the printed scenario is the one the flags make"
+    );
+}
