@@ -259,7 +259,7 @@ fn draw_cdf<DB: DrawingBackend>(
                 .label(name)
                 .legend(move |(x, y)| {
                     plotters::element::DashedPathElement::new(
-                        vec![(x, y), (x + 18, y)].into_iter(),
+                        vec![(x, y), (x + 18, y)],
                         5,
                         3,
                         style,
