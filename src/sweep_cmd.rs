@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::progress::Bar;
 use anyhow::Result;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use spequlos_check::Limits;
 use spequlos_experiments::runner::{self, Options, SweepError};
 use spequlos_experiments::spec::{self, SweepSpec};
@@ -109,18 +109,7 @@ pub fn sweep(a: SweepArgs, quiet: bool, limits: &Limits) -> Result<()> {
         .filter(|j| runner::in_shard(j, a.shard))
         .map(|j| j.runs.len() as u64)
         .sum();
-    let target = if quiet {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
-    };
-    let bar = ProgressBar::with_draw_target(Some(total), target);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} runs ({per_sec}, eta {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(spec.name.clone());
+    let bar = Bar::runs(quiet, &spec.name, total);
     let started = Instant::now();
     let progress = |n: u64| bar.inc(n);
     let opts = Options {
@@ -132,7 +121,7 @@ pub fn sweep(a: SweepArgs, quiet: bool, limits: &Limits) -> Result<()> {
         limits: *limits,
     };
     let summary = runner::run(&text, &spec, &plan, &out, &opts).map_err(sweep_error)?;
-    bar.finish_and_clear();
+    bar.finish();
     let secs = started.elapsed().as_secs_f64();
     if !quiet {
         eprintln!(

@@ -181,3 +181,31 @@ fn bad_sweeps_exit_2_and_overwrite_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("different sweep"));
     assert_eq!(fs::read(d.join("runs.csv")).unwrap(), before);
 }
+
+#[test]
+fn a_sweep_logged_to_a_file_says_how_far_it_got() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), SPEC);
+    // Standard error is a pipe here, not a terminal: plain lines instead of a bar.
+    let out = Command::new(env!("CARGO_BIN_EXE_spequlos"))
+        .args(["sweep", s(&spec), "--out", s(&dir.path().join("o"))])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("t: ") && l.contains(" runs ("))
+        .collect();
+    assert!(lines.len() >= 2, "{err}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("t: 84/84 runs (100 %)")),
+        "{err}"
+    );
+    assert!(
+        !err.contains('\r') && !err.contains("\u{1b}["),
+        "no bar redraws in a log: {err:?}"
+    );
+    let quiet = run(&["sweep", s(&spec), "--out", s(&dir.path().join("q"))]);
+    assert!(quiet.status.success() && quiet.stderr.is_empty());
+}
