@@ -183,9 +183,9 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
     if a.print_config {
         let text = toml::to_string_pretty(&sc).context("writing the scenario as TOML")?;
         println!(
-            "# spequlos scenario: every field with its value; units and ranges are in\n\
-             # docs/model.md and the field documentation of sim/src/scenario.rs. An unset\n\
-             # optional field (cloud.credits, ...) is left out: its default applies.\n\n{text}"
+            "# spequlos scenario: every field with its value; units, ranges and meanings are in\n\
+             # docs/scenario.md. An unset optional field (cloud.credits, ...) is left out:\n\
+             # its default applies.\n\n{text}"
         );
         return Ok(());
     }

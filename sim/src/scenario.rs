@@ -409,6 +409,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_parameter_is_in_the_reference_page() {
+        let page = include_str!("../../docs/scenario.md");
+        let missing: Vec<&String> = Scenario::param_columns()
+            .iter()
+            .filter(|c| !page.contains(&format!("`{c}`")))
+            .collect();
+        assert!(missing.is_empty(), "docs/scenario.md lacks {missing:?}");
+    }
+
+    #[test]
     fn every_parameter_is_a_column() {
         let cols = Scenario::param_columns();
         for key in [
