@@ -93,6 +93,7 @@ offset_count = 5
         "## Best strategy per group (highest median TRE)",
         "cloud.speed_factor=2.0",
         "## Strategies",
+        "## Oracle success per completion point",
         "![figures/completion.png]",
     ] {
         assert!(md.contains(part), "{part} in report.md");
