@@ -2,11 +2,13 @@
 //! colour-blind-safe palette:
 //! 1. `completion`: completion curve of one BoT with and without SpeQuloS, tail shaded, the
 //!    Cloud deployment marked;
-//! 2. `tail_slowdown_cdf`: CDF of the baseline tail slowdown per trace family;
-//! 3. `tre_by_strategy`: mean TRE ± 95 % CI per strategy, one panel per trace × middleware;
-//! 4. `credits_vs_completion`: mean credits spent vs mean completion time per strategy, with
-//!    the cost–makespan Pareto frontier;
-//! 5. `oracle`: predicted (leave-one-out, at 50 %) vs actual completion time, with the ±20 % band.
+//! 2. `tail_slowdown_cdf`: CDF of the baseline tail slowdown per trace × middleware;
+//! 3. `tre_by_strategy`: median TRE with a p10–p90 bar per strategy, over the runs whose
+//!    baseline has a tail, one panel per trace × middleware × varied parameter;
+//! 4. `credits_vs_completion`: mean credits spent vs mean completion time per strategy (colour
+//!    by usage, shape by trigger, fill by sizing), with the cost–makespan Pareto frontier;
+//! 5. `oracle`: predicted (leave-one-out, at 50 %) vs actual completion time, coloured by
+//!    trace, with the ±20 % band.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -604,23 +606,47 @@ fn draw_oracle<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Re-simulates one representative pair of the sweep: the run with the median TRE of the
-/// strategy with the best mean TRE.
+/// Re-simulates one representative pair of the sweep: of the strategy with the best median
+/// TRE, the run with the median TRE in the trace × middleware × workload whose baselines have
+/// the longest median tail, so that the figure shows a tail and what became of it.
 fn representative(dir: &Path, v: &RunsView) -> Res<Option<Curves>> {
+    fn median(mut xs: Vec<f64>) -> f64 {
+        xs.sort_by(f64::total_cmp);
+        xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+    }
     let mut by: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut tails: BTreeMap<(&str, &str, &str), Vec<f64>> = BTreeMap::new();
+    let key = |i: usize| {
+        (
+            v.trace[i].as_str(),
+            v.middleware[i].as_str(),
+            v.workload[i].as_str(),
+        )
+    };
     for i in 0..v.run.len() {
         if v.run[i] == "speq" && v.tre[i].is_finite() {
             by.entry(&v.strategy[i]).or_default().push(i);
+        } else if v.run[i] == "baseline" && v.tail_slowdown[i].is_finite() {
+            tails.entry(key(i)).or_default().push(v.tail_slowdown[i]);
         }
     }
     let best = by.iter().max_by(|a, b| {
-        let m = |ix: &Vec<usize>| ix.iter().map(|&i| v.tre[i]).sum::<f64>() / ix.len() as f64;
+        let m = |ix: &Vec<usize>| median(ix.iter().map(|&i| v.tre[i]).collect());
         m(a.1).total_cmp(&m(b.1))
     });
     let Some((_, idx)) = best else {
         return Ok(None);
     };
-    let mut idx = idx.clone();
+    let tail_of = |k: &(&str, &str, &str)| tails.get(k).map_or(f64::NAN, |t| median(t.clone()));
+    let longest = idx
+        .iter()
+        .map(|&i| key(i))
+        .max_by(|a, b| tail_of(a).total_cmp(&tail_of(b)));
+    let mut idx: Vec<usize> = idx
+        .iter()
+        .copied()
+        .filter(|&i| Some(key(i)) == longest)
+        .collect();
     idx.sort_by(|&a, &b| v.tre[a].total_cmp(&v.tre[b]));
     let pick = idx[idx.len() / 2];
     let id = v.run_id[pick] as u32;
