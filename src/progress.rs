@@ -21,6 +21,7 @@ pub struct Bar {
 /// What the plain lines need: the counts, and when and at which tenth the last line was.
 struct Plain {
     what: String,
+    /// Appended to the counts, with its leading space (" runs"), or empty.
     unit: &'static str,
     len: AtomicU64,
     pos: AtomicU64,
@@ -53,10 +54,10 @@ impl Plain {
         };
         match (pos * 100).checked_div(len) {
             Some(pct) => eprintln!(
-                "{}: {pos}/{len} {} ({pct} %) in {secs:.1} s{left}",
+                "{}: {pos}/{len}{} ({pct} %) in {secs:.1} s{left}",
                 self.what, self.unit
             ),
-            None => eprintln!("{}: {pos} {} in {secs:.1} s", self.what, self.unit),
+            None => eprintln!("{}: {pos}{} in {secs:.1} s", self.what, self.unit),
         }
     }
 }
@@ -66,7 +67,7 @@ impl Bar {
         Bar::new(
             quiet,
             what,
-            "bytes",
+            " bytes",
             "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
         )
     }
@@ -80,7 +81,7 @@ impl Bar {
         let b = Bar::new(
             quiet,
             what,
-            "runs",
+            " runs",
             "{msg} [{bar:30}] {pos}/{len} runs ({per_sec}, eta {eta})",
         );
         b.start(total);

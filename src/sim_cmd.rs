@@ -67,9 +67,10 @@ pub struct SimArgs {
     #[arg(long)]
     oracle: Option<PathBuf>,
     /// Before the run, teach the Oracle this many executions of the same BoT at other windows
-    /// of the trace (offset + k × 12 h), as a live service learns from a DG's earlier BoTs.
-    /// Default 10, or 0 with --oracle (the file is the history); 0 gives an Oracle without
-    /// history, whose predictions are uncalibrated.
+    /// of the trace (offset + k × 12 h), as a live service learns from a DG's earlier BoTs;
+    /// each is a pair to simulate. Default 10; 0 with --oracle (the file is the history) or
+    /// --timing (the figures are of one pair). 0 gives an Oracle without history, whose
+    /// predictions are uncalibrated.
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1000))]
     history: Option<u32>,
     /// Print wall-clock figures (trace loading, engine time, events/s) on standard error.
@@ -218,9 +219,20 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
         }
         _ => Oracle::new(sc.oracle.clone()),
     };
-    let history = a.history.unwrap_or(if a.oracle.is_some() { 0 } else { 10 });
+    let history = a.history.unwrap_or(if a.oracle.is_some() || a.timing {
+        0
+    } else {
+        10
+    });
+    let learning = Instant::now();
     let learnt = run::learn_history(&sc, &trace, &tasks, &mut oracle, history, HISTORY_SPACING)
         .map_err(sim_error)?;
+    if learnt > 0 && !quiet {
+        eprintln!(
+            "Oracle history: {learnt} runs learnt from {history} other windows in {:.2} s (--history 0 skips it)",
+            learning.elapsed().as_secs_f64()
+        );
+    }
     let engine = Instant::now();
     let out = run::run_pair_on(&sc, &trace, &oracle, &tasks).map_err(sim_error)?;
     let engine_s = engine.elapsed().as_secs_f64();
@@ -228,19 +240,7 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
         write_outputs(dir, &sc, trace.host_count(), &out)?;
     }
     if let Some(p) = &a.oracle {
-        for (strategy, r) in [
-            (Strategy::None, Some(&out.baseline)),
-            (sc.strategy, out.speq.as_ref()),
-        ] {
-            if let Some(r) = r.filter(|r| r.metrics.completed()) {
-                oracle.learn(
-                    &run::oracle_key(&sc, strategy),
-                    &r.progress,
-                    r.metrics.completion_time,
-                    r.metrics.credits_spent,
-                );
-            }
-        }
+        run::learn_pair(&sc, &out, &mut oracle);
         let text = serde_json::to_string_pretty(&oracle).context("serialising the Oracle")?;
         write_atomic(p, text.as_bytes())?;
     }

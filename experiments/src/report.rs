@@ -340,28 +340,23 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
         .agg(stats(&metric_names))
         .sort(by.clone(), SortMultipleOptions::default())
         .collect()?;
+    let mut base_stats = stats(&["tail_slowdown", "completion_time", "t_ideal"]);
+    if runs.column("has_tail").is_ok() {
+        // Baselines with a tail, per group: TRE is defined only for runs paired with one.
+        // (runs.csv files written before `has_tail` existed go without.)
+        base_stats.push(
+            col("has_tail")
+                .cast(DataType::UInt32)
+                .sum()
+                .alias("with_tail"),
+        );
+    }
     let mut baselines = lazy
         .filter(col("run").eq(lit("baseline")))
         .group_by(base_by.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
-        .agg(stats(&["tail_slowdown", "completion_time", "t_ideal"]))
+        .agg(base_stats)
         .sort(base_by.clone(), SortMultipleOptions::default())
         .collect()?;
-    if runs.column("has_tail").is_ok() {
-        // Baselines with a tail, per group: TRE is defined only for runs paired with one.
-        let with_tail = runs
-            .clone()
-            .lazy()
-            .filter(col("run").eq(lit("baseline")))
-            .group_by(base_by.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
-            .agg([col("has_tail")
-                .cast(DataType::UInt32)
-                .sum()
-                .alias("with_tail")])
-            .sort(base_by.clone(), SortMultipleOptions::default())
-            .collect()?;
-        let n = with_tail.column("with_tail")?.clone();
-        baselines.with_column(n)?;
-    }
 
     // Oracle success columns, at each completion point.
     let keys: Vec<String> = {

@@ -1190,7 +1190,8 @@ impl Service {
         } else {
             st.predict(&g.oracle, now)
         };
-        // Only open BoTs take turns: one finished now, unless cancelled, completed.
+        // Only open BoTs take turns, so a finished one finished in this turn; unless it was
+        // cancelled, it completed and teaches the Oracle.
         let history = match st.completed_at.filter(|_| st.finished && !st.cancelled) {
             Some(t) => {
                 // The scratch ledger's order already counts this turn's charges.

@@ -174,20 +174,28 @@ pub fn learn_history(
             break;
         }
         let out = run_pair_on(&s, trace, oracle, tasks)?;
-        for (strategy, r) in [
-            (Strategy::None, Some(&out.baseline)),
-            (s.strategy, out.speq.as_ref()),
-        ] {
-            if let Some(r) = r.filter(|r| r.metrics.completed()) {
-                oracle.learn(
-                    &oracle_key(&s, strategy),
-                    &r.progress,
-                    r.metrics.completion_time,
-                    r.metrics.credits_spent,
-                );
-                learnt += 1;
-            }
-        }
+        learnt += learn_pair(&s, &out, oracle);
     }
     Ok(learnt)
+}
+
+/// Teaches `oracle` the completed runs of a pair of `sc` (the baseline under `none`, the
+/// SpeQuloS run under its strategy); returns how many it learnt.
+pub fn learn_pair(sc: &Scenario, out: &PairOutput, oracle: &mut Oracle) -> u32 {
+    let mut learnt = 0;
+    for (strategy, r) in [
+        (Strategy::None, Some(&out.baseline)),
+        (sc.strategy, out.speq.as_ref()),
+    ] {
+        if let Some(r) = r.filter(|r| r.metrics.completed()) {
+            oracle.learn(
+                &oracle_key(sc, strategy),
+                &r.progress,
+                r.metrics.completion_time,
+                r.metrics.credits_spent,
+            );
+            learnt += 1;
+        }
+    }
+    learnt
 }
