@@ -224,15 +224,10 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
     } else {
         10
     });
-    let learning = Instant::now();
+    // The summary says how many runs were learnt (the table's "Oracle history", `history`
+    // in JSON).
     let learnt = run::learn_history(&sc, &trace, &tasks, &mut oracle, history, HISTORY_SPACING)
         .map_err(sim_error)?;
-    if learnt > 0 && !quiet {
-        eprintln!(
-            "Oracle history: {learnt} runs learnt from {history} other windows in {:.2} s (--history 0 skips it)",
-            learning.elapsed().as_secs_f64()
-        );
-    }
     let engine = Instant::now();
     let out = run::run_pair_on(&sc, &trace, &oracle, &tasks).map_err(sim_error)?;
     let engine_s = engine.elapsed().as_secs_f64();
