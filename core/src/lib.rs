@@ -31,7 +31,7 @@ pub use controller::{
 };
 pub use ledger::{BotKey, Credits, Ledger};
 pub use metrics::{PairMetrics, RunMetrics};
-pub use oracle::{Oracle, OracleParams, Prediction};
+pub use oracle::{Estimator, Oracle, OracleKey, OracleParams, Prediction};
 pub use params::QosParams;
 pub use progress::{BotProgress, Sample};
 pub use strategy::{Sizing, Strategy, Trigger, Usage};

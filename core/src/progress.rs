@@ -99,7 +99,16 @@ impl BotProgress {
 
     /// When completion first reached `fraction` (the ⌈fraction·N⌉-th completion).
     pub fn time_at(&self, fraction: f64) -> Option<f64> {
-        let n = (fraction * self.total as f64).ceil().max(1.0) as usize;
+        // 0.15 × 100 is 15.000000000000002 in floating point: a product that is a whole
+        // number up to rounding must not ask for one more completion.
+        let x = fraction * self.total as f64;
+        let whole = x.round();
+        let k = if (x - whole).abs() <= 1e-9 * whole.max(1.0) {
+            whole
+        } else {
+            x.ceil()
+        };
+        let n = k.max(1.0) as usize;
         self.complete_times.get(n - 1).copied()
     }
 
@@ -140,5 +149,19 @@ mod tests {
         assert_eq!(p.time_at(0.9), Some(100.0));
         assert_eq!(p.completed_at(25.0), 2);
         assert_eq!(p.delay_maxima(), (20.0, 100.0));
+    }
+
+    #[test]
+    fn fractions_that_round_badly_take_the_right_completion() {
+        let mut p = BotProgress::new(100);
+        p.record_assigned(0.0, 100);
+        for i in 1..=100 {
+            p.record_completed(f64::from(i), 1);
+        }
+        // 0.15 × 100 and 0.7000000000000001 × 100 are whole numbers only up to rounding.
+        assert_eq!(p.time_at(0.15), Some(15.0));
+        assert_eq!(p.time_at(3.0 * 0.05), Some(15.0));
+        assert_eq!(p.time_at(14.0 * 0.05), Some(70.0));
+        assert_eq!(p.time_at(0.151), Some(16.0));
     }
 }

@@ -1,84 +1,150 @@
-//! Analyses that are not group-by statistics: the Oracle's success rate, evaluated
-//! leave-one-out so that it does not depend on the order runs finished in, and the checks of
-//! the HPDC'12 findings.
+//! Analyses that are not group-by statistics: the Oracle judged leave-one-out (the core's own
+//! Oracle, taught every other run of a key through its `learn` and asked through its
+//! `predict`), and the checks of the HPDC'12 findings.
 
 use std::collections::BTreeMap;
 
-use spequlos_core::metrics::PREDICTION_POINTS;
+use spequlos_core::oracle::{grid_ratio, Judged, RunRecord, GRID};
+use spequlos_core::{Oracle, OracleKey, OracleParams};
 
 /// What the Oracle evaluation needs of one run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RunTimes {
-    /// The Oracle's history key: runs of one (trace, middleware, workload, strategy).
-    pub key: String,
+pub struct OracleRun {
+    pub key: OracleKey,
+    /// The run's `oracle.*` settings (a key's runs share them: a varied one is a factor).
+    pub params: OracleParams,
     pub completion: f64,
-    /// Times at which completion reached 25, 50, 75 and 90 %.
-    pub at: [f64; 4],
+    /// When completion reached each ratio of the Oracle's grid (5 %, ..., 95 %), seconds.
+    pub at: [f64; GRID],
+    pub credits_spent: u64,
 }
 
-/// One leave-one-out prediction: at `ratio`, for a run that completed at `actual`.
+/// The Oracle's judgements on one key's runs.
+#[derive(Debug, Clone, Default)]
+pub struct KeyJudged {
+    pub judged: Vec<Judged>,
+    /// Actual completion time of each run (index = `Judged::run`).
+    pub actual: Vec<f64>,
+    /// α = t_final·r/t(r) of each run at each grid point (None where not reached).
+    pub alphas: Vec<Vec<Option<f64>>>,
+    pub target_success: f64,
+}
+
+/// How the Oracle did at one completion point of one key.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LooPrediction {
-    pub ratio: f64,
-    pub predicted: f64,
-    pub actual: f64,
+pub struct PointScore {
+    pub n: usize,
+    /// Share of predictions within ±20 % of the actual completion time.
+    pub success: f64,
+    /// Share of runs inside the announced interval (its target is `target_success`).
+    pub coverage: f64,
+    /// Median relative half-width δ of the announced interval.
+    pub delta: f64,
+    /// The best success any single α could have had, chosen knowing every run's outcome: when
+    /// this is below 90 %, no Oracle of this form can reach the target on the group.
+    pub best_alpha: f64,
 }
 
-impl LooPrediction {
-    pub fn hit(&self, tolerance: f64) -> bool {
-        (self.predicted - self.actual).abs() <= tolerance * self.actual
-    }
+/// Tolerance of the success rate (the paper's ±20 %).
+pub const TOLERANCE: f64 = 0.2;
+
+/// Grid index of a completion ratio given in percent (25 → 4).
+pub fn point_index(percent: u32) -> usize {
+    (percent as usize / 5).clamp(1, GRID) - 1
 }
 
-/// For every run of every key and every completion point: the prediction α·t(r)/r with α the
-/// mean of t_final·r/t(r) over the *other* runs of the key (the Oracle learning from every
-/// execution but the one it predicts). Keys with fewer than two complete runs are skipped.
-pub fn loo_predictions(runs: &[RunTimes]) -> BTreeMap<String, Vec<LooPrediction>> {
-    let mut by_key: BTreeMap<&str, Vec<&RunTimes>> = BTreeMap::new();
+/// Every key's completed runs taught to the core's Oracle and judged leave-one-out.
+pub fn oracle_loo(runs: &[OracleRun]) -> BTreeMap<String, KeyJudged> {
+    let mut by_key: BTreeMap<String, Vec<&OracleRun>> = BTreeMap::new();
     for r in runs.iter().filter(|r| r.completion.is_finite()) {
-        by_key.entry(&r.key).or_default().push(r);
+        by_key.entry(r.key.to_string()).or_default().push(r);
     }
     let mut out = BTreeMap::new();
-    for (key, rs) in by_key {
-        let mut preds = Vec::new();
-        for (k, &ratio) in PREDICTION_POINTS.iter().enumerate() {
-            let alphas: Vec<Option<f64>> = rs
-                .iter()
-                .map(|r| {
-                    (r.at[k] > 0.0 && r.at[k].is_finite()).then(|| r.completion * ratio / r.at[k])
-                })
-                .collect();
-            let (sum, n) = alphas
-                .iter()
-                .flatten()
-                .fold((0.0, 0usize), |(s, n), a| (s + a, n + 1));
-            if n < 2 {
-                continue;
-            }
-            for (r, a) in rs.iter().zip(&alphas) {
-                let Some(a) = a else { continue };
-                let others = (sum - a) / (n - 1) as f64;
-                preds.push(LooPrediction {
-                    ratio,
-                    predicted: others * r.at[k] / ratio,
-                    actual: r.completion,
-                });
-            }
+    for (name, rs) in by_key {
+        let key = rs[0].key.clone();
+        let mut oracle = Oracle::new(rs[0].params.clone());
+        let mut alphas = Vec::with_capacity(rs.len());
+        for r in &rs {
+            let record = RunRecord::from_times(|i| Some(r.at[i]), r.completion, r.credits_spent);
+            alphas.push(record.alphas.clone());
+            oracle.learn_record(&key, record);
         }
-        if !preds.is_empty() {
-            out.insert(key.to_string(), preds);
-        }
+        out.insert(
+            name,
+            KeyJudged {
+                judged: oracle.leave_one_out(&key),
+                actual: rs.iter().map(|r| r.completion).collect(),
+                alphas,
+                target_success: oracle.params.target_success,
+            },
+        );
     }
     out
 }
 
-/// Share of predictions at `ratio` within `tolerance` of the actual completion time.
-pub fn success_rate(preds: &[LooPrediction], ratio: f64, tolerance: f64) -> f64 {
-    let at: Vec<&LooPrediction> = preds.iter().filter(|p| p.ratio == ratio).collect();
-    if at.is_empty() {
+impl KeyJudged {
+    /// The Oracle's score at grid point `point`; `None` without a calibrated prediction there.
+    pub fn score(&self, point: usize) -> Option<PointScore> {
+        let at: Vec<&Judged> = self
+            .judged
+            .iter()
+            .filter(|j| j.point == point && j.calibrated)
+            .collect();
+        if at.is_empty() {
+            return None;
+        }
+        let n = at.len();
+        let share =
+            |f: &dyn Fn(&Judged) -> bool| at.iter().filter(|j| f(j)).count() as f64 / n as f64;
+        let deltas: Vec<f64> = at
+            .iter()
+            .map(|j| (j.high - j.predicted) / j.predicted)
+            .collect();
+        let mut alphas: Vec<f64> = self
+            .alphas
+            .iter()
+            .filter_map(|a| a.get(point).copied().flatten())
+            .collect();
+        alphas.sort_by(f64::total_cmp);
+        Some(PointScore {
+            n,
+            success: share(&|j| j.hit(TOLERANCE)),
+            coverage: share(&|j| j.covered()),
+            delta: median(&deltas),
+            best_alpha: best_constant(&alphas, TOLERANCE),
+        })
+    }
+
+    /// (actual, predicted) completion times in seconds at grid point `point`.
+    pub fn pairs(&self, point: usize) -> impl Iterator<Item = (f64, f64)> + '_ {
+        self.judged
+            .iter()
+            .filter(move |j| j.point == point && j.calibrated)
+            .map(|j| (self.actual[j.run], j.predicted * self.actual[j.run]))
+    }
+}
+
+/// The largest share of `sorted` α values that one constant c predicts within `tol`:
+/// |c/α − 1| ≤ tol, i.e. α in [c/(1+tol), c/(1−tol)], a window whose ends differ by the
+/// factor (1+tol)/(1−tol).
+fn best_constant(sorted: &[f64], tol: f64) -> f64 {
+    if sorted.is_empty() {
         return f64::NAN;
     }
-    at.iter().filter(|p| p.hit(tolerance)).count() as f64 / at.len() as f64
+    let span = (1.0 + tol) / (1.0 - tol);
+    let (mut best, mut j) = (0, 0);
+    for i in 0..sorted.len() {
+        while j < sorted.len() && sorted[j] <= sorted[i] * span * (1.0 + 1e-12) {
+            j += 1;
+        }
+        best = best.max(j - i);
+    }
+    best as f64 / sorted.len() as f64
+}
+
+/// The completion ratio of grid point `point`, in percent.
+pub fn point_percent(point: usize) -> u32 {
+    (grid_ratio(point) * 100.0).round() as u32
 }
 
 /// One statement of the paper, checked against this sweep.
@@ -105,7 +171,7 @@ pub struct Pooled {
 }
 
 /// Median of the finite values (NaN if none).
-fn median(xs: &[f64]) -> f64 {
+pub fn median(xs: &[f64]) -> f64 {
     let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
         return f64::NAN;
@@ -257,31 +323,76 @@ pub fn findings(p: &Pooled) -> Vec<Finding> {
 mod tests {
     use super::*;
 
-    fn run(key: &str, completion: f64, half: f64) -> RunTimes {
-        RunTimes {
-            key: key.into(),
+    /// A run of key `k` that reaches each 5 % of completion linearly until `t90`, then ends at
+    /// `completion`.
+    fn run(k: &str, completion: f64, t90: f64) -> OracleRun {
+        let mut at = [0.0; GRID];
+        for (i, t) in at.iter_mut().enumerate() {
+            *t = if i < 18 {
+                t90 * grid_ratio(i) / 0.9
+            } else {
+                (t90 + completion) / 2.0
+            };
+        }
+        OracleRun {
+            key: OracleKey::new(k, spequlos_core::Strategy::None),
+            params: OracleParams::default(),
             completion,
-            at: [half / 2.0, half, half * 1.5, half * 1.8],
+            at,
+            credits_spent: 0,
         }
     }
 
     #[test]
-    fn leave_one_out_uses_only_the_other_runs() {
-        // α at 50 % is completion × 0.5 / t50: 1.0, 1.0, 2.0.
+    fn the_core_oracle_is_judged_on_the_other_runs() {
+        // α at 50 % is completion × 0.5 / t50 = completion × 0.9 / t90: 1.8, 1.8, 1.8, 3.6.
         let runs = vec![
-            run("k", 100.0, 50.0),
             run("k", 200.0, 100.0),
-            run("k", 200.0, 50.0),
+            run("k", 400.0, 200.0),
+            run("k", 300.0, 150.0),
+            run("k", 400.0, 100.0),
             run("other", 5.0, 1.0),
         ];
-        let p = loo_predictions(&runs);
-        assert!(!p.contains_key("other"), "one run is no history");
-        let at50: Vec<&LooPrediction> = p["k"].iter().filter(|x| x.ratio == 0.5).collect();
-        // Run 0: α of the others = 1.5, prediction 1.5 × 50 / 0.5 = 150 for an actual 100.
-        assert_eq!(at50[0].predicted, 150.0);
-        assert_eq!(at50[2].predicted, 100.0, "run 2 predicted with α = 1");
-        assert_eq!(success_rate(&p["k"], 0.5, 0.2), 0.0);
-        assert_eq!(success_rate(&p["k"], 0.5, 0.6), 1.0);
+        let loo = oracle_loo(&runs);
+        let p50 = point_index(50);
+        assert!(
+            loo["other/none"].score(p50).is_none(),
+            "one run is no history"
+        );
+        let k = &loo["k/none"];
+        let s = k.score(p50).unwrap();
+        assert_eq!(s.n, 4);
+        // Median (the default): runs 0–2 are predicted with the others' median α 1.8, exact;
+        // run 3 with 1.8 for its 3.6, half the time, a miss.
+        assert_eq!(s.success, 0.75);
+        let (actual, predicted) = k.pairs(p50).next().unwrap();
+        assert_eq!(actual, 200.0);
+        assert!((predicted - 200.0).abs() < 1e-9, "{predicted}");
+        // Hindsight: α = 1.8 is exact for three runs of four.
+        assert_eq!(s.best_alpha, 0.75);
+        assert!((0.0..=1.0).contains(&s.coverage));
+        // The paper's mean: the others' mean α for runs 0–2 is (1.8+1.8+3.6)/3 = 2.4, 33 %
+        // high, a miss each.
+        let mean: Vec<OracleRun> = runs
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.params.estimator = spequlos_core::Estimator::Mean;
+                r
+            })
+            .collect();
+        let s = oracle_loo(&mean)["k/none"].score(p50).unwrap();
+        assert_eq!(s.success, 0.0);
+        assert!(s.delta > 0.0);
+        assert_eq!(point_percent(p50), 50);
+        assert_eq!(point_index(90), 17);
+    }
+
+    #[test]
+    fn the_best_constant_takes_the_widest_window() {
+        assert_eq!(best_constant(&[1.0, 1.4, 1.5, 3.0], 0.2), 0.75);
+        assert_eq!(best_constant(&[1.0, 1.6], 0.2), 0.5);
+        assert!(best_constant(&[], 0.2).is_nan());
     }
 
     #[test]

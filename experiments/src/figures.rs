@@ -19,7 +19,7 @@ use plotters::prelude::*;
 use spequlos_core::Strategy;
 use spequlos_sim::run::{load_trace, run_one, tasks};
 
-use crate::analysis::LooPrediction;
+use crate::analysis::{self, KeyJudged};
 use crate::report::RunsView;
 use crate::spec::{self, RunKind, SweepSpec};
 
@@ -695,7 +695,7 @@ pub fn report_figures(
     dir: &Path,
     out: &Path,
     v: &RunsView,
-    loo: &BTreeMap<String, Vec<LooPrediction>>,
+    loo: &BTreeMap<String, KeyJudged>,
 ) -> Res<Vec<PathBuf>> {
     let mut files = Vec::new();
     if let Some(c) = representative(dir, v)? {
@@ -760,9 +760,8 @@ pub fn report_figures(
     for (key, ps) in loo {
         let trace = key.split('/').next().unwrap_or("").to_string();
         preds.entry(trace).or_default().extend(
-            ps.iter()
-                .filter(|p| p.ratio == 0.5)
-                .map(|p| (p.actual / 3600.0, p.predicted / 3600.0)),
+            ps.pairs(analysis::point_index(50))
+                .map(|(actual, predicted)| (actual / 3600.0, predicted / 3600.0)),
         );
     }
     preds.retain(|_, v| !v.is_empty());

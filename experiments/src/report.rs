@@ -16,7 +16,12 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::analysis::{self, Finding, Pooled, RunTimes};
+use crate::analysis::{self, Finding, OracleRun, Pooled};
+use spequlos_core::oracle::GRID;
+use spequlos_core::{Estimator, OracleKey, OracleParams, Strategy};
+
+/// Completion points (percent) at which the report scores the Oracle.
+const ORACLE_POINTS: [u32; 4] = [25, 50, 75, 90];
 use crate::figures;
 
 #[derive(Debug, thiserror::Error)]
@@ -236,8 +241,12 @@ pub struct RunsView {
     pub speedup: Vec<f64>,
     pub credits_spent: Vec<f64>,
     pub cloud_share: Vec<f64>,
-    pub at: Vec<[f64; 4]>,
+    /// When completion reached each 5 % (the Oracle's grid), seconds.
+    pub at: Vec<[f64; GRID]>,
     pub run_id: Vec<f64>,
+    /// The run's history key and Oracle settings.
+    pub oracle_key: Vec<OracleKey>,
+    pub oracle_params: Vec<OracleParams>,
 }
 
 fn view(df: &DataFrame, factors: &[String]) -> Result<RunsView, ReportError> {
@@ -266,15 +275,84 @@ fn view(df: &DataFrame, factors: &[String]) -> Result<RunsView, ReportError> {
         group.push(group_name(&trace[i], &middleware[i], &workload[i], f, v, i));
         settings.push(factor_label(f, v, i));
     }
-    let (t25, t50, t75, t90) = (
-        f64s(df, "t25")?,
-        f64s(df, "t50")?,
-        f64s(df, "t75")?,
-        f64s(df, "t90")?,
+    let grid_cols: Vec<Vec<f64>> = (0..GRID)
+        .map(|i| {
+            let name = format!("t{:02}", analysis::point_percent(i));
+            if df.column(&name).is_err() {
+                return Err(ReportError::Input(format!(
+                    "runs.csv has no column `{name}` (completion times at each 5 %): it was \
+                     written by an older spequlos; run the sweep again into a new directory"
+                )));
+            }
+            f64s(df, &name)
+        })
+        .collect::<Result<_, _>>()?;
+    let strategy = strs(df, "strategy")?;
+    let mut oracle_key = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let parsed: Strategy = strategy[i].parse().map_err(|e| {
+            ReportError::Input(format!("runs.csv row {}: column strategy: {e}", i + 2))
+        })?;
+        let bots = group[i]
+            .strip_prefix(&format!("{}/{}/", trace[i], middleware[i]))
+            .unwrap_or(&group[i])
+            .to_string();
+        oracle_key
+            .push(OracleKey::new(format!("{}/{}", trace[i], middleware[i]), parsed).for_bots(bots));
+    }
+    let param = |name: &str| -> Result<Vec<f64>, ReportError> {
+        if df.column(name).is_ok() {
+            f64s(df, name)
+        } else {
+            Ok(vec![f64::NAN; df.height()])
+        }
+    };
+    let (target, delta, min_history) = (
+        param("oracle.target_success")?,
+        param("oracle.default_delta")?,
+        param("oracle.min_history")?,
     );
+    let defaults = OracleParams::default();
+    let estimator = if df.column("oracle.estimator").is_ok() {
+        strs(df, "oracle.estimator")?
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match e.as_str() {
+                "mean" => Ok(Estimator::Mean),
+                "median" | "" => Ok(Estimator::Median),
+                other => Err(ReportError::Input(format!(
+                    "runs.csv row {}: column oracle.estimator: `{other}` is not median or mean",
+                    i + 2
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        // runs.csv files from before the option: the mean was the only estimator.
+        vec![Estimator::Mean; df.height()]
+    };
+    let oracle_params = (0..df.height())
+        .map(|i| OracleParams {
+            estimator: estimator[i],
+            target_success: if target[i].is_finite() {
+                target[i]
+            } else {
+                defaults.target_success
+            },
+            default_delta: if delta[i].is_finite() {
+                delta[i]
+            } else {
+                defaults.default_delta
+            },
+            min_history: if min_history[i].is_finite() {
+                min_history[i] as usize
+            } else {
+                defaults.min_history
+            },
+        })
+        .collect();
     Ok(RunsView {
         run,
-        strategy: strs(df, "strategy")?,
+        strategy,
         group,
         settings,
         workload,
@@ -287,9 +365,11 @@ fn view(df: &DataFrame, factors: &[String]) -> Result<RunsView, ReportError> {
         credits_spent: f64s(df, "credits_spent")?,
         cloud_share: f64s(df, "cloud_share")?,
         at: (0..df.height())
-            .map(|i| [t25[i], t50[i], t75[i], t90[i]])
+            .map(|i| std::array::from_fn(|k| grid_cols[k][i]))
             .collect(),
         run_id: f64s(df, "run_id")?,
+        oracle_key,
+        oracle_params,
     })
 }
 
@@ -316,15 +396,17 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
     let v = view(&runs, &factors)?;
     let mut files = Vec::new();
 
-    // Oracle, leave-one-out, per (group, strategy).
-    let times: Vec<RunTimes> = (0..v.run.len())
-        .map(|i| RunTimes {
-            key: format!("{}/{}", v.group[i], v.strategy[i]),
+    // The core's Oracle, leave-one-out, per (group, strategy).
+    let times: Vec<OracleRun> = (0..v.run.len())
+        .map(|i| OracleRun {
+            key: v.oracle_key[i].clone(),
+            params: v.oracle_params[i].clone(),
             completion: v.completion[i],
             at: v.at[i],
+            credits_spent: v.credits_spent[i].max(0.0) as u64,
         })
         .collect();
-    let loo = analysis::loo_predictions(&times);
+    let loo = analysis::oracle_loo(&times);
 
     let lazy = runs.clone().lazy();
     let mut by: Vec<String> = GROUP.iter().map(|c| c.to_string()).collect();
@@ -378,16 +460,29 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
             })
             .collect()
     };
-    for (k, ratio) in spequlos_core::metrics::PREDICTION_POINTS.iter().enumerate() {
-        let rates: Vec<f64> = keys
+    for percent in ORACLE_POINTS {
+        let scores: Vec<Option<analysis::PointScore>> = keys
             .iter()
             .map(|key| {
                 loo.get(key)
-                    .map_or(f64::NAN, |p| analysis::success_rate(p, *ratio, 0.2))
+                    .and_then(|k| k.score(analysis::point_index(percent)))
             })
             .collect();
-        let name = format!("oracle_success_{}", [25, 50, 75, 90][k]);
-        summary.with_column(Column::new(name.into(), rates))?;
+        let col_of = |f: fn(&analysis::PointScore) -> f64| -> Vec<f64> {
+            scores
+                .iter()
+                .map(|s| s.as_ref().map_or(f64::NAN, f))
+                .collect()
+        };
+        for (name, values) in [
+            ("oracle_success", col_of(|s| s.success)),
+            ("oracle_coverage", col_of(|s| s.coverage)),
+            ("oracle_delta", col_of(|s| s.delta)),
+            ("oracle_best_alpha", col_of(|s| s.best_alpha)),
+        ] {
+            let name = format!("{name}_{percent}");
+            summary.with_column(Column::new(name.into(), values))?;
+        }
     }
 
     let summary_path = dir.join("summary.csv");
@@ -542,13 +637,17 @@ fn fmt(x: f64, digits: usize) -> String {
     }
 }
 
-/// One completion point of a trace × middleware: the sum of its groups' success rates, the
-/// groups, and those at 90 % or more.
-type PointTally = (f64, u32, u32);
+/// Strategies whose Cloud workers take the tail's tasks (usage R or D): the Oracle's target
+/// is stated for them.
+fn removes_tail(strategy: &str) -> bool {
+    strategy.ends_with("-R") || strategy.ends_with("-D")
+}
 
-/// The Oracle's leave-one-out success (within ±20 %) at each completion point, for the
-/// strategies that remove the tail (usage R or D), per trace × middleware: the mean over its
-/// groups and how many of them reach 90 %.
+/// The Oracle's leave-one-out record for the strategies that remove the tail, per trace ×
+/// middleware: success within ±20 % at each point (mean over groups, and how many reach
+/// 90 %), the interval's coverage against its target and its median half-width, and for the
+/// groups below 90 % at 50 % whether any single α could have reached it. Then the groups
+/// that miss, worst first, with what their runs did.
 fn oracle_table(
     md: &mut String,
     summary: &DataFrame,
@@ -556,25 +655,63 @@ fn oracle_table(
     middleware: &[String],
     strategy: &[String],
 ) -> Result<(), ReportError> {
-    const POINTS: [u32; 4] = [25, 50, 75, 90];
-    let rates: Vec<Vec<f64>> = POINTS
+    let col = |name: &str, p: u32| f64s(summary, &format!("{name}_{p}"));
+    let success: Vec<Vec<f64>> = ORACLE_POINTS
         .iter()
-        .map(|p| f64s(summary, &format!("oracle_success_{p}")))
+        .map(|&p| col("oracle_success", p))
         .collect::<Result<_, _>>()?;
-    let mut by: BTreeMap<(String, String), [PointTally; 4]> = BTreeMap::new();
+    let (cover50, delta50, best50) = (
+        col("oracle_coverage", 50)?,
+        col("oracle_delta", 50)?,
+        col("oracle_best_alpha", 50)?,
+    );
+    let target = f64s(summary, "oracle.target_success")
+        .ok()
+        .and_then(|t| t.into_iter().find(|x| x.is_finite()))
+        .unwrap_or(OracleParams::default().target_success);
+    #[derive(Default)]
+    struct Row {
+        sum: [f64; 4],
+        n: [u32; 4],
+        hi: [u32; 4],
+        cover: Vec<f64>,
+        delta: Vec<f64>,
+        unreachable: u32,
+        missed: u32,
+    }
+    let mut by: BTreeMap<(String, String), Row> = BTreeMap::new();
+    let mut all = Row::default();
+    let mut below: Vec<usize> = Vec::new();
+    let tally = |e: &mut Row, i: usize| {
+        for (k, r) in success.iter().enumerate() {
+            if r[i].is_finite() {
+                e.sum[k] += r[i];
+                e.n[k] += 1;
+                e.hi[k] += u32::from(r[i] >= 0.9);
+            }
+        }
+        e.cover.push(cover50[i]);
+        e.delta.push(delta50[i]);
+        if success[1][i].is_finite() && success[1][i] < 0.9 {
+            if best50[i] < 0.9 {
+                e.unreachable += 1;
+            } else {
+                e.missed += 1;
+            }
+        }
+    };
     for i in 0..summary.height() {
-        if !(strategy[i].ends_with("-R") || strategy[i].ends_with("-D")) {
+        if !removes_tail(&strategy[i]) {
             continue;
         }
-        let e = by
-            .entry((trace[i].clone(), middleware[i].clone()))
-            .or_insert([(0.0, 0, 0); 4]);
-        for (k, r) in rates.iter().enumerate() {
-            if r[i].is_finite() {
-                e[k].0 += r[i];
-                e[k].1 += 1;
-                e[k].2 += u32::from(r[i] >= 0.9);
-            }
+        tally(
+            by.entry((trace[i].clone(), middleware[i].clone()))
+                .or_default(),
+            i,
+        );
+        tally(&mut all, i);
+        if success[1][i].is_finite() && success[1][i] < 0.9 {
+            below.push(i);
         }
     }
     if by.is_empty() {
@@ -583,28 +720,104 @@ fn oracle_table(
     let _ = writeln!(md, "\n## Oracle success per completion point\n");
     let _ = writeln!(
         md,
-        "Strategies that remove the tail (usage R or D): leave-one-out predictions within ±20 % \
-         of the actual completion time, mean over the groups of each trace × middleware, and \
-         how many groups reach 90 %.\n"
+        "The Oracle of the service (`spequlos_core::Oracle`), taught every other run of a \
+         group and strategy and asked at each completion point of the run it predicts \
+         (leave-one-out), for the strategies that remove the tail (usage R or D). Success: \
+         prediction within ±20 % of the actual completion time, mean over the groups of each \
+         trace × middleware, with how many groups reach 90 %. Coverage: share of runs inside \
+         the announced interval [t(1−δ), t(1+δ)], whose target is {:.0} %; δ: its median \
+         relative half-width. Below 90 % at 50 %: groups no single α could bring to 90 % \
+         (their completion times at equal progress spread wider than ±20 %) and groups one \
+         could (the mean α learnt is not the best one).\n",
+        target * 100.0
     );
     let _ = writeln!(
         md,
-        "| trace | middleware | at 25 % | at 50 % | at 75 % | at 90 % |\n|---|---|---|---|---|---|"
+        "| trace | middleware | at 25 % | at 50 % | at 75 % | at 90 % | coverage at 50 % | δ at 50 % | below 90 % at 50 %: unreachable / missed |\n|---|---|---|---|---|---|---|---|---|"
     );
-    for ((t, m), e) in &by {
-        let cells: Vec<String> = e
-            .iter()
-            .map(|(sum, n, hi)| {
-                if *n == 0 {
+    let all_label = ("**all**".to_string(), String::new());
+    for ((t, m), e) in by.iter().chain([(&all_label, &all)]) {
+        let cells: Vec<String> = (0..4)
+            .map(|k| {
+                if e.n[k] == 0 {
                     "–".into()
                 } else {
-                    format!("{:.0} % ({hi}/{n} ≥ 90 %)", sum / f64::from(*n) * 100.0)
+                    format!(
+                        "{:.0} % ({}/{} ≥ 90 %)",
+                        e.sum[k] / f64::from(e.n[k]) * 100.0,
+                        e.hi[k],
+                        e.n[k]
+                    )
                 }
             })
             .collect();
-        let _ = writeln!(md, "| {t} | {m} | {} |", cells.join(" | "));
+        let _ = writeln!(
+            md,
+            "| {t} | {m} | {} | {} | {} | {} / {} |",
+            cells.join(" | "),
+            pct_or_dash(analysis::median(&e.cover)),
+            pct_or_dash(analysis::median(&e.delta)),
+            e.unreachable,
+            e.missed
+        );
+    }
+    if below.is_empty() {
+        return Ok(());
+    }
+    below.sort_by(|&a, &b| {
+        success[1][a]
+            .total_cmp(&success[1][b])
+            .then(best50[a].total_cmp(&best50[b]))
+    });
+    let workload = strs(summary, "workload_label")?;
+    let (c10, c90) = (
+        f64s(summary, "completion_time_p10")?,
+        f64s(summary, "completion_time_p90")?,
+    );
+    let tre10 = f64s(summary, "tre_p10")?;
+    const SHOWN: usize = 12;
+    let _ = writeln!(
+        md,
+        "\n{} groups below 90 % at 50 %; the worst {}: best α is the success the best single α \
+         would have had, chosen in hindsight; a wide completion range with a low TRE p10 means \
+         the strategy left the tail in place in some runs (credits spent before the tail, or a \
+         trigger that fired too early or too late), so progress at 50 % cannot tell which \
+         kind of run it is.\n",
+        below.len(),
+        below.len().min(SHOWN)
+    );
+    let _ = writeln!(
+        md,
+        "| group | strategy | success at 50 % | best α at 50 % | completion p10–p90 (h) | TRE p10 |\n|---|---|---|---|---|---|"
+    );
+    for &i in below.iter().take(SHOWN) {
+        let _ = writeln!(
+            md,
+            "| {}/{}/{} | {} | {} | {} | {:.2}–{:.2} | {} |",
+            trace[i],
+            middleware[i],
+            workload[i],
+            strategy[i],
+            pct_or_dash(success[1][i]),
+            pct_or_dash(best50[i]),
+            c10[i] / 3600.0,
+            c90[i] / 3600.0,
+            if tre10[i].is_finite() {
+                format!("{:.2}", tre10[i])
+            } else {
+                "–".into()
+            }
+        );
     }
     Ok(())
+}
+
+fn pct_or_dash(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:.0} %", x * 100.0)
+    } else {
+        "–".into()
+    }
 }
 
 /// The settings of `factors` in row `i` of `df`, or `–` without any.

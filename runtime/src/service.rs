@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use spequlos_core::check::{int, real, real_above, Checked, FieldError};
 use spequlos_core::usage::Rotation;
 use spequlos_core::{
-    BotKey, BotProgress, Credits, Decision, Oracle, OracleParams, Prediction, QosController,
-    QosParams, Strategy, Trigger, Usage, WorkerId, WorkerReport,
+    BotKey, BotProgress, Credits, Decision, Oracle, OracleKey, OracleParams, Prediction,
+    QosController, QosParams, Strategy, Trigger, Usage, WorkerId, WorkerReport,
 };
 
 use crate::adapter::{As, BoincAdapter, BoincDg, DgAdapter, DgError};
@@ -368,8 +368,9 @@ impl BotState {
         self.controller.strategy().usage()
     }
 
-    pub fn oracle_key(&self) -> String {
-        format!("{}/{}", self.key.dg, self.strategy)
+    /// The DG's history for this strategy (`dg/strategy`, as stores before the key type had).
+    pub fn oracle_key(&self) -> OracleKey {
+        OracleKey::new(self.key.dg.clone(), self.controller.strategy())
     }
 
     /// The Oracle's prediction now (`now` in Unix seconds).

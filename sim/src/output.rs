@@ -42,10 +42,26 @@ pub const METRIC_COLUMNS: &[&str] = &[
     "hit50",
     "hit75",
     "hit90",
+    // When completion reached 5 %, 10 %, ..., 95 % (the Oracle's learning grid).
+    "t05",
+    "t10",
+    "t15",
+    "t20",
     "t25",
+    "t30",
+    "t35",
+    "t40",
+    "t45",
     "t50",
+    "t55",
+    "t60",
+    "t65",
+    "t70",
     "t75",
+    "t80",
+    "t85",
     "t90",
+    "t95",
     "events",
 ];
 
@@ -128,8 +144,9 @@ pub fn run_row(
     for p in points {
         let _ = write!(s, ",{}", at(p).map_or(String::new(), |c| c.hit.to_string()));
     }
-    for p in points {
-        let _ = write!(s, ",{}", r.progress.time_at(p).unwrap_or(f64::NAN));
+    for i in 0..spequlos_core::oracle::GRID {
+        let t = r.progress.time_at(spequlos_core::oracle::grid_ratio(i));
+        let _ = write!(s, ",{}", t.unwrap_or(f64::NAN));
     }
     let _ = writeln!(s, ",{}", r.events);
 }

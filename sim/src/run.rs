@@ -6,7 +6,7 @@ use std::path::Path;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use spequlos_core::metrics::{self, PairMetrics};
-use spequlos_core::{Oracle, Strategy};
+use spequlos_core::{Oracle, OracleKey, Strategy};
 use spequlos_traces::gen::generate_quiet;
 use spequlos_traces::{presets, Format, ReadOptions, Trace, TraceError};
 
@@ -102,9 +102,13 @@ pub fn tasks_within(sc: &Scenario, limits: &Limits) -> Result<Vec<TaskSpec>, Sim
     sc.workload.tasks(&mut rng, limits)
 }
 
-/// The Oracle's history key: one per (DG, middleware, strategy).
-pub fn oracle_key(sc: &Scenario, strategy: Strategy) -> String {
-    format!("{}/{}/{}", sc.trace.label(), sc.middleware.name(), strategy)
+/// The Oracle's history key: the DG (trace and middleware), the workload, the strategy.
+pub fn oracle_key(sc: &Scenario, strategy: Strategy) -> OracleKey {
+    OracleKey::new(
+        format!("{}/{}", sc.trace.label(), sc.middleware.name()),
+        strategy,
+    )
+    .for_bots(sc.workload.label())
 }
 
 /// Simulates `sc` with `strategy` in place of its own.

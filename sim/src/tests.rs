@@ -233,7 +233,7 @@ proptest! {
         let tasks: Vec<TaskSpec> = crate::run::tasks(&sc).unwrap();
         let oracle = Oracle::default();
         fn stepped<M: Model>(sc: &Scenario, p: &M::Params, t: &Trace, tasks: &[TaskSpec], oracle: &Oracle) -> Result<(), Broken> {
-            let mut w = World::<M>::new(sc, p, t, tasks, oracle, "k".into());
+            let mut w = World::<M>::new(sc, p, t, tasks, oracle, crate::run::oracle_key(sc, sc.strategy));
             while w.step() {
                 w.check_invariants()?;
             }

@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use spequlos_core::metrics::{self, PredictionCheck};
 use spequlos_core::usage::{self, Rotation};
-use spequlos_core::{BotKey, BotProgress, Ledger, Oracle, QosController, RunMetrics};
+use spequlos_core::{BotKey, BotProgress, Ledger, Oracle, OracleKey, QosController, RunMetrics};
 use spequlos_traces::Trace;
 
 use crate::engine::Queue;
@@ -214,7 +214,7 @@ pub struct World<'a, M: Model> {
     pub(crate) controller: QosController,
     pub(crate) ledger: Ledger,
     pub(crate) oracle: &'a Oracle,
-    pub(crate) oracle_key: String,
+    pub(crate) oracle_key: OracleKey,
     pub(crate) predictions: Vec<PredictionCheck>,
     pub(crate) next_point: usize,
     pub(crate) cloud_speed: f64,
@@ -241,7 +241,7 @@ pub fn simulate(
     trace: &Trace,
     tasks: &[TaskSpec],
     oracle: &Oracle,
-    oracle_key: String,
+    oracle_key: OracleKey,
 ) -> RunOutput {
     match &sc.middleware {
         Middleware::Boinc(p) => World::<Boinc>::new(sc, p, trace, tasks, oracle, oracle_key).run(),
@@ -258,7 +258,7 @@ impl<'a, M: Model> World<'a, M> {
         trace: &'a Trace,
         tasks: &[TaskSpec],
         oracle: &'a Oracle,
-        oracle_key: String,
+        oracle_key: OracleKey,
     ) -> Self {
         let offset = sc.trace.offset.round() as i64;
         let horizon = (trace.meta.span - offset).max(0) as f64;
