@@ -70,6 +70,9 @@ offset_count = 5
         "credits_spent_median",
         "cloud_share_mean",
         "oracle_success_50",
+        "oracle_coverage_50",
+        "oracle_delta_50",
+        "oracle_best_alpha_90",
     ] {
         assert!(header.split(',').any(|c| c == col), "{col} in {header}");
     }
@@ -94,6 +97,8 @@ offset_count = 5
         "cloud.speed_factor=2.0",
         "## Strategies",
         "## Oracle success per completion point",
+        "coverage at 50 %",
+        "| **all** |",
         "![figures/completion.png]",
     ] {
         assert!(md.contains(part), "{part} in report.md");

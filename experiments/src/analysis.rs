@@ -20,8 +20,9 @@ pub struct OracleRun {
 }
 
 /// The Oracle's judgements on one key's runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct KeyJudged {
+    pub key: OracleKey,
     pub judged: Vec<Judged>,
     /// Actual completion time of each run (index = `Judged::run`).
     pub actual: Vec<f64>,
@@ -73,6 +74,7 @@ pub fn oracle_loo(runs: &[OracleRun]) -> BTreeMap<String, KeyJudged> {
             name,
             KeyJudged {
                 judged: oracle.leave_one_out(&key),
+                key,
                 actual: rs.iter().map(|r| r.completion).collect(),
                 alphas,
                 target_success: oracle.params.target_success,

@@ -511,9 +511,41 @@ fn marker<'a, DB: DrawingBackend + 'a>(
     Ok(())
 }
 
+/// Credits against completion time, one panel per trace × middleware (× settings): each
+/// strategy's means over the panel's runs, and the Pareto frontier. The legend is drawn once.
 fn draw_cost<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
+    facets: &CostFacets,
+    pooled: &str,
+) -> Res<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let root = root
+        .titled(
+            &format!("Cost and completion time per strategy (means over runs){pooled}"),
+            ("sans-serif", 20),
+        )
+        .map_err(err)?;
+    let cols = facets.len().min(2);
+    let rows = facets.len().div_ceil(2);
+    let panels = root.split_evenly((rows.max(1), cols.max(1)));
+    for (k, ((facet, by), panel)) in facets.iter().zip(panels.iter()).enumerate() {
+        let points: Vec<(String, f64, f64)> = by
+            .iter()
+            .map(|(s, (c, t))| (s.clone(), mean_ci(c).0, mean_ci(t).0))
+            .collect();
+        draw_cost_panel(panel, facet, &points, k == 0)?;
+    }
+    Ok(())
+}
+
+/// facet → strategy → (credits spent, completion hours) of its runs.
+type CostFacets = BTreeMap<String, BTreeMap<String, (Vec<f64>, Vec<f64>)>>;
+
+fn draw_cost_panel<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
     points: &[(String, f64, f64)],
+    with_legend: bool,
 ) -> Res<()> {
     let cmax = points
         .iter()
@@ -527,8 +559,8 @@ fn draw_cost<DB: DrawingBackend>(
         .fold(1.0, f64::max);
     let mut chart = frame(
         root,
-        "Cost and makespan per strategy (means over all runs)",
-        0.0..cmax * 1.5,
+        title,
+        0.0..cmax * if with_legend { 1.6 } else { 1.1 },
         0.0..tmax * 1.1,
         "credits spent (1 credit = one Cloud worker for 4 min)",
         "completion time (h)",
@@ -545,66 +577,99 @@ fn draw_cost<DB: DrawingBackend>(
             marker(&mut chart, (*c, *t), look, name)?;
         }
     }
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    if with_legend {
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    }
     Ok(())
 }
 
-/// Predicted vs actual at 50 %, one colour per trace (`preds`: trace → (actual, predicted)
-/// in hours); small translucent points, so that where thousands overlap the colour deepens.
-fn draw_oracle<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    preds: &BTreeMap<String, Vec<(f64, f64)>>,
-) -> Res<()> {
-    let max = preds
-        .values()
-        .flatten()
-        .flat_map(|p| [p.0, p.1])
-        .filter(|x| x.is_finite())
-        .fold(1.0, f64::max)
-        * 1.05;
-    let mut chart = frame(
-        root,
-        "Oracle: predicted vs actual completion (at 50 %, leave-one-out)",
-        0.0..max,
-        0.0..max,
-        "actual completion time (h)",
-        "predicted completion time (h)",
-    )?;
-    chart
-        .draw_series(std::iter::once(Polygon::new(
-            // The band between 0.8 and 1.2 times the actual time, cut at the chart's top edge
-            // here: plotters would move the corner (max, 1.2 max) onto the edge at (max, max),
-            // and the band above the diagonal would vanish.
-            vec![(0.0, 0.0), (max, max * 0.8), (max, max), (max / 1.2, max)],
-            color(4).mix(0.25).filled(),
-        )))
-        .map_err(err)?
-        .label("±20 % of the actual time")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], color(4).mix(0.4).filled()));
-    chart
-        .draw_series(LineSeries::new(vec![(0.0, 0.0), (max, max)], color(7)))
-        .map_err(err)?
-        .label("perfect prediction")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(7)));
-    let n: usize = preds.values().map(Vec::len).sum();
-    // Fewer points, each more opaque; tens of thousands, each faint.
-    let alpha = (200.0 / n.max(1) as f64).sqrt().clamp(0.08, 0.7);
-    for (i, (trace, pts)) in preds.iter().enumerate() {
-        // The band's colour (4) is skipped.
-        let c = color(if i >= 4 { i + 1 } else { i });
+/// Predicted against actual completion times at 50 %, one panel per middleware (their tails
+/// differ), one colour per trace; a point's opacity falls with the panel's point count.
+fn draw_oracle<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, preds: &OraclePoints) -> Res<()> {
+    root.fill(&WHITE).map_err(err)?;
+    let root = root
+        .titled(
+            "Oracle: predicted vs actual completion at 50 % (leave-one-out, every strategy)",
+            ("sans-serif", 20),
+        )
+        .map_err(err)?;
+    let middlewares: Vec<&String> = preds
+        .keys()
+        .map(|(m, _)| m)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // One colour per trace, the same in every panel.
+    let traces: Vec<&String> = preds
+        .keys()
+        .map(|(_, t)| t)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let panels = root.split_evenly((1, middlewares.len().max(1)));
+    for (mw, panel) in middlewares.iter().zip(panels.iter()) {
+        let here: Vec<(&String, &Vec<(f64, f64)>)> = preds
+            .iter()
+            .filter(|((m, _), _)| m == *mw)
+            .map(|((_, t), p)| (t, p))
+            .collect();
+        let max = here
+            .iter()
+            .flat_map(|(_, p)| p.iter())
+            .flat_map(|p| [p.0, p.1])
+            .filter(|x| x.is_finite())
+            .fold(1.0, f64::max)
+            * 1.05;
+        let mut chart = frame(
+            panel,
+            mw,
+            0.0..max,
+            0.0..max,
+            "actual completion time (h)",
+            "predicted completion time (h)",
+        )?;
         chart
-            .draw_series(
-                pts.iter()
-                    .filter(|(a, p)| a.is_finite() && p.is_finite())
-                    .map(|(a, p)| Circle::new((*a, *p), 2, c.mix(alpha).filled())),
-            )
+            .draw_series(std::iter::once(Polygon::new(
+                // The band between 0.8 and 1.2 times the actual time, cut at the chart's top
+                // edge here: plotters would move the corner (max, 1.2 max) onto the edge at
+                // (max, max), and the band above the diagonal would vanish.
+                vec![(0.0, 0.0), (max, max * 0.8), (max, max), (max / 1.2, max)],
+                color(4).mix(0.25).filled(),
+            )))
             .map_err(err)?
-            .label(format!("{trace} ({} executions)", pts.len()))
-            .legend(move |(x, y)| Circle::new((x + 9, y), 3, c.filled()));
+            .label("±20 % of the actual time")
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 18, y + 5)], color(4).mix(0.4).filled())
+            });
+        chart
+            .draw_series(LineSeries::new(vec![(0.0, 0.0), (max, max)], color(7)))
+            .map_err(err)?
+            .label("perfect prediction")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(7)));
+        let n: usize = here.iter().map(|(_, p)| p.len()).sum();
+        // Fewer points, each more opaque; tens of thousands, each faint.
+        let alpha = (200.0 / n.max(1) as f64).sqrt().clamp(0.08, 0.7);
+        for (trace, pts) in here {
+            let i = traces.iter().position(|t| *t == trace).unwrap_or(0);
+            // The band's colour (4) is skipped.
+            let c = color(if i >= 4 { i + 1 } else { i });
+            chart
+                .draw_series(
+                    pts.iter()
+                        .filter(|(a, p)| a.is_finite() && p.is_finite())
+                        .map(|(a, p)| Circle::new((*a, *p), 2, c.mix(alpha).filled())),
+                )
+                .map_err(err)?
+                .label(format!("{trace} ({} predictions)", pts.len()))
+                .legend(move |(x, y)| Circle::new((x + 9, y), 3, c.filled()));
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     }
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
+
+/// (middleware, trace) → (actual, predicted) completion times in hours.
+type OraclePoints = BTreeMap<(String, String), Vec<(f64, f64)>>;
 
 /// Re-simulates one representative pair of the sweep: of the strategy with the best median
 /// TRE, the run with the median TRE in the trace × middleware × workload whose baselines have
@@ -703,7 +768,7 @@ pub fn report_figures(
     }
     let mut cdf: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     let mut facets: Facets = BTreeMap::new();
-    let mut cost: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    let mut cost: CostFacets = BTreeMap::new();
     for i in 0..v.run.len() {
         if v.run[i] == "baseline" {
             cdf.entry((v.trace[i].clone(), v.middleware[i].clone()))
@@ -715,15 +780,19 @@ pub fn report_figures(
             } else {
                 format!("{} / {} / {}", v.trace[i], v.middleware[i], v.settings[i])
             };
+            let e = cost
+                .entry(facet.clone())
+                .or_default()
+                .entry(v.strategy[i].clone())
+                .or_default();
+            e.0.push(v.credits_spent[i]);
+            e.1.push(v.completion[i] / 3600.0);
             facets
                 .entry(facet)
                 .or_default()
                 .entry(v.strategy[i].clone())
                 .or_default()
                 .push(v.tre[i]);
-            let e = cost.entry(v.strategy[i].clone()).or_default();
-            e.0.push(v.credits_spent[i]);
-            e.1.push(v.completion[i] / 3600.0);
         }
     }
     let workloads: std::collections::BTreeSet<&str> =
@@ -746,29 +815,35 @@ pub fn report_figures(
             (1200, 120 + 380 * rows),
             draw_tre(&facets, &pooled)
         )?);
-        let points: Vec<(String, f64, f64)> = cost
-            .iter()
-            .map(|(s, (c, t))| (s.clone(), mean_ci(c).0, mean_ci(t).0))
-            .collect();
+        let rows = cost.len().div_ceil(2) as u32;
+        let width = if cost.len() > 1 { 1500 } else { 900 };
         files.extend(render!(
             &out.join("credits_vs_completion"),
-            (900, 600),
-            draw_cost(&points)
+            (width, 80 + 520 * rows),
+            draw_cost(&cost, &pooled)
         )?);
     }
-    let mut preds: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for (key, ps) in loo {
-        let trace = key.split('/').next().unwrap_or("").to_string();
-        preds.entry(trace).or_default().extend(
+    let mut preds: OraclePoints = BTreeMap::new();
+    for ps in loo.values() {
+        // The report's keys are `trace/middleware` grids (a trace may be a path with `/`).
+        let grid = ps.key.grid.as_str();
+        let (trace, mw) = grid.rsplit_once('/').unwrap_or((grid, ""));
+        let (trace, mw) = (trace.to_string(), mw.to_string());
+        preds.entry((mw, trace)).or_default().extend(
             ps.pairs(analysis::point_index(50))
                 .map(|(actual, predicted)| (actual / 3600.0, predicted / 3600.0)),
         );
     }
     preds.retain(|_, v| !v.is_empty());
     if !preds.is_empty() {
+        let panels = preds
+            .keys()
+            .map(|(m, _)| m)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         files.extend(render!(
             &out.join("oracle"),
-            (800, 700),
+            (60 + 700 * panels.max(1) as u32, 720),
             draw_oracle(&preds)
         )?);
     }

@@ -468,10 +468,11 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
                     .and_then(|k| k.score(analysis::point_index(percent)))
             })
             .collect();
-        let col_of = |f: fn(&analysis::PointScore) -> f64| -> Vec<f64> {
+        // Empty, not NaN, where a group has no calibrated prediction (too few runs).
+        let col_of = |f: fn(&analysis::PointScore) -> f64| -> Vec<Option<f64>> {
             scores
                 .iter()
-                .map(|s| s.as_ref().map_or(f64::NAN, f))
+                .map(|s| s.as_ref().map(f).filter(|x| x.is_finite()))
                 .collect()
         };
         for (name, values) in [
