@@ -7,6 +7,7 @@ mod ledger_cmd;
 mod live_cmd;
 mod progress;
 mod report_cmd;
+mod scenario_doc;
 mod sim_cmd;
 mod sweep_cmd;
 mod trace_cmd;

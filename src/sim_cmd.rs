@@ -182,12 +182,7 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
     }
     let sc = build_scenario(&a)?;
     if a.print_config {
-        let text = toml::to_string_pretty(&sc).context("writing the scenario as TOML")?;
-        println!(
-            "# spequlos scenario: every field with its value; units, ranges and meanings are in\n\
-             # docs/scenario.md. An unset optional field (cloud.credits, ...) is left out:\n\
-             # its default applies.\n\n{text}"
-        );
+        print!("{}", crate::scenario_doc::commented(&sc)?);
         return Ok(());
     }
     if let Some(dir) = a.out.as_deref().filter(|_| !a.force) {
