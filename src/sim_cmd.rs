@@ -10,7 +10,7 @@ use spequlos_check::Limits;
 use spequlos_core::{Oracle, PairMetrics, RunMetrics, Strategy};
 use spequlos_sim::output;
 use spequlos_sim::run::{self, SimError};
-use spequlos_sim::scenario::{Middleware, Scenario};
+use spequlos_sim::scenario::{Scenario, SwitchError};
 use spequlos_sim::workload::WorkloadSpec;
 use spequlos_sim::PairOutput;
 
@@ -28,7 +28,7 @@ pub struct SimArgs {
     /// Generate the trace from this preset.
     #[arg(long)]
     preset: Option<String>,
-    /// Hosts to generate (or the first N of --trace).
+    /// Hosts to generate, or the first N of --trace (which is otherwise used whole).
     #[arg(long)]
     hosts: Option<usize>,
     /// Days of trace to generate.
@@ -53,6 +53,10 @@ pub struct SimArgs {
     /// Span of a trace that does not give one (looping SimGrid profiles): 7d, 36h...
     #[arg(long, value_parser = crate::units::parse_duration)]
     span: Option<i64>,
+    /// Keep only `START:LEN` of the trace (durations, e.g. 2d:7d), as `trace convert
+    /// --window` does; --offset then counts from START.
+    #[arg(long)]
+    window: Option<crate::units::Window>,
     /// Write runs.csv, timeline.csv and tasks.csv into this directory.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -96,7 +100,9 @@ fn build_scenario(a: &SimArgs) -> Result<Scenario> {
     };
     if let Some(t) = &a.trace {
         sc.trace.file = Some(t.to_string_lossy().into_owned());
-        if a.hosts.is_none() && a.scenario.is_none() {
+        // A trace named on the command line is used whole unless --hosts says otherwise,
+        // whatever number of hosts the scenario would generate.
+        if a.hosts.is_none() {
             sc.trace.hosts = 0;
         }
     }
@@ -111,10 +117,13 @@ fn build_scenario(a: &SimArgs) -> Result<Scenario> {
         sc.trace.days = d;
     }
     if let Some(m) = a.middleware.as_deref().filter(|m| *m != "ideal-pull") {
-        sc.middleware = Middleware::by_name(m).ok_or_else(|| {
-            bad(format!(
+        // The same kind keeps the file's fields; another keeps those it shares (back-off)
+        // and refuses, by name, the ones it would drop.
+        sc.middleware = sc.middleware.switch_to(m).map_err(|e| match e {
+            SwitchError::Unknown(_) => bad(format!(
                 "--middleware: unknown `{m}` (boinc, xwhep or ideal-pull)"
-            ))
+            )),
+            fields => bad(format!("--middleware {m}: {fields}")),
         })?;
     }
     if let Some(w) = &a.workload {
@@ -137,6 +146,15 @@ fn build_scenario(a: &SimArgs) -> Result<Scenario> {
     if a.span.is_some() {
         sc.trace.span = a.span;
     }
+    if let Some(w) = a.window {
+        let crate::units::WindowStart::Relative(start) = w.start else {
+            return Err(bad(
+                "--window: sim takes a start relative to the trace origin (e.g. 2d:7d), not @EPOCH",
+            ));
+        };
+        sc.trace.window_start = Some(start);
+        sc.trace.window_len = Some(w.len);
+    }
     sc.validate().map_err(bad)?;
     Ok(sc)
 }
@@ -152,6 +170,8 @@ fn sim_error(e: SimError) -> anyhow::Error {
 struct Summary<'a> {
     trace: String,
     hosts: usize,
+    /// The part of the trace kept (`--window`): start and length, seconds.
+    window: Option<[i64; 2]>,
     offset: f64,
     middleware: &'static str,
     workload: String,
@@ -164,6 +184,34 @@ struct Summary<'a> {
     events: u64,
     /// Runs the Oracle learnt before this one (`--history`).
     history: u32,
+    /// Completion quantiles of each run.
+    baseline_times: Times,
+    speq_times: Option<Times>,
+}
+
+/// When a run reached 50 and 90 % and finished, seconds since submission; `None` where it
+/// did not get there within the trace (`completed` is then false).
+#[derive(Serialize)]
+struct Times {
+    completed: bool,
+    /// Tasks completed by the end of the trace.
+    tasks_completed: u32,
+    t50: Option<f64>,
+    t90: Option<f64>,
+    t_done: Option<f64>,
+}
+
+impl Times {
+    fn of(r: &spequlos_sim::world::RunOutput) -> Times {
+        let p = &r.progress;
+        Times {
+            completed: r.metrics.completed(),
+            tasks_completed: p.completed(),
+            t50: p.time_at(0.5),
+            t90: p.time_at(0.9),
+            t_done: r.metrics.completed().then_some(r.metrics.completion_time),
+        }
+    }
 }
 
 pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
@@ -194,7 +242,14 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
         }
     }
     let started = Instant::now();
-    let trace = run::load_trace_within(&sc.trace, limits).map_err(sim_error)?;
+    let (trace, held) = run::load_trace_counted(&sc.trace, limits).map_err(sim_error)?;
+    if !quiet && sc.trace.file.is_some() && sc.trace.hosts > 0 && held > sc.trace.hosts {
+        eprintln!(
+            "note: {}: using the first {} of its {held} hosts (trace.hosts; --hosts 0 keeps all)",
+            sc.trace.label(),
+            sc.trace.hosts
+        );
+    }
     // The BoT's size is checked before any run starts.
     let tasks = run::tasks_within(&sc, limits).map_err(sim_error)?;
     let load_s = started.elapsed().as_secs_f64();
@@ -237,6 +292,11 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
     let summary = Summary {
         trace: sc.trace.label(),
         hosts: trace.host_count(),
+        window: sc
+            .trace
+            .window_start
+            .zip(sc.trace.window_len)
+            .map(|(a, b)| [a, b]),
         offset: sc.trace.offset,
         middleware: sc.middleware.name(),
         workload: sc.workload.label(),
@@ -248,6 +308,8 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
         pair: out.pair,
         events: out.baseline.events + out.speq.as_ref().map_or(0, |r| r.events),
         history: learnt,
+        baseline_times: Times::of(&out.baseline),
+        speq_times: out.speq.as_ref().map(Times::of),
     };
     if a.json {
         println!(
@@ -381,8 +443,11 @@ fn hours(s: f64) -> String {
 }
 
 fn print_table(s: &Summary) {
+    let window = s
+        .window
+        .map_or(String::new(), |[a, b]| format!(", window {a} s + {b} s"));
     println!(
-        "{} ({} hosts, offset {} s) · {} · {} ({} tasks) · {} · seed {}",
+        "{} ({} hosts{window}, offset {} s) · {} · {} ({} tasks) · {} · seed {}",
         s.trace, s.hosts, s.offset, s.middleware, s.workload, s.tasks, s.strategy, s.seed
     );
     let b = s.baseline;
@@ -398,6 +463,27 @@ fn print_table(s: &Summary) {
         },
     );
     let sp = |f: &dyn Fn(&RunMetrics) -> String| s.speq.map_or(String::new(), f);
+    // A ratio of a run that did not finish is not a number to print.
+    let ratio = |x: f64, done: bool| {
+        if done {
+            format!("{x:.3}")
+        } else {
+            "n/a (unfinished)".to_string()
+        }
+    };
+    let speq_done = s.speq_times.as_ref().is_none_or(|t| t.completed);
+    let base_done = s.baseline_times.completed;
+    for (name, t) in [
+        ("baseline", Some(&s.baseline_times)),
+        ("SpeQuloS run", s.speq_times.as_ref()),
+    ] {
+        if let Some(t) = t.filter(|t| !t.completed) {
+            println!(
+                "  the {name} did not finish within the trace: {} of {} tasks completed",
+                t.tasks_completed, s.tasks
+            );
+        }
+    }
     row(
         "completion time",
         hours(b.completion_time),
@@ -410,15 +496,21 @@ fn print_table(s: &Summary) {
     );
     row(
         "tail slowdown",
-        format!("{:.3}", b.tail_slowdown),
-        sp(&|m| format!("{:.3}", m.tail_slowdown)),
+        ratio(b.tail_slowdown, base_done),
+        sp(&|m| ratio(m.tail_slowdown, speq_done)),
     );
     if let Some(p) = s.pair {
-        row("speedup", String::new(), format!("{:.3}", p.speedup));
+        row(
+            "speedup",
+            String::new(),
+            ratio(p.speedup, base_done && speq_done),
+        );
         row(
             "TRE",
             String::new(),
-            if p.tre.is_finite() {
+            if !(base_done && speq_done) {
+                "n/a (unfinished)".into()
+            } else if p.tre.is_finite() {
                 format!("{:.1} %", p.tre * 100.0)
             } else {
                 "n/a (no tail)".into()

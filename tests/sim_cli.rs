@@ -328,3 +328,130 @@ fn print_config_writes_a_scenario_that_runs_as_the_command_would() {
         "the printed scenario is the one the flags make"
     );
 }
+
+/// The pitfalls a cross-check with the authors' simulator ran into (issue 15).
+#[test]
+fn a_command_line_trace_is_whole_and_a_truncation_is_said() {
+    // The FTA sample kept in the repository (40 hosts).
+    let trace = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/traces/tests/data/fta-sample/event_trace.tab"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let json = |args: &[&str]| -> serde_json::Value { serde_json::from_str(&ok(args)).unwrap() };
+    // A scenario's `hosts` (here 20) does not cut a trace named with --trace...
+    let sc = dir.path().join("twenty.toml");
+    fs::write(&sc, "[trace]\nhosts = 20\n").unwrap();
+    let sc = sc.to_str().unwrap();
+    let whole = json(&["sim", sc, "--trace", trace, "--history", "0", "--json"]);
+    assert_eq!(whole["hosts"], 40, "the sample trace has 40 hosts");
+    assert_eq!(
+        json(&[
+            "sim",
+            sc,
+            "--trace",
+            trace,
+            "--hosts",
+            "10",
+            "--history",
+            "0",
+            "--json"
+        ])["hosts"],
+        10
+    );
+    // ...and when the file itself cuts it, standard error says so.
+    let named = dir.path().join("named.toml");
+    fs::write(&named, format!("[trace]\nhosts = 20\nfile = \"{trace}\"\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_spequlos"))
+        .args(["sim", named.to_str().unwrap(), "--history", "0", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("using the first 20 of its 40 hosts"), "{err}");
+}
+
+#[test]
+fn middleware_flag_keeps_what_applies_and_refuses_what_would_be_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let boinc = dir.path().join("boinc.toml");
+    fs::write(
+        &boinc,
+        "[middleware]\nkind = \"boinc\"\ndelay_bound = 3600\nbackoff_min = 60\n",
+    )
+    .unwrap();
+    let boinc = boinc.to_str().unwrap();
+    // Same kind: the file's fields stay.
+    let same = ok(&["sim", boinc, "--middleware", "boinc", "--print-config"]);
+    assert!(same.contains("delay_bound = 3600.0"), "{same}");
+    // Another kind: a field it lacks is refused by name, nothing is run.
+    let out = run(&["sim", boinc, "--middleware", "xwhep"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("middleware.delay_bound") && !err.contains("panicked"),
+        "{err}"
+    );
+    // A field both kinds have is carried over.
+    let shared = dir.path().join("shared.toml");
+    fs::write(
+        &shared,
+        "[middleware]\nkind = \"boinc\"\nbackoff_min = 60\n",
+    )
+    .unwrap();
+    let x = ok(&[
+        "sim",
+        shared.to_str().unwrap(),
+        "--middleware",
+        "xwhep",
+        "--print-config",
+    ]);
+    assert!(
+        x.contains("kind = \"xwhep\"") && x.contains("backoff_min = 60.0"),
+        "{x}"
+    );
+}
+
+#[test]
+fn window_quantiles_and_an_unfinished_bot_are_reported_as_such() {
+    let j: serde_json::Value = serde_json::from_str(&ok(&[
+        "sim",
+        "--hosts",
+        "300",
+        "--history",
+        "0",
+        "--window",
+        "2d:20d",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(j["window"], serde_json::json!([172800, 1728000]));
+    let t = &j["speq_times"];
+    assert_eq!(t["completed"], true);
+    let (t50, t90, done) = (
+        t["t50"].as_f64().unwrap(),
+        t["t90"].as_f64().unwrap(),
+        t["t_done"].as_f64().unwrap(),
+    );
+    assert!(0.0 < t50 && t50 <= t90 && t90 <= done, "{t}");
+    assert_eq!(done, j["speq"]["completion_time"].as_f64().unwrap());
+    // The window moves the BoT: a different run than the whole trace's.
+    let whole: serde_json::Value =
+        serde_json::from_str(&ok(&["sim", "--hosts", "300", "--history", "0", "--json"])).unwrap();
+    assert_ne!(whole["baseline_times"], j["baseline_times"]);
+    // A window past the trace's end is refused, naming the fields.
+    let out = run(&["sim", "--hosts", "300", "--window", "40d:1d"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trace.window"));
+    // 100 hosts for 7 hours do not finish 1000 tasks: said, not NaN.
+    let args = ["sim", "--days", "0.3", "--hosts", "100", "--history", "0"];
+    let table = ok(&args);
+    assert!(table.contains("did not finish within the trace"), "{table}");
+    assert!(!table.contains("NaN"), "{table}");
+    let mut with_json = args.to_vec();
+    with_json.push("--json");
+    let j: serde_json::Value = serde_json::from_str(&ok(&with_json)).unwrap();
+    assert_eq!(j["baseline_times"]["completed"], false);
+    assert!(j["baseline_times"]["t_done"].is_null());
+    assert!(j["baseline_times"]["tasks_completed"].as_u64().unwrap() < 1000);
+}

@@ -38,6 +38,13 @@ pub fn load_trace(spec: &TraceSpec) -> Result<Trace, SimError> {
 /// Reads or generates the trace a scenario names; a generated trace beyond `limits`
 /// (host-days, expected intervals) is refused before anything is allocated.
 pub fn load_trace_within(spec: &TraceSpec, limits: &Limits) -> Result<Trace, SimError> {
+    load_trace_counted(spec, limits).map(|(t, _)| t)
+}
+
+/// [`load_trace_within`], with the number of hosts the file held before `trace.hosts` kept
+/// its first N (so that a driver can say so).
+pub fn load_trace_counted(spec: &TraceSpec, limits: &Limits) -> Result<(Trace, usize), SimError> {
+    let held: usize;
     let trace = match &spec.file {
         Some(file) => {
             let format = spec
@@ -53,6 +60,7 @@ pub fn load_trace_within(spec: &TraceSpec, limits: &Limits) -> Result<Trace, Sim
                 ..ReadOptions::default()
             };
             let (t, _) = spequlos_traces::read(Path::new(file), &opts)?;
+            held = t.host_count();
             if spec.hosts > 0 {
                 t.first_hosts(spec.hosts)
             } else {
@@ -78,8 +86,16 @@ pub fn load_trace_within(spec: &TraceSpec, limits: &Limits) -> Result<Trace, Sim
             );
             cfg.check_limits(&what, spec.hosts, spec.days, limits)?;
             let span = (spec.days * 86400.0).round() as i64;
-            generate_quiet(&cfg, spec.hosts, span, spec.seed)?
+            let t = generate_quiet(&cfg, spec.hosts, span, spec.seed)?;
+            held = t.host_count();
+            t
         }
+    };
+    let trace = match (spec.window_start, spec.window_len) {
+        (Some(start), Some(len)) => trace
+            .window(start, len)
+            .map_err(|e| SimError::Input(format!("trace.window_start/window_len: {e}")))?,
+        _ => trace,
     };
     if spec.offset >= trace.meta.span as f64 {
         return Err(SimError::Input(format!(
@@ -87,7 +103,7 @@ pub fn load_trace_within(spec: &TraceSpec, limits: &Limits) -> Result<Trace, Sim
             spec.offset, trace.meta.span
         )));
     }
-    Ok(trace)
+    Ok((trace, held))
 }
 
 /// The BoT's tasks, drawn from the run seed's workload stream, within the default [`Limits`].

@@ -81,6 +81,11 @@ pub struct TraceSpec {
     /// Span of a trace file that does not give one (looping SimGrid profiles), seconds;
     /// [1, 10^11].
     pub span: Option<i64>,
+    /// Keep only the part of the trace from `window_start` seconds after its origin, for
+    /// `window_len` seconds (both or neither; [0, 10^11] and [1, 10^11]); `offset` then counts
+    /// from the window's start.
+    pub window_start: Option<i64>,
+    pub window_len: Option<i64>,
 }
 
 impl Default for TraceSpec {
@@ -94,6 +99,8 @@ impl Default for TraceSpec {
             seed: 1,
             offset: 0.0,
             span: None,
+            window_start: None,
+            window_len: None,
         }
     }
 }
@@ -114,12 +121,66 @@ pub enum Middleware {
     Xwhep(XwhepParams),
 }
 
+/// Why [`Middleware::switch_to`] refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SwitchError {
+    #[error("unknown middleware `{0}` (boinc or xwhep)")]
+    Unknown(String),
+    #[error(
+        "the scenario's [middleware] is {from} and sets {}, which {to} does not have; change \
+         `kind` in the file instead, or remove those fields",
+        fields.iter().map(|f| format!("middleware.{f}")).collect::<Vec<_>>().join(", ")
+    )]
+    Fields {
+        from: &'static str,
+        to: &'static str,
+        fields: Vec<String>,
+    },
+}
+
 impl Middleware {
     pub fn name(&self) -> &'static str {
         match self {
             Middleware::Boinc(_) => "boinc",
             Middleware::Xwhep(_) => "xwhep",
         }
+    }
+
+    /// This middleware's settings carried to `kind`: the fields set away from their defaults
+    /// are kept when `kind` has them too (the back-off bounds), and named in the error when it
+    /// has not, since dropping them would change the run silently. The same kind is `self`.
+    pub fn switch_to(&self, kind: &str) -> Result<Middleware, SwitchError> {
+        let target = Middleware::by_name(kind).ok_or_else(|| SwitchError::Unknown(kind.into()))?;
+        if target.name() == self.name() {
+            return Ok(self.clone());
+        }
+        let here = serde_json::to_value(self).expect("middlewares serialise");
+        let default = serde_json::to_value(Middleware::by_name(self.name()).expect("known kind"))
+            .expect("middlewares serialise");
+        let mut there = serde_json::to_value(&target).expect("middlewares serialise");
+        let (Some(here), Some(default), Some(map)) =
+            (here.as_object(), default.as_object(), there.as_object_mut())
+        else {
+            return Ok(target);
+        };
+        let mut refused = Vec::new();
+        for (field, value) in here {
+            if field == "kind" || default.get(field) == Some(value) {
+                continue;
+            }
+            match map.get_mut(field) {
+                Some(slot) => *slot = value.clone(),
+                None => refused.push(field.clone()),
+            }
+        }
+        if !refused.is_empty() {
+            return Err(SwitchError::Fields {
+                from: self.name(),
+                to: target.name(),
+                fields: refused,
+            });
+        }
+        Ok(serde_json::from_value(there).expect("the target's own fields deserialise"))
     }
 
     pub fn by_name(name: &str) -> Option<Middleware> {
@@ -308,6 +369,31 @@ impl Scenario {
                 v,
                 "a whole number in [1, 1e11] s",
             ));
+        }
+        match (t.window_start, t.window_len) {
+            (None, None) => {}
+            (Some(start), Some(len)) => {
+                if !(0..=100_000_000_000).contains(&start) {
+                    return Err(FieldError::new("trace.window_start", start, "[0, 1e11] s"));
+                }
+                if !(1..=100_000_000_000).contains(&len) {
+                    return Err(FieldError::new("trace.window_len", len, "[1, 1e11] s"));
+                }
+            }
+            (Some(_), None) => {
+                return Err(FieldError::new(
+                    "trace.window_len",
+                    "unset",
+                    "a length, since trace.window_start is set",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(FieldError::new(
+                    "trace.window_start",
+                    "unset",
+                    "a start, since trace.window_len is set",
+                ))
+            }
         }
         let c = &self.cloud;
         check::real_above("cloud.speed_factor", c.speed_factor, 0.0, 1e6, "")?;
