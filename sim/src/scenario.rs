@@ -208,6 +208,27 @@ pub struct BoincParams {
     /// `backoff_max` ([backoff_min, 10^7] s).
     pub backoff_min: f64,
     pub backoff_max: f64,
+    /// What becomes of a workunit's replicas still on volunteers once it is validated.
+    pub done_replicas: DoneReplicas,
+}
+
+/// The volunteer replicas of a workunit that has its canonical result. Unsent replicas are
+/// never sent again in any case (the transitioner marks them OVER, "didn't need").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DoneReplicas {
+    /// A real BOINC project as `make_project` sets it up (`<send_result_abort>` on): at the
+    /// host's next scheduler contact the replicas it has not started are aborted
+    /// (`result_abort_if_not_started`, once the workunit is assimilated); one that has started
+    /// runs to its end (sched/handle_request.cpp, `send_result_abort`). A host contacts the
+    /// scheduler here when it finishes a task (to report it) or asks for work.
+    #[default]
+    AbortUnstarted,
+    /// Every replica runs to its end (a project without `<send_result_abort>`; the authors'
+    /// early simulator).
+    Run,
+    /// Every replica is cancelled at once, as if the server could reach the hosts.
+    Cancel,
 }
 
 impl Default for BoincParams {
@@ -219,6 +240,7 @@ impl Default for BoincParams {
             buffer_per_core: 3,
             backoff_min: 30.0,
             backoff_max: 300.0,
+            done_replicas: DoneReplicas::AbortUnstarted,
         }
     }
 }

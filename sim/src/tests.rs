@@ -6,7 +6,7 @@ use spequlos_traces::{Host, SourceFormat, Trace, TraceBuilder, TraceMeta};
 
 use crate::middleware::{Boinc, Model, Xwhep};
 use crate::run::{run_one, run_pair};
-use crate::scenario::{BoincParams, Middleware, Scenario, XwhepParams};
+use crate::scenario::{BoincParams, DoneReplicas, Middleware, Scenario, XwhepParams};
 use crate::workload::{TaskSpec, WorkloadSpec};
 use crate::world::World;
 
@@ -107,6 +107,30 @@ fn original_fidelity_options() {
     let c = completion(&sc, &t);
     assert!((150.0..=450.0).contains(&c), "{c}");
     assert_eq!(c, completion(&sc, &t), "jitter comes from the run seed");
+}
+
+#[test]
+fn replicas_of_a_validated_workunit_are_aborted_run_or_cancelled_as_configured() {
+    // Two replicas per workunit, the first result validates. Fast host A (on for 8 s) and
+    // slow host B (10× slower) each buffer a replica of the three workunits at t = 0. A
+    // validates WU0 at 3.6 s and WU1 at 7.2 s, then leaves; only B can finish WU2.
+    let t = trace(&[(1000.0, &[(0, 8)]), (100.0, &[(0, 100_000)])], 100_000);
+    let with = |done_replicas| {
+        let mw = Middleware::Boinc(BoincParams {
+            target_nresults: 2,
+            min_quorum: 1,
+            done_replicas,
+            ..BoincParams::default()
+        });
+        completion(&scenario(mw, 3, 3600.0), &t)
+    };
+    // Cancelled at once: B drops WU0 at 3.6 s and WU1 at 7.2 s, runs WU2 from 7.2 s: 36 s.
+    assert!((with(DoneReplicas::Cancel) - 43.2).abs() < 1e-9);
+    // Real BOINC: B's started WU0 replica runs to 36 s; reporting it, B is told to abort the
+    // unstarted WU1 replica, and runs WU2 from 36 s.
+    assert!((with(DoneReplicas::AbortUnstarted) - 72.0).abs() < 1e-9);
+    // The authors' simulator: B computes all three, 36 s each.
+    assert!((with(DoneReplicas::Run) - 108.0).abs() < 1e-9);
 }
 
 #[test]

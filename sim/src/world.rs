@@ -571,6 +571,10 @@ impl<'a, M: Model> World<'a, M> {
         if self.tasks[task as usize].done_at.is_nan() {
             M::exec_done(self, task, kind, on_cloud, t);
         }
+        if !on_cloud {
+            // The host reports its result.
+            M::contact(self, worker, t);
+        }
         self.after_free(worker, t);
     }
 
@@ -603,6 +607,11 @@ impl<'a, M: Model> World<'a, M> {
         let open = std::mem::take(&mut self.tasks[task as usize].execs);
         for e in usage::to_cancel(true, open) {
             let w = self.execs[e as usize].worker;
+            if !self.workers[w as usize].is_cloud() && M::keeps_running(self, e) {
+                // The middleware cannot reach the volunteer: its replica goes on, useless.
+                self.tasks[task as usize].execs.push(e);
+                continue;
+            }
             self.kill_exec(e, t);
             self.after_free(w, t);
         }
@@ -626,6 +635,9 @@ impl<'a, M: Model> World<'a, M> {
     fn request(&mut self, w: u32, t: f64) {
         if !self.wants_work(w) {
             return;
+        }
+        if !self.workers[w as usize].is_cloud() {
+            M::contact(self, w, t);
         }
         let want = self.m.request_size(&self.workers[w as usize]);
         let (min, max) = self.m.backoff_bounds();

@@ -55,11 +55,13 @@ fn setup(middleware: &str) -> (Scenario, Trace) {
 }
 
 /// The two requirements for one middleware: baselines show a tail, and Cloud
-/// duplication (9A-G-D) removes more of it than Flat (9A-G-F).
+/// duplication (9C-G-D) removes more of it than Flat (9C-G-F). (Not 9A: on the default grid,
+/// more hosts than tasks, every task is assigned at once, 9A fires at t = 0 and the credits
+/// are gone long before the tail, whatever the usage.)
 fn tail_and_duplication_over_flat(middleware: &str) -> (Scenario, Trace) {
     let (sc, trace) = setup(middleware);
-    let flat = means(&sc, &trace, "9A-G-F");
-    let dup = means(&sc, &trace, "9A-G-D");
+    let flat = means(&sc, &trace, "9C-G-F");
+    let dup = means(&sc, &trace, "9C-G-D");
     assert!(
         flat.tail_slowdown > 1.2,
         "{middleware}: baseline tail slowdown {}",
@@ -67,7 +69,7 @@ fn tail_and_duplication_over_flat(middleware: &str) -> (Scenario, Trace) {
     );
     assert!(
         dup.tre > flat.tre,
-        "{middleware}: 9A-G-D TRE {} vs 9A-G-F {}",
+        "{middleware}: 9C-G-D TRE {} vs 9C-G-F {}",
         dup.tre,
         flat.tre
     );

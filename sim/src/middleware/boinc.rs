@@ -2,10 +2,11 @@
 //! most one replica of a workunit per host, ever. A client asks for `buffer_per_core` × cores
 //! tasks when it has none queued and a free core; an off host keeps its tasks and resumes from
 //! where it stopped (checkpoint); a replica not returned within `delay_bound` is re-issued to
-//! another host. A Cloud Duplication copy needs one result.
+//! another host. A Cloud Duplication copy needs one result. Once a workunit is validated, its
+//! replicas still on volunteers are aborted, run or cancelled as `done_replicas` says.
 
 use super::Model;
-use crate::scenario::BoincParams;
+use crate::scenario::{BoincParams, DoneReplicas};
 use crate::world::{Event, ExecKind, Worker, World};
 
 /// The server's replica counts for one workunit, and the hosts that ever got one.
@@ -153,6 +154,29 @@ impl Model for Boinc {
         }
         if kind == ExecKind::Copy || w.m.wus[task as usize].results >= w.m.p.min_quorum {
             w.complete_task(task, on_cloud, t);
+        }
+    }
+
+    fn keeps_running(w: &World<'_, Self>, _e: u32) -> bool {
+        w.m.p.done_replicas != DoneReplicas::Cancel
+    }
+
+    fn contact(w: &mut World<'_, Self>, worker: u32, t: f64) {
+        if w.m.p.done_replicas != DoneReplicas::AbortUnstarted {
+            return;
+        }
+        // Replicas of validated workunits that never started: `result_abort_if_not_started`.
+        let unstarted: Vec<u32> = w.workers[worker as usize]
+            .held
+            .iter()
+            .copied()
+            .filter(|&e| {
+                let ex = &w.execs[e as usize];
+                ex.since.is_nan() && !ex.paused && !w.tasks[ex.task as usize].done_at.is_nan()
+            })
+            .collect();
+        for e in unstarted {
+            w.kill_exec(e, t);
         }
     }
 

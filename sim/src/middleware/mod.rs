@@ -60,6 +60,17 @@ pub trait Model: Sized {
     /// An execution of kind `kind` of `task` (not complete) on `worker` finished at `t`.
     fn exec_done(w: &mut World<'_, Self>, task: u32, kind: ExecKind, on_cloud: bool, t: f64);
 
+    /// Whether volunteer execution `e` of a task that just completed goes on running (its
+    /// result is then of no use) instead of being cancelled. Cloud copies are SpeQuloS's own
+    /// and are always cancelled (first result wins).
+    fn keeps_running(_w: &World<'_, Self>, _e: u32) -> bool {
+        false
+    }
+
+    /// Volunteer `worker` contacts the server at `t` (it reports a finished task or asks for
+    /// work): the server may tell it to drop some of what it holds.
+    fn contact(_w: &mut World<'_, Self>, _worker: u32, _t: f64) {}
+
     /// Cloud worker `worker` stopped holding an execution of kind `kind` (normal queue or
     /// Reschedule duplicate) of `task`, which is not complete.
     fn cloud_stopped(w: &mut World<'_, Self>, task: u32, worker: u32, kind: ExecKind);
