@@ -12,6 +12,7 @@ mod sim_cmd;
 mod sweep_cmd;
 mod trace_cmd;
 mod units;
+mod validate_cmd;
 
 use std::process::ExitCode;
 
@@ -47,6 +48,9 @@ enum Command {
     Merge(sweep_cmd::MergeArgs),
     /// Aggregate a sweep: summary.csv, report.md and figures (needs --features report).
     Report(report_cmd::ReportArgs),
+    /// Cross-validation with the authors' early simulator: regenerates the shared inputs,
+    /// runs the original-mode scenarios over seeds and prints both programs' figures.
+    Validate(validate_cmd::ValidateArgs),
     /// Figures of single runs (needs --features report).
     #[command(subcommand)]
     Plot(report_cmd::PlotCmd),
@@ -128,6 +132,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => sweep_cmd::merge(args, cli.quiet),
         Command::Report(args) => report_cmd::report(args, cli.quiet),
         Command::Plot(cmd) => report_cmd::plot(cmd, cli.quiet),
+        Command::Validate(args) => validate_cmd::run(args, cli.quiet, &limits),
         Command::Ledger(cmd) => ledger_cmd::run(cmd),
         Command::Serve(args) => live_cmd::serve(args, cli.quiet),
         Command::Testbed(args) => live_cmd::testbed(args, cli.quiet),

@@ -34,8 +34,16 @@ fn default_run_json_is_complete_and_repeatable() {
         preds.iter().all(|p| p["prediction"]["calibrated"] == true),
         "{preds:?}"
     );
+    // Every announcement within 5 % of the actual time, and some inside their (narrow)
+    // intervals: the target coverage is 80 %, not 100 %.
+    assert!(
+        preds
+            .iter()
+            .all(|p| p["error"].as_f64().unwrap().abs() < 0.05),
+        "{preds:?}"
+    );
     let hits = preds.iter().filter(|p| p["hit"] == true).count();
-    assert!(hits >= 3, "{preds:?}");
+    assert!(hits >= 2, "{preds:?}");
     let cold: serde_json::Value =
         serde_json::from_str(&ok(&["sim", "--json", "--history", "0"])).unwrap();
     assert_eq!(cold["history"], 0);

@@ -3,6 +3,7 @@
 //! - [`spec`]: sweep specifications and their expansion into runs;
 //! - [`runner`]: parallel, resumable, shardable execution into `runs.csv`, and shard merging;
 //! - [`analysis`]: the Oracle's leave-one-out evaluation and the HPDC'12 findings;
+//! - [`validation`]: the cross-validation with the authors' early simulator;
 //! - `report` and `figures` (feature `report`): polars aggregation and plotters figures.
 //!
 //! Heavy crates (polars, plotters) live here, behind the `report` feature, and nowhere else.
@@ -14,3 +15,4 @@ pub mod figures;
 pub mod report;
 pub mod runner;
 pub mod spec;
+pub mod validation;

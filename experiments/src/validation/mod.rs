@@ -1,0 +1,361 @@
+//! Cross-validation with the authors' early SpeQuloS simulator: the shared inputs regenerated
+//! bit for bit (1000 `.tr` host traces and a job file, as `gen_inputs.py` writes them), the
+//! original-mode scenarios run over seeds, and the table of both programs' figures with their
+//! relative differences and the targets each row meets (`spequlos validate`).
+//!
+//! The peer's figures are those it printed on exactly these inputs
+//! (`../shared/data/peer-inputs/README.md`); its random ON offsets make each of its runs one
+//! draw, so ours are over seeds: mean [min–max].
+
+mod pyrandom;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use spequlos_check::Limits;
+use spequlos_core::{Oracle, Strategy};
+use spequlos_sim::run::{self, SimError};
+use spequlos_sim::scenario::Scenario;
+use spequlos_sim::workload::WorkloadSpec;
+
+pub use pyrandom::PyRandom;
+
+const DAY: i64 = 86_400;
+
+/// `original.toml` and its XWHEP twin, as shipped.
+const ORIGINAL_BOINC: &str = include_str!("../../../sim/scenarios/original.toml");
+const ORIGINAL_XWHEP: &str = include_str!("../../../sim/scenarios/original-xwhep.toml");
+
+/// What `gen_inputs.py` reports of the inputs it wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inputs {
+    pub traces: PathBuf,
+    pub jobs: PathBuf,
+    pub hosts: usize,
+    pub on_intervals: usize,
+    pub mean_availability: f64,
+}
+
+/// Writes `dir/tr/h00000.tr` … (one per host) and `dir/jobs.txt` (`jobs` one-hour jobs),
+/// the bytes `gen_inputs.py HOSTS DIR/tr` writes: an alternating renewal process per host,
+/// ON ~ Weibull(0.43, 6048 s), OFF ~ Exponential(7200 s), from ON at −10 days, clipped to
+/// [0, 30 days), durations rounded half to even (Python's `round`), at least 1 s, one
+/// `random.Random(42)` stream in host order.
+pub fn write_inputs(dir: &Path, hosts: usize, jobs: usize) -> std::io::Result<Inputs> {
+    let traces = dir.join("tr");
+    std::fs::create_dir_all(&traces)?;
+    let (t0, t1) = (-10 * DAY, 30 * DAY);
+    let mut rng = PyRandom::new(42);
+    let whole = |x: f64| (x.round_ties_even() as i64).max(1);
+    let (mut on_intervals, mut availability) = (0, 0.0);
+    for h in 0..hosts {
+        let (mut t, mut on) = (t0, true);
+        let (mut text, mut on_time) = (String::new(), 0);
+        while t < t1 {
+            let d = if on {
+                whole(rng.weibullvariate(6048.0, 0.43))
+            } else {
+                whole(rng.expovariate(1.0 / 7200.0))
+            };
+            let (s, e) = (t.max(0), (t + d).min(t1));
+            if e > s {
+                let _ = writeln!(text, "{s} {e} {}", u8::from(on));
+                if on {
+                    on_intervals += 1;
+                    on_time += e - s;
+                }
+            }
+            t += d;
+            on = !on;
+        }
+        availability += on_time as f64 / t1 as f64;
+        std::fs::write(traces.join(format!("h{h:05}.tr")), text)?;
+    }
+    let jobs_path = dir.join("jobs.txt");
+    std::fs::write(&jobs_path, "0 3600000\n".repeat(jobs))?;
+    Ok(Inputs {
+        traces,
+        jobs: jobs_path,
+        hosts,
+        on_intervals,
+        mean_availability: availability / hosts.max(1) as f64,
+    })
+}
+
+/// One configuration both programs ran, with the peer's figures (seconds, credits).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Peer {
+    pub middleware: &'static str,
+    pub strategy: &'static str,
+    pub t50: f64,
+    pub t90: f64,
+    pub t_done: f64,
+    pub credits: Option<u64>,
+}
+
+/// The peer's figures on the shared inputs: XWHEP on the 30-day trace, BOINC on its first
+/// 3 days; 1000 hosts, 1000 one-hour jobs, 1500 credits.
+pub const PEER: [Peer; 8] = [
+    peer("xwhep", "none", 3854.0, 7328.0, 15000.0, None),
+    peer("xwhep", "9C-G-F", 3854.0, 7328.0, 15000.0, Some(105)),
+    peer("xwhep", "9C-G-R", 3854.0, 7328.0, 8795.0, Some(435)),
+    peer("xwhep", "9C-G-D", 3854.0, 7328.0, 8797.0, Some(450)),
+    peer("boinc", "none", 10826.0, 22399.0, 84314.0, None),
+    peer("boinc", "9C-G-F", 10826.0, 22399.0, 84314.0, Some(100)),
+    peer("boinc", "9C-G-R", 10826.0, 22399.0, 25145.0, Some(1100)),
+    peer("boinc", "9C-G-D", 10826.0, 22399.0, 26301.0, Some(590)),
+];
+
+const fn peer(
+    middleware: &'static str,
+    strategy: &'static str,
+    t50: f64,
+    t90: f64,
+    t_done: f64,
+    credits: Option<u64>,
+) -> Peer {
+    Peer {
+        middleware,
+        strategy,
+        t50,
+        t90,
+        t_done,
+        credits,
+    }
+}
+
+/// Our figures for one configuration over the seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ours {
+    pub t50: Vec<f64>,
+    pub t90: Vec<f64>,
+    pub t_done: Vec<f64>,
+    pub credits: Vec<f64>,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub peer: Peer,
+    pub ours: Ours,
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn range(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(*x), b.max(*x))
+        })
+}
+
+impl Row {
+    /// Relative difference of our mean completion from the peer's.
+    pub fn t_done_diff(&self) -> f64 {
+        mean(&self.ours.t_done) / self.peer.t_done - 1.0
+    }
+
+    pub fn credits_diff(&self) -> Option<f64> {
+        self.peer
+            .credits
+            .map(|c| mean(&self.ours.credits) / c as f64 - 1.0)
+    }
+
+    /// The targets of original mode: t_done within ±5 % of the peer's, or, where its random
+    /// ON offsets dominate (no Cloud, or Flat), the peer's figure inside our seeds' range;
+    /// credits within ±10 %.
+    pub fn meets_targets(&self) -> bool {
+        let (lo, hi) = range(&self.ours.t_done);
+        let offsets_dominate = matches!(self.peer.strategy, "none" | "9C-G-F");
+        let t_ok = self.t_done_diff().abs() <= 0.05
+            || (offsets_dominate && (lo..=hi).contains(&self.peer.t_done));
+        let c_ok = self.credits_diff().is_none_or(|d| d.abs() <= 0.10);
+        t_ok && c_ok
+    }
+}
+
+/// The scenario of one configuration, on the inputs in `inputs`.
+pub fn scenario(p: &Peer, inputs: &Inputs, seed: u64) -> Result<Scenario, SimError> {
+    let text = if p.middleware == "boinc" {
+        ORIGINAL_BOINC
+    } else {
+        ORIGINAL_XWHEP
+    };
+    let mut sc: Scenario = toml::from_str(text)
+        .map_err(|e| SimError::Input(format!("the shipped original scenario: {e}")))?;
+    sc.trace.file = Some(inputs.traces.to_string_lossy().into_owned());
+    sc.trace.hosts = 0;
+    if p.middleware == "boinc" {
+        // The peer ran BOINC on the trace cut to its first 3 days.
+        sc.trace.window_start = Some(0);
+        sc.trace.window_len = Some(3 * DAY);
+    }
+    sc.workload = WorkloadSpec::File {
+        path: inputs.jobs.to_string_lossy().into_owned(),
+    };
+    sc.strategy = p
+        .strategy
+        .parse::<Strategy>()
+        .map_err(|e| SimError::Input(e.to_string()))?;
+    sc.seed = seed;
+    Ok(sc)
+}
+
+/// Every configuration over seeds 1..=`seeds`; `progress` is told each finished run.
+pub fn run_all(
+    inputs: &Inputs,
+    seeds: u64,
+    limits: &Limits,
+    mut progress: impl FnMut(),
+) -> Result<Vec<Row>, SimError> {
+    let mut rows = Vec::new();
+    for p in PEER {
+        let first = scenario(&p, inputs, 1)?;
+        let trace = run::load_trace_within(&first.trace, limits)?;
+        let mut ours = Ours {
+            t50: Vec::new(),
+            t90: Vec::new(),
+            t_done: Vec::new(),
+            credits: Vec::new(),
+        };
+        for seed in 1..=seeds {
+            let sc = scenario(&p, inputs, seed)?;
+            let tasks = run::tasks_within(&sc, limits)?;
+            let out = run::run_pair_on(&sc, &trace, &Oracle::new(sc.oracle.clone()), &tasks)?;
+            let r = out.speq.as_ref().unwrap_or(&out.baseline);
+            ours.t50.push(r.progress.time_at(0.5).unwrap_or(f64::NAN));
+            ours.t90.push(r.progress.time_at(0.9).unwrap_or(f64::NAN));
+            ours.t_done.push(r.metrics.completion_time);
+            ours.credits.push(r.metrics.credits_spent as f64);
+            progress();
+        }
+        rows.push(Row { peer: p, ours });
+    }
+    Ok(rows)
+}
+
+/// How two completion times compare: within 0.1 % of each other they tie.
+fn order(a: f64, b: f64) -> std::cmp::Ordering {
+    if (a - b).abs() <= 0.001 * a.abs().max(b.abs()) {
+        std::cmp::Ordering::Equal
+    } else {
+        a.total_cmp(&b)
+    }
+}
+
+/// Whether Reschedule and Duplication finish in the same order in both programs (ties
+/// within 0.1 % count as an order of their own).
+pub fn same_r_d_order(rows: &[Row], middleware: &str) -> Option<bool> {
+    let find = |s: &str| {
+        rows.iter()
+            .find(|r| r.peer.middleware == middleware && r.peer.strategy == s)
+    };
+    let (r, d) = (find("9C-G-R")?, find("9C-G-D")?);
+    Some(order(r.peer.t_done, d.peer.t_done) == order(mean(&r.ours.t_done), mean(&d.ours.t_done)))
+}
+
+/// The table, Markdown.
+pub fn table(rows: &[Row], seeds: u64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| config | t90 peer / ours (s) | t_done peer / ours, mean [min–max] over {seeds} seeds (s) | t_done diff | credits peer / ours | credits diff | targets |\n|---|---|---|---|---|---|---|"
+    );
+    for r in rows {
+        let (lo, hi) = range(&r.ours.t_done);
+        let credits = match r.peer.credits {
+            Some(c) => format!("{c} / {:.0}", mean(&r.ours.credits)),
+            None => "–".into(),
+        };
+        let cdiff = r
+            .credits_diff()
+            .map_or("–".into(), |d| format!("{:+.1} %", d * 100.0));
+        let _ = writeln!(
+            s,
+            "| {} {} | {:.0} / {:.0} | {:.0} / {:.0} [{lo:.0}–{hi:.0}] | {:+.1} % | {credits} | {cdiff} | {} |",
+            r.peer.middleware.to_uppercase(),
+            r.peer.strategy,
+            r.peer.t90,
+            mean(&r.ours.t90),
+            r.peer.t_done,
+            mean(&r.ours.t_done),
+            r.t_done_diff() * 100.0,
+            if r.meets_targets() { "met" } else { "**not met**" }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nOrders compare mean t_done; within 0.1 % of each other, two times tie."
+    );
+    for mw in ["xwhep", "boinc"] {
+        if let Some(same) = same_r_d_order(rows, mw) {
+            let _ = writeln!(
+                s,
+                "\n{}: Reschedule versus Duplication finish in {} order.",
+                mw.to_uppercase(),
+                if same { "the same" } else { "**the opposite**" }
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inputs_are_gen_inputs_py_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = write_inputs(dir.path(), 1000, 3).unwrap();
+        // The figures gen_inputs.py prints for 1000 hosts.
+        assert_eq!(inputs.on_intervals, 108_570);
+        assert!((inputs.mean_availability - 0.700588).abs() < 5e-7);
+        let h0 = std::fs::read_to_string(inputs.traces.join("h00000.tr")).unwrap();
+        assert!(h0.lines().all(|l| l.split(' ').count() == 3), "{h0}");
+        assert_eq!(
+            std::fs::read_to_string(&inputs.jobs).unwrap(),
+            "0 3600000\n0 3600000\n0 3600000\n"
+        );
+    }
+
+    #[test]
+    fn the_shipped_original_scenarios_make_every_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = write_inputs(dir.path(), 2, 1).unwrap();
+        for p in PEER {
+            let sc = scenario(&p, &inputs, 3).unwrap();
+            sc.validate().unwrap();
+            assert_eq!(sc.middleware.name(), p.middleware);
+            assert_eq!(sc.strategy.to_string(), p.strategy);
+            assert_eq!(sc.cloud.credits, Some(1500));
+            assert_eq!(sc.trace.window_len.is_some(), p.middleware == "boinc");
+        }
+    }
+
+    #[test]
+    fn targets_follow_the_rules() {
+        let p = PEER[2];
+        let row = |t: &[f64], c: &[f64]| Row {
+            peer: p,
+            ours: Ours {
+                t50: vec![0.0],
+                t90: vec![0.0],
+                t_done: t.to_vec(),
+                credits: c.to_vec(),
+            },
+        };
+        assert!(row(&[8795.0 * 1.04], &[435.0]).meets_targets());
+        assert!(!row(&[8795.0 * 1.06], &[435.0]).meets_targets());
+        assert!(!row(&[8795.0], &[435.0 * 1.2]).meets_targets());
+        // A peer figure inside our range counts only where ON offsets dominate.
+        assert!(!row(&[6000.0, 13000.0], &[435.0]).meets_targets());
+        let none = Row {
+            peer: PEER[0],
+            ..row(&[12000.0, 19000.0], &[])
+        };
+        assert!(none.meets_targets());
+    }
+}
