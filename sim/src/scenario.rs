@@ -320,8 +320,9 @@ impl Default for CloudSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelOptions {
-    /// Delay each host's first request after it comes on by a random [0, min(300, len − 1)] s,
-    /// as the authors' simulator does (off by default: it adds noise, not realism).
+    /// Start each host a random [0, min(300, len − 1)] s into each of its ON intervals (its
+    /// requests and its buffered work alike), as the authors' simulator does (off by default:
+    /// it adds noise, not realism).
     pub on_jitter: bool,
     /// Run every volunteer at this speed (ops/s) instead of the trace's speeds; the original
     /// simulator's default is 1000 for all hosts; (0, 10^15].

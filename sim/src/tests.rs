@@ -143,6 +143,20 @@ fn xwhep_timeout_requeues_to_another_worker() {
 }
 
 #[test]
+fn on_jitter_starts_the_whole_client_late_buffered_work_included() {
+    // One BOINC host, on [0, 10) and from 100; one 20 s task. Without jitter it runs 10 s,
+    // resumes at 100 and ends at 110. The original starts the client d1 ≤ 9 s into the first
+    // interval and d2 ≤ 300 s into the second, the checkpointed task too: 110 + d1 + d2.
+    // Starting only the requests late would end by 119 (the task resumes at 100).
+    let t = trace(&[(1000.0, &[(0, 10), (100, 100_000)])], 100_000);
+    let mut sc = scenario(boinc(1, 1), 1, 20_000.0);
+    assert_eq!(completion(&sc, &t), 110.0);
+    sc.model.on_jitter = true;
+    let late = completion(&sc, &t);
+    assert!(late > 119.0 && late <= 110.0 + 9.0 + 300.0, "{late}");
+}
+
+#[test]
 fn boinc_deadline_reissues_a_replica() {
     // Host 0 takes the only replica at 0 and leaves; host 1 can only get it after the
     // 86400 s deadline, at its next poll (every 300 s once backed off).

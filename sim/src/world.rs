@@ -422,7 +422,16 @@ impl<'a, M: Model> World<'a, M> {
         }
         if let Some(&s) = starts.get(*cursor) {
             let start = (s - self.offset).max(0) as f64;
-            self.q.push(start, Event::HostOn(h));
+            // The authors' simulator starts the whole client a random [0, min(300, len − 1)] s
+            // into each ON interval: buffered work resumes late, not only the next request.
+            let delay = if self.sc.model.on_jitter {
+                let len = (ends[*cursor] - self.offset) as f64 - start;
+                self.jitter_rng
+                    .random_range(0.0..=(300f64).min((len - 1.0).max(0.0)))
+            } else {
+                0.0
+            };
+            self.q.push(start + delay, Event::HostOn(h));
         }
     }
 
@@ -435,15 +444,8 @@ impl<'a, M: Model> World<'a, M> {
         w.epoch += 1;
         w.came_on = t;
         M::host_on(self, h, t);
-        let delay = if self.sc.model.on_jitter {
-            let len = (end - self.offset) as f64 - t;
-            self.jitter_rng
-                .random_range(0.0..=(300f64).min((len - 1.0).max(0.0)))
-        } else {
-            0.0
-        };
         self.workers[h as usize].backoff = 0.0;
-        self.ask_at(h, t + delay);
+        self.ask_at(h, t);
     }
 
     fn host_off(&mut self, h: u32, t: f64) {
