@@ -11,7 +11,7 @@
 //! and a few whose credits ran out first (or whose trigger came too late); the mean lands
 //! between the two and misses both, the median predicts the common kind. On the HPDC'12 grid
 //! it raises leave-one-out success within ±20 % at 50 % completion, for strategies that
-//! remove the tail, from 72 % to 79 % (docs/metrics.md).
+//! remove the tail, from 72 % to 80 % (docs/metrics.md).
 //!
 //! Histories are kept per [`OracleKey`]; [`Oracle::leave_one_out`] judges a key's history
 //! through [`Oracle::predict`] itself, which is how reports measure the Oracle a service ships.
@@ -283,11 +283,9 @@ impl Oracle {
     }
 
     pub fn history(&self, key: &OracleKey) -> &[RunRecord] {
-        self.runs(&key.to_string())
-    }
-
-    fn runs(&self, key: &str) -> &[RunRecord] {
-        self.history.get(key).map_or(&[], Vec::as_slice)
+        self.history
+            .get(&key.to_string())
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Learns from a finished run.
@@ -313,7 +311,7 @@ impl Oracle {
 
     /// Predicts the completion of a BoT of `key` that reached ratio `r` after `elapsed` seconds.
     pub fn predict(&self, key: &OracleKey, r: f64, elapsed: f64) -> Option<Prediction> {
-        self.predict_from(self.history(key), r, elapsed)
+        self.predict_from(self.history(key), None, r, elapsed)
     }
 
     /// Every run of `key` predicted, at every grid ratio it reached, by this Oracle taught all
@@ -321,15 +319,7 @@ impl Oracle {
     pub fn leave_one_out(&self, key: &OracleKey) -> Vec<Judged> {
         let runs = self.history(key);
         let mut out = Vec::new();
-        let mut others: Vec<RunRecord> = Vec::with_capacity(runs.len().saturating_sub(1));
         for (j, run) in runs.iter().enumerate() {
-            others.clear();
-            others.extend(
-                runs.iter()
-                    .enumerate()
-                    .filter(|&(k, _)| k != j)
-                    .map(|(_, r)| r.clone()),
-            );
             for (i, a) in run.alphas.iter().enumerate() {
                 let Some(a) = a.filter(|a| a.is_finite() && *a > 0.0) else {
                     continue;
@@ -337,7 +327,7 @@ impl Oracle {
                 // The run reached ratio r at t(r) = t_final·r/α; predicting with elapsed = r/α
                 // gives the prediction in units of its t_final.
                 let r = grid_ratio(i);
-                if let Some(p) = self.predict_from(&others, r, r / a) {
+                if let Some(p) = self.predict_from(runs, Some(j), r, r / a) {
                     out.push(Judged {
                         point: i,
                         run: j,
@@ -352,13 +342,26 @@ impl Oracle {
         out
     }
 
-    fn predict_from(&self, history: &[RunRecord], r: f64, elapsed: f64) -> Option<Prediction> {
+    /// The prediction from `history` without its run `skip` (leave-one-out).
+    fn predict_from(
+        &self,
+        history: &[RunRecord],
+        skip: Option<usize>,
+        r: f64,
+        elapsed: f64,
+    ) -> Option<Prediction> {
         if !(r > 0.0 && elapsed > 0.0) {
             return None;
         }
         let i = grid_index(r);
-        let mut past: Vec<f64> = history
-            .iter()
+        let kept = || {
+            history
+                .iter()
+                .enumerate()
+                .filter(move |&(k, _)| Some(k) != skip)
+                .map(|(_, h)| h)
+        };
+        let mut past: Vec<f64> = kept()
             .filter_map(|h| h.alphas.get(i).copied().flatten())
             .filter(|a| a.is_finite() && *a > 0.0)
             .collect();
@@ -381,11 +384,9 @@ impl Oracle {
             (1.0, self.params.default_delta, false)
         };
         let completion = alpha * linear;
-        let credits = {
-            let h = history;
-            (!h.is_empty())
-                .then(|| h.iter().map(|r| r.credits_spent as f64).sum::<f64>() / h.len() as f64)
-        };
+        let n_kept = kept().count();
+        let credits = (n_kept > 0)
+            .then(|| kept().map(|r| r.credits_spent as f64).sum::<f64>() / n_kept as f64);
         Some(Prediction {
             completion,
             low: completion * (1.0 - delta),

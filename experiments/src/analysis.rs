@@ -28,7 +28,6 @@ pub struct KeyJudged {
     pub actual: Vec<f64>,
     /// α = t_final·r/t(r) of each run at each grid point (None where not reached).
     pub alphas: Vec<Vec<Option<f64>>>,
-    pub target_success: f64,
 }
 
 /// How the Oracle did at one completion point of one key.
@@ -64,20 +63,21 @@ pub fn oracle_loo(runs: &[OracleRun]) -> BTreeMap<String, KeyJudged> {
     for (name, rs) in by_key {
         let key = rs[0].key.clone();
         let mut oracle = Oracle::new(rs[0].params.clone());
-        let mut alphas = Vec::with_capacity(rs.len());
         for r in &rs {
             let record = RunRecord::from_times(|i| Some(r.at[i]), r.completion, r.credits_spent);
-            alphas.push(record.alphas.clone());
             oracle.learn_record(&key, record);
         }
         out.insert(
             name,
             KeyJudged {
                 judged: oracle.leave_one_out(&key),
-                key,
                 actual: rs.iter().map(|r| r.completion).collect(),
-                alphas,
-                target_success: oracle.params.target_success,
+                alphas: oracle
+                    .history(&key)
+                    .iter()
+                    .map(|r| r.alphas.clone())
+                    .collect(),
+                key,
             },
         );
     }

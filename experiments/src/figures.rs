@@ -311,23 +311,35 @@ fn median_p10_p90(xs: &[f64]) -> (f64, f64, f64) {
 
 type Facets = BTreeMap<String, BTreeMap<String, Vec<f64>>>;
 
+/// A white figure with its title, cut into `count` panels, `cols` to a row.
+fn titled_panels<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    size: u32,
+    count: usize,
+    cols: usize,
+) -> Res<Vec<DrawingArea<DB, Shift>>> {
+    root.fill(&WHITE).map_err(err)?;
+    let root = root.titled(title, ("sans-serif", size)).map_err(err)?;
+    let cols = cols.min(count).max(1);
+    let rows = count.div_ceil(cols).max(1);
+    Ok(root.split_evenly((rows, cols)))
+}
+
 fn draw_tre<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     facets: &Facets,
     pooled: &str,
 ) -> Res<()> {
-    root.fill(&WHITE).map_err(err)?;
-    let root = root
-        .titled(
-            &format!(
-                "TRE per strategy: median, bar p10–p90, runs whose baseline has a tail{pooled}; blue D, orange R, red F"
-            ),
-            ("sans-serif", 16),
-        )
-        .map_err(err)?;
-    let cols = 2usize.min(facets.len().max(1));
-    let rows = facets.len().div_ceil(cols).max(1);
-    let panels = root.split_evenly((rows, cols));
+    let panels = titled_panels(
+        root,
+        &format!(
+            "TRE per strategy: median, bar p10–p90, runs whose baseline has a tail{pooled}; blue D, orange R, red F"
+        ),
+        16,
+        facets.len(),
+        2,
+    )?;
     for ((facet, by_strategy), panel) in facets.iter().zip(panels.iter()) {
         let names: Vec<&String> = by_strategy.keys().collect();
         let n = names.len().max(1);
@@ -518,16 +530,13 @@ fn draw_cost<DB: DrawingBackend>(
     facets: &CostFacets,
     pooled: &str,
 ) -> Res<()> {
-    root.fill(&WHITE).map_err(err)?;
-    let root = root
-        .titled(
-            &format!("Cost and completion time per strategy (means over runs){pooled}"),
-            ("sans-serif", 20),
-        )
-        .map_err(err)?;
-    let cols = facets.len().min(2);
-    let rows = facets.len().div_ceil(2);
-    let panels = root.split_evenly((rows.max(1), cols.max(1)));
+    let panels = titled_panels(
+        root,
+        &format!("Cost and completion time per strategy (means over runs){pooled}"),
+        20,
+        facets.len(),
+        2,
+    )?;
     for (k, ((facet, by), panel)) in facets.iter().zip(panels.iter()).enumerate() {
         let points: Vec<(String, f64, f64)> = by
             .iter()
@@ -586,13 +595,6 @@ fn draw_cost_panel<DB: DrawingBackend>(
 /// Predicted against actual completion times at 50 %, one panel per middleware (their tails
 /// differ), one colour per trace; a point's opacity falls with the panel's point count.
 fn draw_oracle<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, preds: &OraclePoints) -> Res<()> {
-    root.fill(&WHITE).map_err(err)?;
-    let root = root
-        .titled(
-            "Oracle: predicted vs actual completion at 50 % (leave-one-out, every strategy)",
-            ("sans-serif", 20),
-        )
-        .map_err(err)?;
     let middlewares: Vec<&String> = preds
         .keys()
         .map(|(m, _)| m)
@@ -606,7 +608,13 @@ fn draw_oracle<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, preds: &Oracle
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let panels = root.split_evenly((1, middlewares.len().max(1)));
+    let panels = titled_panels(
+        root,
+        "Oracle: predicted vs actual completion at 50 % (leave-one-out, every strategy)",
+        20,
+        middlewares.len(),
+        middlewares.len(),
+    )?;
     for (mw, panel) in middlewares.iter().zip(panels.iter()) {
         let here: Vec<(&String, &Vec<(f64, f64)>)> = preds
             .iter()

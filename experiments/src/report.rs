@@ -16,13 +16,16 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::analysis::{self, Finding, OracleRun, Pooled};
 use spequlos_core::oracle::GRID;
-use spequlos_core::{Estimator, OracleKey, OracleParams, Strategy};
+use spequlos_core::{OracleKey, OracleParams, Strategy};
+
+use crate::analysis::{self, Finding, OracleRun, Pooled};
+use crate::figures;
 
 /// Completion points (percent) at which the report scores the Oracle.
 const ORACLE_POINTS: [u32; 4] = [25, 50, 75, 90];
-use crate::figures;
+/// Index of 50 % in [`ORACLE_POINTS`], where the target is stated.
+const AT_50: usize = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -300,56 +303,28 @@ fn view(df: &DataFrame, factors: &[String]) -> Result<RunsView, ReportError> {
         oracle_key
             .push(OracleKey::new(format!("{}/{}", trace[i], middleware[i]), parsed).for_bots(bots));
     }
-    let param = |name: &str| -> Result<Vec<f64>, ReportError> {
-        if df.column(name).is_ok() {
-            f64s(df, name)
-        } else {
-            Ok(vec![f64::NAN; df.height()])
-        }
-    };
-    let (target, delta, min_history) = (
-        param("oracle.target_success")?,
-        param("oracle.default_delta")?,
-        param("oracle.min_history")?,
-    );
-    let defaults = OracleParams::default();
-    let estimator = if df.column("oracle.estimator").is_ok() {
-        strs(df, "oracle.estimator")?
-            .iter()
-            .enumerate()
-            .map(|(i, e)| match e.as_str() {
-                "mean" => Ok(Estimator::Mean),
-                "median" | "" => Ok(Estimator::Median),
-                other => Err(ReportError::Input(format!(
-                    "runs.csv row {}: column oracle.estimator: `{other}` is not median or mean",
-                    i + 2
-                ))),
-            })
-            .collect::<Result<Vec<_>, _>>()?
-    } else {
-        // runs.csv files from before the option: the mean was the only estimator.
-        vec![Estimator::Mean; df.height()]
-    };
-    let oracle_params = (0..df.height())
-        .map(|i| OracleParams {
-            estimator: estimator[i],
-            target_success: if target[i].is_finite() {
-                target[i]
-            } else {
-                defaults.target_success
-            },
-            default_delta: if delta[i].is_finite() {
-                delta[i]
-            } else {
-                defaults.default_delta
-            },
-            min_history: if min_history[i].is_finite() {
-                min_history[i] as usize
-            } else {
-                defaults.min_history
-            },
+    // Each run's Oracle settings, from its `oracle.*` columns through OracleParams' own serde
+    // form (defaults for what a column lacks, the field named when a value is refused).
+    let oracle_cols: Vec<(String, Vec<String>)> = df
+        .get_column_names()
+        .iter()
+        .filter_map(|c| {
+            c.strip_prefix("oracle.")
+                .map(|f| (c.to_string(), f.to_string()))
         })
-        .collect();
+        .map(|(c, f)| strs(df, &c).map(|v| (f, v)))
+        .collect::<Result<_, _>>()?;
+    let oracle_params = (0..df.height())
+        .map(|i| {
+            let fields: serde_json::Map<String, serde_json::Value> = oracle_cols
+                .iter()
+                .filter(|(_, v)| !v[i].is_empty())
+                .map(|(f, v)| (f.clone(), csv_value(&v[i])))
+                .collect();
+            serde_json::from_value::<OracleParams>(fields.into())
+                .map_err(|e| ReportError::Input(format!("runs.csv row {}: oracle.*: {e}", i + 2)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(RunsView {
         run,
         strategy,
@@ -371,6 +346,17 @@ fn view(df: &DataFrame, factors: &[String]) -> Result<RunsView, ReportError> {
         oracle_key,
         oracle_params,
     })
+}
+
+/// A CSV cell as the JSON value serde reads: an integer, a number, or text.
+fn csv_value(cell: &str) -> serde_json::Value {
+    if let Ok(n) = cell.parse::<i64>() {
+        n.into()
+    } else if let Ok(x) = cell.parse::<f64>() {
+        x.into()
+    } else {
+        cell.into()
+    }
 }
 
 /// A group's name: `trace/middleware/workload`, then its `factor=value` settings.
@@ -652,6 +638,7 @@ fn removes_tail(strategy: &str) -> bool {
 fn oracle_table(
     md: &mut String,
     summary: &DataFrame,
+    factors: &[String],
     trace: &[String],
     middleware: &[String],
     strategy: &[String],
@@ -693,7 +680,7 @@ fn oracle_table(
         }
         e.cover.push(cover50[i]);
         e.delta.push(delta50[i]);
-        if success[1][i].is_finite() && success[1][i] < 0.9 {
+        if success[AT_50][i].is_finite() && success[AT_50][i] < 0.9 {
             if best50[i] < 0.9 {
                 e.unreachable += 1;
             } else {
@@ -711,7 +698,7 @@ fn oracle_table(
             i,
         );
         tally(&mut all, i);
-        if success[1][i].is_finite() && success[1][i] < 0.9 {
+        if success[AT_50][i].is_finite() && success[AT_50][i] < 0.9 {
             below.push(i);
         }
     }
@@ -729,7 +716,7 @@ fn oracle_table(
          the announced interval [t(1−δ), t(1+δ)], whose target is {:.0} %; δ: its median \
          relative half-width. Below 90 % at 50 %: groups no single α could bring to 90 % \
          (their completion times at equal progress spread wider than ±20 %) and groups one \
-         could (the mean α learnt is not the best one).\n",
+         could (the α learnt is not the best one).\n",
         target * 100.0
     );
     let _ = writeln!(
@@ -766,8 +753,8 @@ fn oracle_table(
         return Ok(());
     }
     below.sort_by(|&a, &b| {
-        success[1][a]
-            .total_cmp(&success[1][b])
+        success[AT_50][a]
+            .total_cmp(&success[AT_50][b])
             .then(best50[a].total_cmp(&best50[b]))
     });
     let workload = strs(summary, "workload_label")?;
@@ -789,25 +776,22 @@ fn oracle_table(
     );
     let _ = writeln!(
         md,
-        "| group | strategy | success at 50 % | best α at 50 % | completion p10–p90 (h) | TRE p10 |\n|---|---|---|---|---|---|"
+        "| group | settings | strategy | success at 50 % | best α at 50 % | completion p10–p90 (h) | TRE p10 |\n|---|---|---|---|---|---|---|"
     );
     for &i in below.iter().take(SHOWN) {
         let _ = writeln!(
             md,
-            "| {}/{}/{} | {} | {} | {} | {:.2}–{:.2} | {} |",
+            "| {}/{}/{} | {} | {} | {} | {} | {:.2}–{:.2} | {} |",
             trace[i],
             middleware[i],
             workload[i],
+            settings(summary, factors, i)?,
             strategy[i],
-            pct_or_dash(success[1][i]),
+            pct_or_dash(success[AT_50][i]),
             pct_or_dash(best50[i]),
             c10[i] / 3600.0,
             c90[i] / 3600.0,
-            if tre10[i].is_finite() {
-                format!("{:.2}", tre10[i])
-            } else {
-                "–".into()
-            }
+            fmt(tre10[i], 2)
         );
     }
     Ok(())
@@ -1017,7 +1001,7 @@ fn markdown(
             fmt(or[i] * 100.0, 0)
         );
     }
-    oracle_table(&mut md, summary, &t, &m, &s)?;
+    oracle_table(&mut md, summary, factors, &t, &m, &s)?;
     if !figures.is_empty() {
         let _ = writeln!(md, "\n## Figures\n");
         for f in figures
