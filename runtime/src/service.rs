@@ -368,7 +368,7 @@ impl BotState {
         self.controller.strategy().usage()
     }
 
-    /// The DG's history for this strategy (`dg/strategy`, as stores before the key type had).
+    /// The DG's history for this strategy: `dg/strategy`, the string stores already hold.
     pub fn oracle_key(&self) -> OracleKey {
         OracleKey::new(self.key.dg.clone(), self.controller.strategy())
     }

@@ -609,7 +609,7 @@ impl<'a, M: Model> World<'a, M> {
         let open = std::mem::take(&mut self.tasks[task as usize].execs);
         for e in usage::to_cancel(true, open) {
             let w = self.execs[e as usize].worker;
-            if !self.workers[w as usize].is_cloud() && M::keeps_running(self, e) {
+            if !self.workers[w as usize].is_cloud() && self.m.keeps_replicas() {
                 // The middleware cannot reach the volunteer: its replica goes on, useless.
                 self.tasks[task as usize].execs.push(e);
                 continue;

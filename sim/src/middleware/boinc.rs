@@ -157,8 +157,8 @@ impl Model for Boinc {
         }
     }
 
-    fn keeps_running(w: &World<'_, Self>, _e: u32) -> bool {
-        w.m.p.done_replicas != DoneReplicas::Cancel
+    fn keeps_replicas(&self) -> bool {
+        self.p.done_replicas != DoneReplicas::Cancel
     }
 
     fn contact(w: &mut World<'_, Self>, worker: u32, t: f64) {

@@ -60,10 +60,10 @@ pub trait Model: Sized {
     /// An execution of kind `kind` of `task` (not complete) on `worker` finished at `t`.
     fn exec_done(w: &mut World<'_, Self>, task: u32, kind: ExecKind, on_cloud: bool, t: f64);
 
-    /// Whether volunteer execution `e` of a task that just completed goes on running (its
-    /// result is then of no use) instead of being cancelled. Cloud copies are SpeQuloS's own
-    /// and are always cancelled (first result wins).
-    fn keeps_running(_w: &World<'_, Self>, _e: u32) -> bool {
+    /// Whether the volunteer executions of a task that just completed go on running (their
+    /// results are then of no use) instead of being cancelled. Cloud copies are SpeQuloS's
+    /// own and are always cancelled (first result wins).
+    fn keeps_replicas(&self) -> bool {
         false
     }
 
