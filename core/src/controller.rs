@@ -361,11 +361,16 @@ impl QosController {
         };
         // Never more workers than one tick each can be paid for, nor than tasks left to run:
         // a worker beyond the unfinished tasks (which are also the copies under Duplication)
-        // could only idle, paid for one tick, and a huge order would start millions.
-        let unfinished = u64::from(p.total().saturating_sub(p.completed()));
+        // could only idle, paid for one tick. Without that cap, the BoT's size still bounds
+        // the count, or a huge order would start millions.
+        let tasks = if self.params.cap_at_unfinished {
+            p.total().saturating_sub(p.completed())
+        } else {
+            p.total()
+        };
         (n.floor() as u64)
             .min(balance / self.params.cost_per_tick)
-            .min(unfinished)
+            .min(u64::from(tasks))
             .min(u64::from(u32::MAX)) as u32
     }
 }
@@ -393,6 +398,33 @@ mod tests {
         p.record_assigned(0.0, assigned);
         p.record_completed(100.0, completed);
         p
+    }
+
+    #[test]
+    fn sizing_stops_at_the_unfinished_tasks_unless_told_otherwise() {
+        let starts = |d: &[Decision]| {
+            d.iter()
+                .filter(|d| matches!(d, Decision::StartWorker { .. }))
+                .count()
+        };
+        // 1500 credits are 100 one-hour workers; 7 tasks of 20 are left.
+        let (mut c, mut l, _) = setup("9A-G-D", 1500);
+        assert_eq!(starts(&c.tick(0.0, &progress(20, 20, 13), &[], &mut l)), 7);
+        let (mut c, mut l, bot) = setup("9A-G-D", 1500);
+        c.params.cap_at_unfinished = false;
+        assert_eq!(
+            starts(&c.tick(0.0, &progress(20, 20, 13), &[], &mut l)),
+            20,
+            "the BoT's size still bounds it"
+        );
+        assert_eq!(l.order_of(&bot).unwrap().spent, 20);
+        let (mut c, mut l, _) = setup("9A-G-D", 1500);
+        c.params.cap_at_unfinished = false;
+        assert_eq!(
+            starts(&c.tick(0.0, &progress(1000, 1000, 930), &[], &mut l)),
+            100,
+            "the authors' simulator: credits / 15"
+        );
     }
 
     #[test]

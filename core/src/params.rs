@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use spequlos_check::{self as check, Checked};
 
 use crate::ledger::MAX_CREDITS;
+use crate::usage::{LosingCopies, RescheduleCopies};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -26,6 +27,14 @@ pub struct QosParams {
     pub min_remaining_hours: f64,
     /// Allow more than one deployment per BoT (the early simulator deploys once).
     pub redeploy: bool,
+    /// Never start more Cloud workers than the BoT has unfinished tasks: one beyond them could
+    /// only idle, paid for one tick. `false` starts what the sizing says, up to the BoT's size
+    /// (the authors' early simulator: 1500 credits start 100 workers, however few tasks are left).
+    pub cap_at_unfinished: bool,
+    /// Reschedule: how many Cloud duplicates one task may have at once.
+    pub reschedule_copies: RescheduleCopies,
+    /// What becomes of a task's other copies once its result is in.
+    pub losing_copies: LosingCopies,
 }
 
 impl Default for QosParams {
@@ -39,6 +48,9 @@ impl Default for QosParams {
             tail_window: 1800.0,
             min_remaining_hours: 1.0,
             redeploy: false,
+            cap_at_unfinished: true,
+            reschedule_copies: RescheduleCopies::Needed,
+            losing_copies: LosingCopies::Cancel,
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use spequlos_core::usage::{self, TaskTable, TaskView};
+use spequlos_core::usage::{self, LosingCopies, TaskTable, TaskView};
 
 use crate::boinc::{BatchInfo, JobStatus};
 
@@ -89,7 +89,12 @@ pub struct Observation {
 
 /// Reads the BoT's batch and its copies batches (Cloud Duplication's one, or Reschedule's
 /// rounds); `aborted` lists what was already cancelled.
-pub fn resolve(orig: &BatchInfo, copies: &[BatchInfo], aborted: &BTreeSet<String>) -> Observation {
+pub fn resolve(
+    orig: &BatchInfo,
+    copies: &[BatchInfo],
+    aborted: &BTreeSet<String>,
+    losing: LosingCopies,
+) -> Observation {
     // Each job has at most one copy in the batches the BoT keeps; a finished one is preferred
     // should a name ever appear twice.
     let mut copy_of: BTreeMap<&str, (&str, JobStatus)> = BTreeMap::new();
@@ -121,7 +126,7 @@ pub fn resolve(orig: &BatchInfo, copies: &[BatchInfo], aborted: &BTreeSet<String
         ];
         let open = open.into_iter().flatten().filter(|n| !aborted.contains(*n));
         o.to_abort.extend(
-            usage::to_cancel(complete, open)
+            usage::to_cancel(complete, losing, open)
                 .into_iter()
                 .map(String::from),
         );
@@ -138,8 +143,10 @@ pub fn resolve(orig: &BatchInfo, copies: &[BatchInfo], aborted: &BTreeSet<String
         o.jobs.names.push(j.name.clone());
         o.jobs.views.push(TaskView {
             open: !complete,
-            on_volunteer: j.status == JobStatus::InProgress,
-            on_cloud: copy.is_some(),
+            on_volunteers: u32::from(j.status == JobStatus::InProgress),
+            on_cloud: u32::from(copy.is_some()),
+            // A copy is a workunit of its own that one result completes.
+            needed: 1,
             copied: copy.is_some(),
         });
     }
@@ -215,7 +222,12 @@ mod tests {
             ("d", Unsent),
         ]);
         let copies = batch(&[("a__spq", InProgress), ("b__spq", Done), ("c__spq", Unsent)]);
-        let o = resolve(&orig, std::slice::from_ref(&copies), &BTreeSet::new());
+        let o = resolve(
+            &orig,
+            std::slice::from_ref(&copies),
+            &BTreeSet::new(),
+            LosingCopies::Cancel,
+        );
         assert_eq!(o.completed, 2, "a by itself, b by its copy");
         assert_eq!(o.assigned, 3, "d was never sent");
         assert_eq!(o.jobs.incomplete().collect::<Vec<_>>(), ["c", "d"]);
@@ -226,11 +238,16 @@ mod tests {
         );
         // Already aborted: not again.
         let done: BTreeSet<String> = o.to_abort.iter().cloned().collect();
-        assert!(resolve(&orig, std::slice::from_ref(&copies), &done)
-            .to_abort
-            .is_empty());
+        assert!(resolve(
+            &orig,
+            std::slice::from_ref(&copies),
+            &done,
+            LosingCopies::Cancel
+        )
+        .to_abort
+        .is_empty());
         // Without copies, nothing to abort.
-        let o = resolve(&orig, &[], &BTreeSet::new());
+        let o = resolve(&orig, &[], &BTreeSet::new(), LosingCopies::Cancel);
         assert_eq!((o.completed, o.to_abort.len()), (1, 0));
     }
 
@@ -245,15 +262,20 @@ mod tests {
         ]);
         let round1 = batch(&[("a__spq", InProgress)]);
         let round2 = batch(&[("b__spq2", Done), ("x__spqz", Done)]);
-        let o = resolve(&orig, &[round1, round2], &BTreeSet::new());
+        let o = resolve(
+            &orig,
+            &[round1, round2],
+            &BTreeSet::new(),
+            LosingCopies::Cancel,
+        );
         assert_eq!(o.completed, 1, "b by its copy; x__spqz is no copy");
         assert_eq!(o.to_abort, ["b"]);
         assert_eq!(o.copies_open, 1, "a's");
         let v = |i: usize| o.jobs.views[i];
-        assert!(v(0).open && v(0).on_volunteer && v(0).on_cloud && v(0).copied);
+        assert!(v(0).open && v(0).on_volunteers == 1 && v(0).on_cloud == 1 && v(0).copied);
         assert!(!v(1).open, "done by its copy");
-        assert!(v(2).open && v(2).on_volunteer && !v(2).on_cloud && !v(2).copied);
-        assert!(v(3).open && !v(3).on_volunteer, "never sent");
+        assert!(v(2).open && v(2).on_volunteers == 1 && v(2).on_cloud == 0 && !v(2).copied);
+        assert!(v(3).open && v(3).on_volunteers == 0, "never sent");
         assert_eq!(original_of("k1__spq12"), Some("k1"));
         assert_eq!(original_of("k1__spq1x"), None);
     }

@@ -953,7 +953,8 @@ impl Service {
                 self.backoff.succeeded(&dg);
                 let no_aborts = BTreeSet::new();
                 let aborted = st.copies.as_ref().map_or(&no_aborts, |c| &c.aborted);
-                Ok(information::resolve(&orig, &copies, aborted))
+                let losing = st.controller.params().losing_copies;
+                Ok(information::resolve(&orig, &copies, aborted, losing))
             }
             Err(err) => {
                 let retry_in = self.backoff.failed(&dg, now);

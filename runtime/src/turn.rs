@@ -190,7 +190,7 @@ fn absorb(st: &mut BotState, o: Observation, rel: f64) -> JobTable {
     for (name, v) in jobs.names.iter().zip(jobs.views.iter_mut()) {
         if !described.contains(name.as_str()) {
             v.copied = true;
-            v.on_cloud = true;
+            v.on_cloud = 1;
         }
     }
     jobs
@@ -258,7 +258,8 @@ fn reschedule(
     }
     // The rotation moves only once the round is on the DG (`copies_submitted`).
     let mut rotation = st.rotation;
-    let tasks = rotation.take(table, idle.len() as u32);
+    let rule = st.controller.params().reschedule_copies;
+    let tasks = rotation.take(table, rule, idle.len() as u32);
     if tasks.is_empty() {
         return None;
     }
@@ -323,8 +324,9 @@ mod tests {
             table.names.push(format!("j{i}"));
             table.views.push(TaskView {
                 open: i >= done,
-                on_volunteer: i >= done && i < done + running,
-                on_cloud: false,
+                on_volunteers: u32::from(i >= done && i < done + running),
+                on_cloud: 0,
+                needed: 1,
                 copied: false,
             });
         }

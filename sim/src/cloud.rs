@@ -31,41 +31,54 @@ impl<M: Model> TaskTable for Asking<'_, '_, M> {
         }
         TaskView {
             open: true,
-            on_volunteer: M::on_volunteer(wd, task, self.worker),
+            on_volunteers: M::volunteer_copies(wd, task, self.worker),
             on_cloud: tk
                 .execs
                 .iter()
-                .any(|&e| wd.workers[wd.execs[e as usize].worker as usize].is_cloud()),
+                .filter(|&&e| wd.workers[wd.execs[e as usize].worker as usize].is_cloud())
+                .count() as u32,
+            needed: M::results_needed(wd, task),
             copied: tk.has_copy,
         }
     }
 }
 
 impl<M: Model> World<'_, M> {
-    /// Gives one task to worker `w`, from the sources its usage mode gives it, in order.
-    pub(crate) fn pick(&mut self, w: u32, t: f64) -> Option<u32> {
+    /// Gives one task to worker `w`, from the sources its usage mode gives it, in order;
+    /// `duplicates` counts the Reschedule duplicates this request gave already. Returns the
+    /// execution and where it came from.
+    pub(crate) fn pick(&mut self, w: u32, t: f64, duplicates: u32) -> Option<(u32, Source)> {
         let usage = if self.workers[w as usize].is_cloud() {
             self.controller.strategy().usage()
         } else {
             None
         };
-        usage::sources(usage).iter().find_map(|src| match src {
-            Source::CloudQueue => {
-                let task = self.cloud_queue.pop_first()?;
-                Some(self.new_exec(task, w, ExecKind::Copy, t))
-            }
-            Source::Queue => M::take_normal(self, w, t),
-            Source::Rotation => self.reschedule(w, t),
+        usage::sources(usage).iter().find_map(|&src| {
+            let e = match src {
+                Source::CloudQueue => {
+                    let task = self.cloud_queue.pop_first()?;
+                    self.new_exec(task, w, ExecKind::Copy, t)
+                }
+                Source::Queue => M::take_normal(self, w, t)?,
+                Source::Rotation if duplicates < usage::DUPLICATES_PER_REQUEST => {
+                    self.reschedule(w, t)?
+                }
+                Source::Rotation => return None,
+            };
+            Some((e, src))
         })
     }
 
     /// Reschedule: duplicates on Cloud worker `w` the task the core's rotation gives.
     fn reschedule(&mut self, w: u32, t: f64) -> Option<u32> {
         let mut rotation = self.rotation;
-        let task = rotation.next(&Asking {
-            world: self,
-            worker: w,
-        })?;
+        let task = rotation.next(
+            &Asking {
+                world: self,
+                worker: w,
+            },
+            self.sc.qos.reschedule_copies,
+        )?;
         self.rotation = rotation;
         self.m.duplicated(task, w);
         Some(self.new_exec(task, w, ExecKind::Duplicate, t))

@@ -48,13 +48,19 @@ impl<M: Model> World<'_, M> {
         self.parked.insert((next.to_bits(), w));
     }
 
-    /// Forgets `w`'s parked or designated poll (it went off).
-    pub(crate) fn unpark(&mut self, w: u32) {
+    /// Forgets `w`'s parked or designated poll (it went off at `now`). A back-off that
+    /// survives the off spell is first brought to where polling one by one would have left
+    /// it: the polls before `now` a parked volunteer skipped are made.
+    pub(crate) fn unpark(&mut self, w: u32, now: f64) {
         let wk = &mut self.workers[w as usize];
         if wk.parked {
             self.parked.remove(&(wk.next_poll.to_bits(), w));
             wk.parked = false;
+            if self.m.backoff_survives_off() {
+                self.advance(w, now);
+            }
         }
+        let wk = &mut self.workers[w as usize];
         if self.designated == Some(w) {
             self.designated = None;
             wk.token += 1;

@@ -208,6 +208,10 @@ pub struct BoincParams {
     /// `backoff_max` ([backoff_min, 10^7] s).
     pub backoff_min: f64,
     pub backoff_max: f64,
+    /// Whether a host's back-off carries over its off spell: on coming back it asks at once,
+    /// and after an empty reply waits from where it had got to (the authors' XWHEP worker),
+    /// instead of from `backoff_min` again.
+    pub backoff_survives_off: bool,
     /// What becomes of a workunit's replicas still on volunteers once it is validated.
     pub done_replicas: DoneReplicas,
 }
@@ -240,6 +244,7 @@ impl Default for BoincParams {
             buffer_per_core: 3,
             backoff_min: 30.0,
             backoff_max: 300.0,
+            backoff_survives_off: false,
             done_replicas: DoneReplicas::AbortUnstarted,
         }
     }
@@ -252,6 +257,8 @@ pub struct XwhepParams {
     /// As for BOINC: [1, 86400] s, then [backoff_min, 10^7] s.
     pub backoff_min: f64,
     pub backoff_max: f64,
+    /// As for BOINC.
+    pub backoff_survives_off: bool,
     /// Keep-alive period, seconds; [1, 86400].
     pub keepalive: f64,
     /// A worker silent this long after its last keep-alive is timed out, its tasks re-queued;
@@ -264,6 +271,7 @@ impl Default for XwhepParams {
         XwhepParams {
             backoff_min: 30.0,
             backoff_max: 300.0,
+            backoff_survives_off: false,
             keepalive: 60.0,
             timeout: 900.0,
         }

@@ -321,7 +321,7 @@ proptest! {
     /// The idle-polling shortcut changes the event count, never the results.
     #[test]
     fn polling_shortcut_is_exact(seed in 0u64..10_000, hosts in 5usize..60, count in 1u32..120, mw in 0usize..2,
-                                 cores in 1u32..3, jitter: bool,
+                                 cores in 1u32..3, jitter: bool, peer: bool,
                                  strategy in prop::sample::select(vec!["none", "9A-G-D", "9C-G-F", "9A-C-R", "D-G-D", "9C-F2-R"])) {
         let mut t = random_trace(seed, hosts);
         if cores > 1 {
@@ -342,6 +342,16 @@ proptest! {
         sc.seed = seed;
         sc.model.on_jitter = jitter;
         sc.trace.offset = (seed % 4) as f64 * 43200.0;
+        if peer {
+            // The authors' simulator's options, the back-off surviving off spells among them.
+            match &mut sc.middleware {
+                Middleware::Boinc(p) => p.backoff_survives_off = true,
+                Middleware::Xwhep(p) => p.backoff_survives_off = true,
+            }
+            sc.qos.cap_at_unfinished = false;
+            sc.qos.reschedule_copies = spequlos_core::usage::RescheduleCopies::PerVolunteerCopy;
+            sc.qos.losing_copies = spequlos_core::usage::LosingCopies::Run;
+        }
         let tasks = crate::run::tasks(&sc).unwrap();
         let oracle = Oracle::default();
         let fast = run_one(&sc, &t, &tasks, &oracle, sc.strategy);

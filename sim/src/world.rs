@@ -444,13 +444,15 @@ impl<'a, M: Model> World<'a, M> {
         w.epoch += 1;
         w.came_on = t;
         M::host_on(self, h, t);
-        self.workers[h as usize].backoff = 0.0;
+        if !self.m.backoff_survives_off() {
+            self.workers[h as usize].backoff = 0.0;
+        }
         self.ask_at(h, t);
     }
 
     fn host_off(&mut self, h: u32, t: f64) {
         self.online_volunteers -= 1;
-        self.unpark(h);
+        self.unpark(h, t);
         {
             let w = &mut self.workers[h as usize];
             w.online = false;
@@ -607,13 +609,28 @@ impl<'a, M: Model> World<'a, M> {
         self.pending.remove(&task);
         self.cloud_queue.remove(&task);
         let open = std::mem::take(&mut self.tasks[task as usize].execs);
-        for e in usage::to_cancel(true, open) {
-            let w = self.execs[e as usize].worker;
-            if !self.workers[w as usize].is_cloud() && self.m.keeps_replicas() {
-                // The middleware cannot reach the volunteer: its replica goes on, useless.
+        // BOINC's server cannot reach its hosts: what becomes of their replicas is the
+        // middleware's rule. Every other copy follows the core's, first result wins.
+        let middleware_rule = self.m.keeps_replicas();
+        let is_volunteer =
+            |w: &Self, e: u32| !w.workers[w.execs[e as usize].worker as usize].is_cloud();
+        let ours: Vec<u32> = open
+            .iter()
+            .copied()
+            .filter(|&e| middleware_rule.is_none() || !is_volunteer(self, e))
+            .collect();
+        let cancelled = usage::to_cancel(true, self.sc.qos.losing_copies, ours);
+        for e in open {
+            let keep = match middleware_rule {
+                Some(keep) if is_volunteer(self, e) => keep,
+                _ => !cancelled.contains(&e),
+            };
+            if keep {
+                // It goes on, its result of no use.
                 self.tasks[task as usize].execs.push(e);
                 continue;
             }
+            let w = self.execs[e as usize].worker;
             self.kill_exec(e, t);
             self.after_free(w, t);
         }
@@ -643,10 +660,13 @@ impl<'a, M: Model> World<'a, M> {
         }
         let want = self.m.request_size(&self.workers[w as usize]);
         let (min, max) = self.m.backoff_bounds();
-        let mut got = 0;
+        let (mut got, mut duplicates) = (0, 0);
         while got < want {
-            match self.pick(w, t) {
-                Some(_) => got += 1,
+            match self.pick(w, t, duplicates) {
+                Some((_, src)) => {
+                    got += 1;
+                    duplicates += u32::from(src == usage::Source::Rotation);
+                }
                 None => break,
             }
         }

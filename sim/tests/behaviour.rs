@@ -84,9 +84,12 @@ fn boinc_tail_and_strategy_ranking() {
     let d = means(&sc, &trace, "9C-G-D");
     let r = means(&sc, &trace, "9C-G-R");
     let f = means(&sc, &trace, "9C-G-F");
+    // Both ways of using the Cloud beat Flat; which of the two is ahead depends on the grid
+    // (here Reschedule, now that it gives one duplicate per request and as many per workunit
+    // as results are missing).
     assert!(
-        d.tre >= r.tre && r.tre > f.tre,
-        "D {} >= R {} > F {}",
+        d.tre > f.tre && r.tre > f.tre,
+        "D {} and R {} > F {}",
         d.tre,
         r.tre,
         f.tre

@@ -74,6 +74,10 @@ impl Model for Boinc {
         (self.p.backoff_min, self.p.backoff_max)
     }
 
+    fn backoff_survives_off(&self) -> bool {
+        self.p.backoff_survives_off
+    }
+
     fn submitted(&mut self, task: u32) {
         self.wus[task as usize].unsent = self.p.target_nresults;
     }
@@ -135,9 +139,23 @@ impl Model for Boinc {
         Some(e)
     }
 
-    fn on_volunteer(w: &World<'_, Self>, task: u32, worker: u32) -> bool {
-        let wu = &w.m.wus[task as usize];
-        wu.in_progress > 0 && !wu.sent_to.contains(&worker)
+    fn volunteer_copies(w: &World<'_, Self>, task: u32, worker: u32) -> u32 {
+        if w.m.wus[task as usize].sent_to.contains(&worker) {
+            return 0;
+        }
+        // Every replica the server counts in progress has its execution (a deadline or an
+        // abort ends both at once).
+        w.tasks[task as usize]
+            .execs
+            .iter()
+            .filter(|&&e| !w.workers[w.execs[e as usize].worker as usize].is_cloud())
+            .count() as u32
+    }
+
+    fn results_needed(w: &World<'_, Self>, task: u32) -> u32 {
+        w.m.p
+            .min_quorum
+            .saturating_sub(w.m.wus[task as usize].results)
     }
 
     fn duplicated(&mut self, task: u32, worker: u32) {
@@ -157,8 +175,8 @@ impl Model for Boinc {
         }
     }
 
-    fn keeps_replicas(&self) -> bool {
-        self.p.done_replicas != DoneReplicas::Cancel
+    fn keeps_replicas(&self) -> Option<bool> {
+        Some(self.p.done_replicas != DoneReplicas::Cancel)
     }
 
     fn contact(w: &mut World<'_, Self>, worker: u32, t: f64) {

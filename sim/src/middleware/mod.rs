@@ -27,6 +27,9 @@ pub trait Model: Sized {
     /// The poll back-off after an empty reply: (first delay, cap), seconds.
     fn backoff_bounds(&self) -> (f64, f64);
 
+    /// Whether a volunteer's back-off carries over its off spell instead of starting again.
+    fn backoff_survives_off(&self) -> bool;
+
     /// Task `task` is submitted (it is put in the world's pending set afterwards).
     fn submitted(&mut self, task: u32);
 
@@ -51,8 +54,14 @@ pub trait Model: Sized {
     /// Gives worker `worker` one task from the normal queue; returns the execution.
     fn take_normal(w: &mut World<'_, Self>, worker: u32, t: f64) -> Option<u32>;
 
-    /// Whether `task` is held by a volunteer and may be duplicated onto Cloud worker `worker`.
-    fn on_volunteer(w: &World<'_, Self>, task: u32, worker: u32) -> bool;
+    /// The copies of `task` the server believes volunteers hold, if Cloud worker `worker`
+    /// may hold one too (0 if not).
+    fn volunteer_copies(w: &World<'_, Self>, task: u32, worker: u32) -> u32;
+
+    /// The results `task` (open) still needs to complete.
+    fn results_needed(_w: &World<'_, Self>, _task: u32) -> u32 {
+        1
+    }
 
     /// Reschedule made a Cloud duplicate of `task` on `worker`.
     fn duplicated(&mut self, task: u32, worker: u32);
@@ -61,10 +70,11 @@ pub trait Model: Sized {
     fn exec_done(w: &mut World<'_, Self>, task: u32, kind: ExecKind, on_cloud: bool, t: f64);
 
     /// Whether the volunteer executions of a task that just completed go on running (their
-    /// results are then of no use) instead of being cancelled. Cloud copies are SpeQuloS's
-    /// own and are always cancelled (first result wins).
-    fn keeps_replicas(&self) -> bool {
-        false
+    /// results are then of no use) instead of being cancelled: `Some` when the middleware
+    /// decides (BOINC's server cannot reach its hosts), `None` when SpeQuloS's
+    /// `qos.losing_copies` does, as for Cloud copies.
+    fn keeps_replicas(&self) -> Option<bool> {
+        None
     }
 
     /// Volunteer `worker` contacts the server at `t` (it reports a finished task or asks for

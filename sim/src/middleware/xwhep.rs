@@ -50,6 +50,10 @@ impl Model for Xwhep {
         (self.p.backoff_min, self.p.backoff_max)
     }
 
+    fn backoff_survives_off(&self) -> bool {
+        self.p.backoff_survives_off
+    }
+
     fn submitted(&mut self, _task: u32) {}
 
     fn host_on(w: &mut World<'_, Self>, h: u32, _t: f64) {
@@ -105,9 +109,9 @@ impl Model for Xwhep {
         Some(w.new_exec(task, worker, ExecKind::Normal, t))
     }
 
-    fn on_volunteer(w: &World<'_, Self>, task: u32, _worker: u32) -> bool {
+    fn volunteer_copies(w: &World<'_, Self>, task: u32, _worker: u32) -> u32 {
         let h = w.m.holder[task as usize];
-        h != NONE && !w.workers[h as usize].is_cloud()
+        u32::from(h != NONE && !w.workers[h as usize].is_cloud())
     }
 
     fn duplicated(&mut self, _task: u32, _worker: u32) {}
