@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use spequlos_check::Limits;
-use spequlos_experiments::validation::{self, PEER};
+use spequlos_experiments::validation::{self, Mode, ModelOption, PEER};
 
 use crate::progress::Bar;
 use crate::BadInput;
@@ -55,10 +55,27 @@ pub fn run(a: ValidateArgs, quiet: bool, limits: &Limits) -> Result<()> {
             dir.display()
         );
     }
-    let bar = Bar::runs(quiet, "runs", PEER.len() as u64 * a.seeds);
-    let rows = validation::run_all(&inputs, a.seeds, limits, || bar.inc(1))
-        .map_err(|e| BadInput::new(e.to_string()))?;
+    let modes: Vec<Mode> = [Mode::Original, Mode::Default]
+        .into_iter()
+        .chain(ModelOption::ALL.map(Mode::Without))
+        .collect();
+    let bar = Bar::runs(quiet, "runs", (modes.len() * PEER.len()) as u64 * a.seeds);
+    let mut tables = Vec::new();
+    for mode in modes {
+        tables.push(
+            validation::run_all(&inputs, a.seeds, mode, limits, || bar.inc(1))
+                .map_err(|e| BadInput::new(e.to_string()))?,
+        );
+    }
     bar.finish();
-    print!("{}", validation::table(&rows, a.seeds));
+    println!("Original mode (`sim/scenarios/original*.toml`):\n");
+    print!("{}", validation::table(&tables[0], a.seeds, true));
+    println!("\nDefault mode (every model option at spequlos's default, same inputs):\n");
+    print!("{}", validation::table(&tables[1], a.seeds, false));
+    println!(
+        "\nEach model option alone set back to its default, from original mode: change of mean \
+         t_done / mean credits (– none):\n"
+    );
+    print!("{}", validation::ablation_table(&tables[0], &tables[2..]));
     Ok(())
 }

@@ -13,9 +13,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use spequlos_check::Limits;
+use spequlos_core::QosParams;
 use spequlos_core::{Oracle, Strategy};
 use spequlos_sim::run::{self, SimError};
-use spequlos_sim::scenario::Scenario;
+use spequlos_sim::scenario::{BoincParams, Middleware, ModelOptions, Scenario, XwhepParams};
 use spequlos_sim::workload::WorkloadSpec;
 
 pub use pyrandom::PyRandom;
@@ -176,8 +177,77 @@ impl Row {
     }
 }
 
-/// The scenario of one configuration, on the inputs in `inputs`.
-pub fn scenario(p: &Peer, inputs: &Inputs, seed: u64) -> Result<Scenario, SimError> {
+/// Which of spequlos's model options a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The peer's behaviour, as `original*.toml` select it.
+    Original,
+    /// spequlos's defaults for every model option, on the same inputs and settings.
+    Default,
+    /// The peer's behaviour but for one option, set back to spequlos's default.
+    Without(ModelOption),
+}
+
+/// A model option in which spequlos's default differs from the peer (docs/model.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelOption {
+    OnJitter,
+    DoneReplicas,
+    BackoffSurvivesOff,
+    CapAtUnfinished,
+    RescheduleCopies,
+    LosingCopies,
+}
+
+impl ModelOption {
+    pub const ALL: [ModelOption; 6] = [
+        ModelOption::OnJitter,
+        ModelOption::DoneReplicas,
+        ModelOption::BackoffSurvivesOff,
+        ModelOption::CapAtUnfinished,
+        ModelOption::RescheduleCopies,
+        ModelOption::LosingCopies,
+    ];
+
+    /// The scenario field, as the scenario file names it.
+    pub fn field(self) -> &'static str {
+        match self {
+            ModelOption::OnJitter => "model.on_jitter",
+            ModelOption::DoneReplicas => "middleware.done_replicas",
+            ModelOption::BackoffSurvivesOff => "middleware.backoff_survives_off",
+            ModelOption::CapAtUnfinished => "qos.cap_at_unfinished",
+            ModelOption::RescheduleCopies => "qos.reschedule_copies",
+            ModelOption::LosingCopies => "qos.losing_copies",
+        }
+    }
+
+    /// Sets the option in `sc` to spequlos's default.
+    fn reset(self, sc: &mut Scenario) {
+        let (model, qos) = (ModelOptions::default(), QosParams::default());
+        match self {
+            ModelOption::OnJitter => sc.model.on_jitter = model.on_jitter,
+            ModelOption::DoneReplicas => {
+                if let Middleware::Boinc(p) = &mut sc.middleware {
+                    p.done_replicas = BoincParams::default().done_replicas;
+                }
+            }
+            ModelOption::BackoffSurvivesOff => match &mut sc.middleware {
+                Middleware::Boinc(p) => {
+                    p.backoff_survives_off = BoincParams::default().backoff_survives_off
+                }
+                Middleware::Xwhep(p) => {
+                    p.backoff_survives_off = XwhepParams::default().backoff_survives_off
+                }
+            },
+            ModelOption::CapAtUnfinished => sc.qos.cap_at_unfinished = qos.cap_at_unfinished,
+            ModelOption::RescheduleCopies => sc.qos.reschedule_copies = qos.reschedule_copies,
+            ModelOption::LosingCopies => sc.qos.losing_copies = qos.losing_copies,
+        }
+    }
+}
+
+/// The scenario of one configuration, on the inputs in `inputs`, in `mode`.
+pub fn scenario(p: &Peer, inputs: &Inputs, seed: u64, mode: Mode) -> Result<Scenario, SimError> {
     let text = if p.middleware == "boinc" {
         ORIGINAL_BOINC
     } else {
@@ -200,19 +270,25 @@ pub fn scenario(p: &Peer, inputs: &Inputs, seed: u64) -> Result<Scenario, SimErr
         .parse::<Strategy>()
         .map_err(|e| SimError::Input(e.to_string()))?;
     sc.seed = seed;
+    match mode {
+        Mode::Original => {}
+        Mode::Default => ModelOption::ALL.iter().for_each(|o| o.reset(&mut sc)),
+        Mode::Without(o) => o.reset(&mut sc),
+    }
     Ok(sc)
 }
 
-/// Every configuration over seeds 1..=`seeds`; `progress` is told each finished run.
+/// Every configuration over seeds 1..=`seeds` in `mode`; `progress` is told each finished run.
 pub fn run_all(
     inputs: &Inputs,
     seeds: u64,
+    mode: Mode,
     limits: &Limits,
     mut progress: impl FnMut(),
 ) -> Result<Vec<Row>, SimError> {
     let mut rows = Vec::new();
     for p in PEER {
-        let first = scenario(&p, inputs, 1)?;
+        let first = scenario(&p, inputs, 1, mode)?;
         let trace = run::load_trace_within(&first.trace, limits)?;
         let mut ours = Ours {
             t50: Vec::new(),
@@ -221,7 +297,7 @@ pub fn run_all(
             credits: Vec::new(),
         };
         for seed in 1..=seeds {
-            let sc = scenario(&p, inputs, seed)?;
+            let sc = scenario(&p, inputs, seed, mode)?;
             let tasks = run::tasks_within(&sc, limits)?;
             let out = run::run_pair_on(&sc, &trace, &Oracle::new(sc.oracle.clone()), &tasks)?;
             let r = out.speq.as_ref().unwrap_or(&out.baseline);
@@ -256,12 +332,15 @@ pub fn same_r_d_order(rows: &[Row], middleware: &str) -> Option<bool> {
     Some(order(r.peer.t_done, d.peer.t_done) == order(mean(&r.ours.t_done), mean(&d.ours.t_done)))
 }
 
-/// The table, Markdown.
-pub fn table(rows: &[Row], seeds: u64) -> String {
+/// The table, Markdown; `targets` adds the column of the targets each row meets (they hold
+/// in original mode only).
+pub fn table(rows: &[Row], seeds: u64, targets: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| config | t90 peer / ours (s) | t_done peer / ours, mean [min–max] over {seeds} seeds (s) | t_done diff | credits peer / ours | credits diff | targets |\n|---|---|---|---|---|---|---|"
+        "| config | t90 peer / ours (s) | t_done peer / ours, mean [min–max] over {seeds} seeds (s) | t_done diff | credits peer / ours | credits diff |{}\n|---|---|---|---|---|---|{}",
+        if targets { " targets |" } else { "" },
+        if targets { "---|" } else { "" },
     );
     for r in rows {
         let (lo, hi) = range(&r.ours.t_done);
@@ -274,7 +353,7 @@ pub fn table(rows: &[Row], seeds: u64) -> String {
             .map_or("–".into(), |d| format!("{:+.1} %", d * 100.0));
         let _ = writeln!(
             s,
-            "| {} {} | {:.0} / {:.0} | {:.0} / {:.0} [{lo:.0}–{hi:.0}] | {:+.1} % | {credits} | {cdiff} | {} |",
+            "| {} {} | {:.0} / {:.0} | {:.0} / {:.0} [{lo:.0}–{hi:.0}] | {:+.1} % | {credits} | {cdiff} |{}",
             r.peer.middleware.to_uppercase(),
             r.peer.strategy,
             r.peer.t90,
@@ -282,7 +361,11 @@ pub fn table(rows: &[Row], seeds: u64) -> String {
             r.peer.t_done,
             mean(&r.ours.t_done),
             r.t_done_diff() * 100.0,
-            if r.meets_targets() { "met" } else { "**not met**" }
+            match (targets, r.meets_targets()) {
+                (false, _) => "",
+                (true, true) => " met |",
+                (true, false) => " **not met** |",
+            }
         );
     }
     let _ = writeln!(
@@ -299,6 +382,39 @@ pub fn table(rows: &[Row], seeds: u64) -> String {
             );
         }
     }
+    s
+}
+
+/// What setting each option back to spequlos's default alone does to our figures: one row
+/// per option, per configuration the change of mean t_done and mean credits from original mode
+/// (`original`), from `without[i]` run with `ModelOption::ALL[i]` reset. Markdown.
+pub fn ablation_table(original: &[Row], without: &[Vec<Row>]) -> String {
+    let mut s = String::from("| option set to its default alone |");
+    for r in original {
+        let _ = write!(
+            s,
+            " {} {} |",
+            r.peer.middleware.to_uppercase(),
+            r.peer.strategy
+        );
+    }
+    let _ = write!(s, "\n|---|{}", "---|".repeat(original.len()));
+    for (o, rows) in ModelOption::ALL.iter().zip(without) {
+        let _ = write!(s, "\n| `{}` |", o.field());
+        for (a, b) in original.iter().zip(rows) {
+            let dt = mean(&b.ours.t_done) / mean(&a.ours.t_done) - 1.0;
+            let (ca, cb) = (mean(&a.ours.credits), mean(&b.ours.credits));
+            let cell = if dt.abs() < 0.0005 && (ca - cb).abs() < 0.5 {
+                "–".to_string()
+            } else if a.peer.credits.is_some() && ca > 0.0 {
+                format!("{:+.1} % / {:+.0} %", dt * 100.0, (cb / ca - 1.0) * 100.0)
+            } else {
+                format!("{:+.1} %", dt * 100.0)
+            };
+            let _ = write!(s, " {cell} |");
+        }
+    }
+    s.push('\n');
     s
 }
 
@@ -326,12 +442,49 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let inputs = write_inputs(dir.path(), 2, 1).unwrap();
         for p in PEER {
-            let sc = scenario(&p, &inputs, 3).unwrap();
+            let sc = scenario(&p, &inputs, 3, Mode::Original).unwrap();
             sc.validate().unwrap();
             assert_eq!(sc.middleware.name(), p.middleware);
             assert_eq!(sc.strategy.to_string(), p.strategy);
             assert_eq!(sc.cloud.credits, Some(1500));
             assert_eq!(sc.trace.window_len.is_some(), p.middleware == "boinc");
+            // Default mode differs in exactly the model options, and sets every one back.
+            let d = scenario(&p, &inputs, 3, Mode::Default).unwrap();
+            assert_eq!(
+                d.model,
+                spequlos_sim::scenario::ModelOptions {
+                    uniform_speed: sc.model.uniform_speed,
+                    ..Default::default()
+                }
+            );
+            assert_eq!(
+                d.qos,
+                QosParams {
+                    tick: sc.qos.tick,
+                    ..Default::default()
+                }
+            );
+            assert_eq!(
+                d.middleware,
+                Middleware::by_name(p.middleware).unwrap(),
+                "the original scenarios' other middleware fields are the defaults"
+            );
+            for o in ModelOption::ALL {
+                let w = scenario(&p, &inputs, 3, Mode::Without(o)).unwrap();
+                // done_replicas is BOINC's; the back-off is set for the XWHEP worker only.
+                let applies = match o {
+                    ModelOption::DoneReplicas => p.middleware == "boinc",
+                    ModelOption::BackoffSurvivesOff => p.middleware == "xwhep",
+                    _ => true,
+                };
+                assert_eq!(
+                    format!("{w:?}") != format!("{sc:?}"),
+                    applies,
+                    "{} on {}",
+                    o.field(),
+                    p.middleware
+                );
+            }
         }
     }
 
