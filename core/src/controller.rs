@@ -402,26 +402,26 @@ mod tests {
 
     #[test]
     fn sizing_stops_at_the_unfinished_tasks_unless_told_otherwise() {
-        let starts = |d: &[Decision]| {
-            d.iter()
+        // Workers 1500 credits (100 one-hour workers) start, and credits spent, at a tick
+        // with `completed` of `total` tasks done.
+        let start = |cap: bool, total: u32, completed: u32| {
+            let (mut c, mut l, bot) = setup("9A-G-D", 1500);
+            c.params.cap_at_unfinished = cap;
+            let d = c.tick(0.0, &progress(total, total, completed), &[], &mut l);
+            let n = d
+                .iter()
                 .filter(|d| matches!(d, Decision::StartWorker { .. }))
-                .count()
+                .count();
+            (n, l.order_of(&bot).unwrap().spent)
         };
-        // 1500 credits are 100 one-hour workers; 7 tasks of 20 are left.
-        let (mut c, mut l, _) = setup("9A-G-D", 1500);
-        assert_eq!(starts(&c.tick(0.0, &progress(20, 20, 13), &[], &mut l)), 7);
-        let (mut c, mut l, bot) = setup("9A-G-D", 1500);
-        c.params.cap_at_unfinished = false;
+        assert_eq!(start(true, 20, 13).0, 7, "7 tasks of 20 are left");
         assert_eq!(
-            starts(&c.tick(0.0, &progress(20, 20, 13), &[], &mut l)),
-            20,
+            start(false, 20, 13),
+            (20, 20),
             "the BoT's size still bounds it"
         );
-        assert_eq!(l.order_of(&bot).unwrap().spent, 20);
-        let (mut c, mut l, _) = setup("9A-G-D", 1500);
-        c.params.cap_at_unfinished = false;
         assert_eq!(
-            starts(&c.tick(0.0, &progress(1000, 1000, 930), &[], &mut l)),
+            start(false, 1000, 930).0,
             100,
             "the authors' simulator: credits / 15"
         );

@@ -45,27 +45,27 @@ impl<M: Model> TaskTable for Asking<'_, '_, M> {
 
 impl<M: Model> World<'_, M> {
     /// Gives one task to worker `w`, from the sources its usage mode gives it, in order;
-    /// `duplicates` counts the Reschedule duplicates this request gave already. Returns the
-    /// execution and where it came from.
-    pub(crate) fn pick(&mut self, w: u32, t: f64, duplicates: u32) -> Option<(u32, Source)> {
+    /// `duplicates` counts the Reschedule duplicates this request gave already. Returns where
+    /// the task came from.
+    pub(crate) fn pick(&mut self, w: u32, t: f64, duplicates: u32) -> Option<Source> {
         let usage = if self.workers[w as usize].is_cloud() {
             self.controller.strategy().usage()
         } else {
             None
         };
         usage::sources(usage).iter().find_map(|&src| {
-            let e = match src {
-                Source::CloudQueue => {
-                    let task = self.cloud_queue.pop_first()?;
-                    self.new_exec(task, w, ExecKind::Copy, t)
-                }
-                Source::Queue => M::take_normal(self, w, t)?,
+            let given = match src {
+                Source::CloudQueue => self
+                    .cloud_queue
+                    .pop_first()
+                    .map(|task| self.new_exec(task, w, ExecKind::Copy, t)),
+                Source::Queue => M::take_normal(self, w, t),
                 Source::Rotation if duplicates < usage::DUPLICATES_PER_REQUEST => {
-                    self.reschedule(w, t)?
+                    self.reschedule(w, t)
                 }
-                Source::Rotation => return None,
+                Source::Rotation => None,
             };
-            Some((e, src))
+            given.map(|_| src)
         })
     }
 

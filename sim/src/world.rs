@@ -663,7 +663,7 @@ impl<'a, M: Model> World<'a, M> {
         let (mut got, mut duplicates) = (0, 0);
         while got < want {
             match self.pick(w, t, duplicates) {
-                Some((_, src)) => {
+                Some(src) => {
                     got += 1;
                     duplicates += u32::from(src == usage::Source::Rotation);
                 }
