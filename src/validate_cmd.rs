@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use spequlos_check::Limits;
-use spequlos_experiments::validation::{self, Mode, ModelOption, PEER};
+use spequlos_experiments::validation::{self, Mode, ModelOption, Seeds};
 
 use crate::progress::Bar;
 use crate::BadInput;
@@ -20,9 +20,13 @@ pub struct ValidateArgs {
     /// directory, or one this command wrote before.
     #[arg(long, default_value = "peer-inputs")]
     inputs: PathBuf,
-    /// Seeds per configuration (the original's random ON offsets make each run one draw).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    /// Seeds per configuration where the Cloud decides the tail (R, D).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     seeds: u64,
+    /// Seeds per configuration where the random ON offsets decide it (none, F): each run is
+    /// one draw from a wide distribution, and the peer's one run is placed in ours.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    offset_seeds: u64,
 }
 
 pub fn run(a: ValidateArgs, quiet: bool, limits: &Limits) -> Result<()> {
@@ -59,19 +63,23 @@ pub fn run(a: ValidateArgs, quiet: bool, limits: &Limits) -> Result<()> {
         .into_iter()
         .chain(ModelOption::ALL.map(Mode::Without))
         .collect();
-    let bar = Bar::runs(quiet, "runs", (modes.len() * PEER.len()) as u64 * a.seeds);
+    let seeds = Seeds {
+        cloud: a.seeds,
+        offsets: a.offset_seeds,
+    };
+    let bar = Bar::runs(quiet, "runs", modes.len() as u64 * seeds.runs());
     let mut tables = Vec::new();
     for mode in modes {
         tables.push(
-            validation::run_all(&inputs, a.seeds, mode, limits, || bar.inc(1))
+            validation::run_all(&inputs, seeds, mode, limits, || bar.inc(1))
                 .map_err(|e| BadInput::new(e.to_string()))?,
         );
     }
     bar.finish();
     println!("Original mode (`sim/scenarios/original*.toml`):\n");
-    print!("{}", validation::table(&tables[0], a.seeds, true));
+    print!("{}", validation::table(&tables[0], true));
     println!("\nDefault mode (every model option at spequlos's default, same inputs):\n");
-    print!("{}", validation::table(&tables[1], a.seeds, false));
+    print!("{}", validation::table(&tables[1], false));
     println!(
         "\nEach model option alone set back to its default, from original mode: change of mean \
          t_done / mean credits (– none):\n"

@@ -8,7 +8,15 @@ use common::{ok, run, s};
 fn validation_regenerates_the_inputs_and_prints_both_programs_figures() {
     let dir = tempfile::tempdir().unwrap();
     let inputs = dir.path().join("inputs");
-    let table = ok(&["validate", "--inputs", s(&inputs), "--seeds", "2"]);
+    let table = ok(&[
+        "validate",
+        "--inputs",
+        s(&inputs),
+        "--seeds",
+        "2",
+        "--offset-seeds",
+        "2",
+    ]);
     assert_eq!(inputs.join("tr").read_dir().unwrap().count(), 1000);
     let (original, rest) = table.split_once("Default mode").expect("two tables");
     let (default, ablation) = rest.split_once("Each model option").expect("the ablation");
@@ -30,7 +38,7 @@ fn validation_regenerates_the_inputs_and_prints_both_programs_figures() {
         assert!(r.ends_with("| met |"), "{r}");
         let diff: f64 = r
             .split(" | ")
-            .nth(3)
+            .nth(5)
             .unwrap()
             .trim_end_matches(" %")
             .parse()
