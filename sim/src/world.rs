@@ -84,6 +84,9 @@ pub struct Exec {
     /// Bumped at every start, pause and cancellation; a `Done` event is valid only for the
     /// epoch it was scheduled in.
     pub(crate) epoch: u32,
+    /// Bumped each time the slot is given to a new execution: an event that names an
+    /// execution for its whole life (a BOINC deadline) is valid for one generation.
+    pub(crate) gen: u32,
     pub(crate) alive: bool,
     /// BOINC: was running when its host went off; resumes when the host comes back.
     pub(crate) paused: bool,
@@ -202,7 +205,10 @@ pub struct World<'a, M: Model> {
     pub(crate) workers: Vec<Worker>,
     pub(crate) n_volunteers: u32,
     pub(crate) online_volunteers: u32,
+    /// Execution slots, live and dead; dead ones are reused (`free`), so the table stays as
+    /// large as the executions alive at once, not as all the run's, and stays in cache.
     pub(crate) execs: Vec<Exec>,
+    pub(crate) free: Vec<u32>,
     pub(crate) tasks: Vec<Task>,
     /// Tasks the normal queue can serve (XWHEP: waiting; BOINC: with unsent replicas), by
     /// submission order.
@@ -324,6 +330,7 @@ impl<'a, M: Model> World<'a, M> {
             n_volunteers: n,
             online_volunteers: 0,
             execs: Vec::new(),
+            free: Vec::new(),
             tasks: task_vec,
             pending: BTreeSet::new(),
             cloud_queue: BTreeSet::new(),
@@ -518,21 +525,44 @@ impl<'a, M: Model> World<'a, M> {
             w.running -= 1;
         }
         self.tasks[task as usize].execs.retain(|&x| x != e);
+        self.free.push(e);
     }
 
     /// Creates an execution of `task` held by worker `w`.
     pub(crate) fn new_exec(&mut self, task: u32, w: u32, kind: ExecKind, t: f64) -> u32 {
-        let e = self.execs.len() as u32;
-        self.execs.push(Exec {
-            task,
-            worker: w,
-            kind,
-            remaining: self.tasks[task as usize].ops,
-            since: f64::NAN,
-            epoch: 0,
-            alive: true,
-            paused: false,
-        });
+        let remaining = self.tasks[task as usize].ops;
+        let e = match self.free.pop() {
+            Some(e) => {
+                let ex = &mut self.execs[e as usize];
+                // The epoch goes on from the dead execution's, so its stale events stay stale.
+                *ex = Exec {
+                    task,
+                    worker: w,
+                    kind,
+                    remaining,
+                    since: f64::NAN,
+                    epoch: ex.epoch,
+                    gen: ex.gen + 1,
+                    alive: true,
+                    paused: false,
+                };
+                e
+            }
+            None => {
+                self.execs.push(Exec {
+                    task,
+                    worker: w,
+                    kind,
+                    remaining,
+                    since: f64::NAN,
+                    epoch: 0,
+                    gen: 0,
+                    alive: true,
+                    paused: false,
+                });
+                self.execs.len() as u32 - 1
+            }
+        };
         let tk = &mut self.tasks[task as usize];
         tk.execs.push(e);
         tk.executions += 1;

@@ -20,8 +20,8 @@ struct Workunit {
 
 #[derive(Debug, Clone, Copy)]
 pub enum BoincEvent {
-    /// A replica's deadline.
-    Deadline { exec: u32 },
+    /// A replica's deadline: execution slot `exec` in generation `gen`.
+    Deadline { exec: u32, gen: u32 },
 }
 
 pub struct Boinc {
@@ -41,9 +41,9 @@ impl Boinc {
     }
 
     /// A replica not returned in time is re-issued to another host.
-    fn deadline(w: &mut World<'_, Self>, e: u32, t: f64) {
+    fn deadline(w: &mut World<'_, Self>, e: u32, gen: u32, t: f64) {
         let ex = &w.execs[e as usize];
-        if !ex.alive {
+        if !ex.alive || ex.gen != gen {
             return;
         }
         let (task, worker) = (ex.task, ex.worker);
@@ -106,7 +106,7 @@ impl Model for Boinc {
 
     fn server_event(w: &mut World<'_, Self>, ev: BoincEvent, t: f64) {
         match ev {
-            BoincEvent::Deadline { exec } => Self::deadline(w, exec, t),
+            BoincEvent::Deadline { exec, gen } => Self::deadline(w, exec, gen, t),
         }
     }
 
@@ -135,7 +135,8 @@ impl Model for Boinc {
         Self::send_replica(w, task, worker);
         let e = w.new_exec(task, worker, ExecKind::Normal, t);
         let at = t + w.m.p.delay_bound;
-        w.q.push(at, Event::Server(BoincEvent::Deadline { exec: e }));
+        let gen = w.execs[e as usize].gen;
+        w.q.push(at, Event::Server(BoincEvent::Deadline { exec: e, gen }));
         Some(e)
     }
 
