@@ -33,6 +33,10 @@ use crate::workload::TaskSpec;
 
 pub(crate) const NONE: u32 = u32::MAX;
 
+/// A short list of execution (or host) indices kept inline: a worker holds a few tasks, a
+/// task has a few copies, so the list is read where its owner is, without another cache miss.
+pub(crate) type Ids = smallvec::SmallVec<[u32; 4]>;
+
 #[derive(Debug, Clone, Copy)]
 pub enum Event<E> {
     HostOn(u32),
@@ -102,7 +106,7 @@ pub struct Worker {
     pub(crate) epoch: u32,
     /// Executions held, running or queued, in the order received; `running` counts the
     /// running ones.
-    pub(crate) held: Vec<u32>,
+    pub(crate) held: Ids,
     pub(crate) running: u32,
     pub(crate) backoff: f64,
     /// Once the back-off reaches its maximum at the failed poll at `anchor`, the next polls are
@@ -132,7 +136,7 @@ impl Worker {
             cores,
             online: false,
             epoch: 0,
-            held: Vec::new(),
+            held: Ids::new(),
             running: 0,
             backoff: 0.0,
             anchor: 0.0,
@@ -163,7 +167,7 @@ pub(crate) struct Task {
     pub(crate) done_at: f64,
     pub(crate) done_on_cloud: bool,
     /// Live executions.
-    pub(crate) execs: Vec<u32>,
+    pub(crate) execs: Ids,
     pub(crate) has_copy: bool,
     pub(crate) executions: u32,
 }
@@ -314,7 +318,7 @@ impl<'a, M: Model> World<'a, M> {
                 first_assign: f64::NAN,
                 done_at: f64::NAN,
                 done_on_cloud: false,
-                execs: Vec::new(),
+                execs: Ids::new(),
                 has_copy: false,
                 executions: 0,
             })
@@ -520,11 +524,11 @@ impl<'a, M: Model> World<'a, M> {
         ex.epoch += 1;
         let (task, worker) = (ex.task, ex.worker);
         let w = &mut self.workers[worker as usize];
-        w.held.retain(|&x| x != e);
+        w.held.retain(|x| *x != e);
         if was_running {
             w.running -= 1;
         }
-        self.tasks[task as usize].execs.retain(|&x| x != e);
+        self.tasks[task as usize].execs.retain(|x| *x != e);
         self.free.push(e);
     }
 
@@ -574,24 +578,23 @@ impl<'a, M: Model> World<'a, M> {
         e
     }
 
-    /// Starts queued executions on free cores.
+    /// Starts queued executions on free cores, in the order they were received.
     pub(crate) fn fill_cores(&mut self, w: u32, t: f64) {
-        let wk = &self.workers[w as usize];
-        if !wk.online || wk.running >= wk.cores {
+        if !self.workers[w as usize].online {
             return;
         }
-        let queued: Vec<u32> = wk
-            .held
-            .iter()
-            .copied()
-            .filter(|&e| self.execs[e as usize].since.is_nan())
-            .collect();
-        for e in queued {
+        // Starting one changes neither the list nor its order.
+        let mut i = 0;
+        loop {
             let wk = &self.workers[w as usize];
-            if wk.running >= wk.cores {
+            if wk.running >= wk.cores || i >= wk.held.len() {
                 break;
             }
-            self.run_exec(e, t);
+            let e = wk.held[i];
+            if self.execs[e as usize].since.is_nan() {
+                self.run_exec(e, t);
+            }
+            i += 1;
         }
     }
 

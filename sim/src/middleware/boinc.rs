@@ -7,7 +7,7 @@
 
 use super::Model;
 use crate::scenario::{BoincParams, DoneReplicas};
-use crate::world::{Event, ExecKind, Worker, World};
+use crate::world::{Event, ExecKind, Ids, Worker, World};
 
 /// The server's replica counts for one workunit, and the hosts that ever got one.
 #[derive(Debug, Clone, Default)]
@@ -15,7 +15,7 @@ struct Workunit {
     unsent: u32,
     in_progress: u32,
     results: u32,
-    sent_to: Vec<u32>,
+    sent_to: Ids,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +93,7 @@ impl Model for Boinc {
         w.fill_cores(h, t);
     }
 
-    fn host_off(w: &mut World<'_, Self>, h: u32, held: Vec<u32>, t: f64) {
+    fn host_off(w: &mut World<'_, Self>, h: u32, held: Ids, t: f64) {
         for e in held {
             if w.account(e, t) {
                 let ex = &mut w.execs[e as usize];

@@ -10,7 +10,7 @@ pub mod xwhep;
 pub use boinc::Boinc;
 pub use xwhep::Xwhep;
 
-use crate::world::{ExecKind, Worker, World};
+use crate::world::{ExecKind, Ids, Worker, World};
 
 /// A middleware model. The functions that take the world may read and change any of its
 /// state; the others see only the model's own.
@@ -37,7 +37,7 @@ pub trait Model: Sized {
     fn host_on(w: &mut World<'_, Self>, h: u32, t: f64);
 
     /// Volunteer `h` went off at `t` holding executions `held`.
-    fn host_off(w: &mut World<'_, Self>, h: u32, held: Vec<u32>, t: f64);
+    fn host_off(w: &mut World<'_, Self>, h: u32, held: Ids, t: f64);
 
     /// One of the model's own events.
     fn server_event(w: &mut World<'_, Self>, ev: Self::Event, t: f64);

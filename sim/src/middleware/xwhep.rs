@@ -5,7 +5,7 @@
 
 use super::Model;
 use crate::scenario::XwhepParams;
-use crate::world::{Event, ExecKind, Worker, World, NONE};
+use crate::world::{Event, ExecKind, Ids, Worker, World, NONE};
 
 #[derive(Debug, Clone, Copy)]
 pub enum XwhepEvent {
@@ -60,7 +60,7 @@ impl Model for Xwhep {
         Self::requeue_stale(w, h);
     }
 
-    fn host_off(w: &mut World<'_, Self>, h: u32, held: Vec<u32>, t: f64) {
+    fn host_off(w: &mut World<'_, Self>, h: u32, held: Ids, t: f64) {
         // Work in progress is lost; the server keeps believing the worker runs it.
         for e in held {
             let task = w.execs[e as usize].task;
