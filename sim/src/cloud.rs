@@ -35,7 +35,7 @@ impl<M: Model> TaskTable for Asking<'_, '_, M> {
             on_cloud: tk
                 .execs
                 .iter()
-                .filter(|&&e| wd.workers[wd.execs[e as usize].worker as usize].is_cloud())
+                .filter(|&&e| wd.execs[e as usize].on_cloud)
                 .count() as u32,
             needed: M::results_needed(wd, task),
             copied: tk.has_copy,

@@ -81,6 +81,8 @@ pub enum ExecKind {
 pub struct Exec {
     pub(crate) task: u32,
     pub(crate) worker: u32,
+    /// Whether `worker` is a Cloud worker (read without touching the worker).
+    pub(crate) on_cloud: bool,
     pub(crate) kind: ExecKind,
     pub(crate) remaining: f64,
     /// Start of the current running stretch; NaN while queued or paused.
@@ -535,6 +537,7 @@ impl<'a, M: Model> World<'a, M> {
     /// Creates an execution of `task` held by worker `w`.
     pub(crate) fn new_exec(&mut self, task: u32, w: u32, kind: ExecKind, t: f64) -> u32 {
         let remaining = self.tasks[task as usize].ops;
+        let on_cloud = self.workers[w as usize].is_cloud();
         let e = match self.free.pop() {
             Some(e) => {
                 let ex = &mut self.execs[e as usize];
@@ -542,6 +545,7 @@ impl<'a, M: Model> World<'a, M> {
                 *ex = Exec {
                     task,
                     worker: w,
+                    on_cloud,
                     kind,
                     remaining,
                     since: f64::NAN,
@@ -556,6 +560,7 @@ impl<'a, M: Model> World<'a, M> {
                 self.execs.push(Exec {
                     task,
                     worker: w,
+                    on_cloud,
                     kind,
                     remaining,
                     since: f64::NAN,
@@ -645,8 +650,7 @@ impl<'a, M: Model> World<'a, M> {
         // BOINC's server cannot reach its hosts: what becomes of their replicas is the
         // middleware's rule. Every other copy follows the core's, first result wins.
         let middleware_rule = self.m.keeps_replicas();
-        let is_volunteer =
-            |w: &Self, e: u32| !w.workers[w.execs[e as usize].worker as usize].is_cloud();
+        let is_volunteer = |w: &Self, e: u32| !w.execs[e as usize].on_cloud;
         let ours: Vec<u32> = open
             .iter()
             .copied()

@@ -149,7 +149,7 @@ impl Model for Boinc {
         w.tasks[task as usize]
             .execs
             .iter()
-            .filter(|&&e| !w.workers[w.execs[e as usize].worker as usize].is_cloud())
+            .filter(|&&e| !w.execs[e as usize].on_cloud)
             .count() as u32
     }
 
@@ -185,6 +185,12 @@ impl Model for Boinc {
             return;
         }
         // Replicas of validated workunits that never started: `result_abort_if_not_started`.
+        // An online host's unstarted executions are the ones not running (paused ones are
+        // only off): none is the usual case, known without reading them.
+        let wk = &w.workers[worker as usize];
+        if wk.held.len() as u32 == wk.running {
+            return;
+        }
         let unstarted: Vec<u32> = w.workers[worker as usize]
             .held
             .iter()
