@@ -96,6 +96,8 @@ pub struct Exec {
     pub(crate) alive: bool,
     /// BOINC: was running when its host went off; resumes when the host comes back.
     pub(crate) paused: bool,
+    /// Its task completed and it went on running: its result is of no use.
+    pub(crate) outdated: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -553,6 +555,7 @@ impl<'a, M: Model> World<'a, M> {
                     gen: ex.gen + 1,
                     alive: true,
                     paused: false,
+                    outdated: false,
                 };
                 e
             }
@@ -568,6 +571,7 @@ impl<'a, M: Model> World<'a, M> {
                     gen: 0,
                     alive: true,
                     paused: false,
+                    outdated: false,
                 });
                 self.execs.len() as u32 - 1
             }
@@ -664,6 +668,7 @@ impl<'a, M: Model> World<'a, M> {
             };
             if keep {
                 // It goes on, its result of no use.
+                self.execs[e as usize].outdated = true;
                 self.tasks[task as usize].execs.push(e);
                 continue;
             }

@@ -197,7 +197,7 @@ impl Model for Boinc {
             .copied()
             .filter(|&e| {
                 let ex = &w.execs[e as usize];
-                ex.since.is_nan() && !ex.paused && !w.tasks[ex.task as usize].done_at.is_nan()
+                ex.since.is_nan() && !ex.paused && ex.outdated
             })
             .collect();
         for e in unstarted {
