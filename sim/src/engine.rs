@@ -58,6 +58,12 @@ impl<E> Ord for Entry<E> {
 /// run before some entry of the run goes to the heap. Thousands of simultaneous events (every
 /// host starting at t = 0) then cost a sort instead of a heap pop each.
 pub struct Queue<E> {
+    /// Entries scheduled with [`Queue::push_in_order`], increasing keys, but for the first,
+    /// which is in the heap (its key is `lane_head`): a stream of events whose times never
+    /// decrease (BOINC's deadlines, a constant delay after each send) costs the heap one
+    /// entry at a time instead of millions far in the future moving down its buckets.
+    lane: VecDeque<Entry<E>>,
+    lane_head: Option<u128>,
     /// Entries at the current time bits, increasing keys.
     run: VecDeque<Entry<E>>,
     /// Entries at the current time bits that arrived out of order.
@@ -76,6 +82,8 @@ pub struct Queue<E> {
 impl<E> Default for Queue<E> {
     fn default() -> Self {
         Queue {
+            lane: VecDeque::new(),
+            lane_head: None,
             run: VecDeque::new(),
             current: BinaryHeap::new(),
             buckets: (0..65).map(|_| Vec::new()).collect(),
@@ -106,6 +114,33 @@ impl<E> Queue<E> {
 
     /// Schedules `event` at `t`; among events at the same time, lower `tie` runs first.
     pub fn push_tied(&mut self, t: f64, tie: u32, event: E) {
+        let e = self.entry(t, tie, event);
+        self.insert(e);
+        self.len += 1;
+    }
+
+    /// Schedules `event` at `t` with tie key 0, as [`Queue::push`] does, for a caller whose
+    /// successive `push_in_order` times never decrease: the events run exactly as if pushed.
+    pub fn push_in_order(&mut self, t: f64, event: E) {
+        let e = self.entry(t, 0, event);
+        debug_assert!(
+            self.lane
+                .back()
+                .map(|b| b.key)
+                .or(self.lane_head)
+                .is_none_or(|k| k < e.key),
+            "push_in_order out of order"
+        );
+        if self.lane_head.is_none() {
+            self.lane_head = Some(e.key);
+            self.insert(e);
+        } else {
+            self.lane.push_back(e);
+        }
+        self.len += 1;
+    }
+
+    fn entry(&mut self, t: f64, tie: u32, event: E) -> Entry<E> {
         debug_assert!(
             t >= self.now,
             "event scheduled in the past: {t} < {}",
@@ -121,8 +156,7 @@ impl<E> Queue<E> {
         // Clamping to the current time is also what keeps the radix heap's invariant.
         let t = t.max(self.now) + 0.0;
         let key = ((t.to_bits() as u128) << 64) | ((tie as u128) << SEQ_BITS) | seq as u128;
-        self.insert(Entry { key, event });
-        self.len += 1;
+        Entry { key, event }
     }
 
     fn bucket(&self, time_bits: u64) -> usize {
@@ -188,6 +222,14 @@ impl<E> Queue<E> {
         self.len -= 1;
         self.now = f64::from_bits(e.time_bits());
         self.popped += 1;
+        if self.lane_head == Some(e.key) {
+            // Its successor's time is at least this one's, never in the past.
+            self.lane_head = self.lane.pop_front().map(|next| {
+                let key = next.key;
+                self.insert(next);
+                key
+            });
+        }
         Some((self.now, e.event))
     }
 
@@ -240,8 +282,9 @@ mod tests {
         /// Whatever the interleaving of pushes and pops (never into the past), events come out
         /// in (time, tie, scheduling order), as a sort of everything pushed would give.
         #[test]
-        fn pops_in_key_order(ops in proptest::collection::vec((0u8..3, 0.0f64..50.0, 0u32..3), 1..300)) {
+        fn pops_in_key_order(ops in proptest::collection::vec((0u8..4, 0.0f64..50.0, 0u32..3), 1..300)) {
             let mut q: Queue<u64> = Queue::default();
+            let mut lane_t = 0.0f64;
             let mut reference: Vec<(f64, u32, u64)> = Vec::new();
             let mut out = Vec::new();
             let mut want = Vec::new();
@@ -253,6 +296,12 @@ mod tests {
                     reference.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
                     let (rt, _, rid) = reference.remove(0);
                     want.push((rt, rid));
+                } else if op == 3 {
+                    // An in-order stream, as BOINC's deadlines are, mixed with the rest.
+                    lane_t = lane_t.max(q.now()) + (dt / 10.0).floor();
+                    q.push_in_order(lane_t, id);
+                    reference.push((lane_t, 0, id));
+                    id += 1;
                 } else {
                     // Whole seconds make equal times (and tie keys) frequent.
                     let t = q.now() + dt.floor();

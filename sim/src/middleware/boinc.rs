@@ -136,7 +136,8 @@ impl Model for Boinc {
         let e = w.new_exec(task, worker, ExecKind::Normal, t);
         let at = t + w.m.p.delay_bound;
         let gen = w.execs[e as usize].gen;
-        w.q.push(at, Event::Server(BoincEvent::Deadline { exec: e, gen }));
+        // Sent now, due a constant delay later: deadlines come due in the order they are set.
+        w.q.push_in_order(at, Event::Server(BoincEvent::Deadline { exec: e, gen }));
         Some(e)
     }
 
