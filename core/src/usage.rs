@@ -106,6 +106,13 @@ pub trait TaskTable {
     fn task_count(&self) -> u32;
     /// Task `task` as seen by the Cloud worker asking (or by the Scheduler, for the copy set).
     fn view(&self, task: u32) -> TaskView;
+
+    /// The tasks from `start` (`< task_count()`) up, then from 0 up to `start`, leaving out any
+    /// that are not open: a table that knows its open tasks skips the rest (in a BoT's tail,
+    /// nearly all), the default visits every task.
+    fn open_from(&self, start: u32) -> impl Iterator<Item = u32> + '_ {
+        (start..self.task_count()).chain(0..start)
+    }
 }
 
 /// Reschedule's rotation over the tasks: each Cloud duplicate is the first eligible task after
@@ -121,14 +128,14 @@ impl Rotation {
     /// copies than `rule` allows. The rotation moves past it.
     pub fn next(&mut self, table: &impl TaskTable, rule: RescheduleCopies) -> Option<u32> {
         let n = table.task_count();
-        for k in 0..n {
-            let task = (self.next % n + k) % n;
-            if table.view(task).duplicable(rule) {
-                self.next = (task + 1) % n;
-                return Some(task);
-            }
+        if n == 0 {
+            return None;
         }
-        None
+        let task = table
+            .open_from(self.next % n)
+            .find(|&task| table.view(task).duplicable(rule))?;
+        self.next = (task + 1) % n;
+        Some(task)
     }
 
     /// Up to `count` tasks to duplicate at once (for `count` idle Cloud workers); each counts
@@ -146,6 +153,9 @@ impl Rotation {
                 let mut v = self.table.view(task);
                 v.on_cloud += self.taken.iter().filter(|&&t| t == task).count() as u32;
                 v
+            }
+            fn open_from(&self, start: u32) -> impl Iterator<Item = u32> + '_ {
+                self.table.open_from(start)
             }
         }
         let mut out = Vec::new();

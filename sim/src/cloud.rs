@@ -22,6 +22,11 @@ impl<M: Model> TaskTable for Asking<'_, '_, M> {
         self.world.tasks.len() as u32
     }
 
+    fn open_from(&self, start: u32) -> impl Iterator<Item = u32> + '_ {
+        let open = &self.world.open;
+        open.range(start, u32::MAX).chain(open.range(0, start))
+    }
+
     fn view(&self, task: u32) -> TaskView {
         let wd = self.world;
         let tk = &wd.tasks[task as usize];

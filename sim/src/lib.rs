@@ -19,6 +19,7 @@ pub mod output;
 mod polling;
 pub mod run;
 pub mod scenario;
+mod taskset;
 pub mod workload;
 pub mod world;
 

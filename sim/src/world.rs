@@ -29,6 +29,7 @@ use spequlos_traces::Trace;
 use crate::engine::Queue;
 use crate::middleware::{Boinc, Model, Xwhep};
 use crate::scenario::{Middleware, Scenario};
+use crate::taskset::TaskSet;
 use crate::workload::TaskSpec;
 
 pub(crate) const NONE: u32 = u32::MAX;
@@ -220,9 +221,11 @@ pub struct World<'a, M: Model> {
     pub(crate) tasks: Vec<Task>,
     /// Tasks the normal queue can serve (XWHEP: waiting; BOINC: with unsent replicas), by
     /// submission order.
-    pub(crate) pending: BTreeSet<u32>,
+    pub(crate) pending: TaskSet,
     /// Cloud Duplication queue.
-    pub(crate) cloud_queue: BTreeSet<u32>,
+    pub(crate) cloud_queue: TaskSet,
+    /// Submitted tasks not complete, for the Reschedule rotation to visit only them.
+    pub(crate) open: TaskSet,
     pub(crate) rotation: Rotation,
     pub(crate) progress: BotProgress,
     pub(crate) controller: QosController,
@@ -340,8 +343,9 @@ impl<'a, M: Model> World<'a, M> {
             execs: Vec::new(),
             free: Vec::new(),
             tasks: task_vec,
-            pending: BTreeSet::new(),
-            cloud_queue: BTreeSet::new(),
+            pending: TaskSet::new(tasks.len()),
+            cloud_queue: TaskSet::new(tasks.len()),
+            open: TaskSet::new(tasks.len()),
             rotation: Rotation::default(),
             progress: BotProgress::new(tasks.len() as u32),
             controller,
@@ -648,8 +652,9 @@ impl<'a, M: Model> World<'a, M> {
         }
         tk.done_at = t;
         tk.done_on_cloud = on_cloud;
-        self.pending.remove(&task);
-        self.cloud_queue.remove(&task);
+        self.pending.remove(task);
+        self.cloud_queue.remove(task);
+        self.open.remove(task);
         let open = std::mem::take(&mut self.tasks[task as usize].execs);
         // BOINC's server cannot reach its hosts: what becomes of their replicas is the
         // middleware's rule. Every other copy follows the core's, first result wins.
@@ -732,6 +737,7 @@ impl<'a, M: Model> World<'a, M> {
 
     fn submit(&mut self, task: u32, _t: f64) {
         self.tasks[task as usize].submitted = true;
+        self.open.insert(task);
         self.m.submitted(task);
         self.pending.insert(task);
         self.redesignate = true;

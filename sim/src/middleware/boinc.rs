@@ -36,7 +36,7 @@ impl Boinc {
         wu.in_progress += 1;
         wu.sent_to.push(worker);
         if wu.unsent == 0 {
-            w.pending.remove(&task);
+            w.pending.remove(task);
         }
     }
 
@@ -122,7 +122,7 @@ impl Model for Boinc {
     fn eligible(w: &World<'_, Self>, worker: u32) -> bool {
         w.pending
             .iter()
-            .any(|&t| !w.m.wus[t as usize].sent_to.contains(&worker))
+            .any(|t| !w.m.wus[t as usize].sent_to.contains(&worker))
     }
 
     /// The first workunit with an unsent replica that `worker` never had.
@@ -130,7 +130,6 @@ impl Model for Boinc {
         let task = w
             .pending
             .iter()
-            .copied()
             .find(|&task| !w.m.wus[task as usize].sent_to.contains(&worker))?;
         Self::send_replica(w, task, worker);
         let e = w.new_exec(task, worker, ExecKind::Normal, t);
