@@ -8,8 +8,73 @@
 //! Schedules advance with the same arithmetic as real polls, so the results are those of
 //! polling one event at a time (`model.naive_polling`; a test compares).
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use crate::middleware::Model;
 use crate::world::{Event, Worker, World};
+
+/// The parked volunteers as a min-heap of (next poll time bits, index, park generation):
+/// non-negative f64 bits sort as the numbers, so entries come out in (time, index) order. An
+/// entry whose generation is not its worker's current one (unparked or parked again since) is
+/// stale and dropped when it comes to the top; `count` is of the live ones. Parking and
+/// unparking, at every failed poll and off spell, cost a heap push and nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Parked {
+    heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    count: usize,
+}
+
+impl Parked {
+    fn live(workers: &[Worker], (_, w, gen): (u64, u32, u32)) -> bool {
+        let wk = &workers[w as usize];
+        wk.parked && wk.park_gen == gen
+    }
+
+    /// The earliest live entry, stale ones above it dropped.
+    fn peek(&mut self, workers: &[Worker]) -> Option<(u64, u32, u32)> {
+        while let Some(&Reverse(e)) = self.heap.peek() {
+            if Self::live(workers, e) {
+                return Some(e);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// Adds worker `w`, just parked, at its `next_poll`.
+    fn push(&mut self, workers: &mut [Worker], w: u32) {
+        let wk = &mut workers[w as usize];
+        wk.park_gen = wk.park_gen.wrapping_add(1);
+        self.heap
+            .push(Reverse((wk.next_poll.to_bits(), w, wk.park_gen)));
+        self.count += 1;
+        // Stale entries of workers that never surface (the BoT's tail, nothing to hand out)
+        // are swept once they outnumber the live ones.
+        if self.heap.len() > 2 * self.count + 1024 {
+            let heap = std::mem::take(&mut self.heap);
+            self.heap = heap
+                .into_vec()
+                .into_iter()
+                .filter(|&Reverse(e)| Self::live(workers, e))
+                .collect();
+        }
+    }
+
+    /// Gives worker `w`, parked, whose entry was popped, a new one at its `next_poll`.
+    fn requeue(&mut self, workers: &mut [Worker], w: u32) {
+        self.count -= 1;
+        self.push(workers, w);
+    }
+
+    /// Takes worker `w`'s live entry out (it stays in the heap, stale).
+    fn forget(&mut self, workers: &mut [Worker], w: u32) {
+        let wk = &mut workers[w as usize];
+        wk.parked = false;
+        wk.park_gen = wk.park_gen.wrapping_add(1);
+        self.count -= 1;
+    }
+}
 
 impl Worker {
     /// The next poll of a worker whose poll at `t` got nothing. The back-off doubles first, then
@@ -45,17 +110,15 @@ impl<M: Model> World<'_, M> {
         // Like a scheduled poll, a parked one keeps `ask_at` from scheduling another.
         wk.request_pending = true;
         wk.next_poll = next;
-        self.parked.insert((next.to_bits(), w));
+        self.parked.push(&mut self.workers, w);
     }
 
     /// Forgets `w`'s parked or designated poll (it went off at `now`). A back-off that
     /// survives the off spell is first brought to where polling one by one would have left
     /// it: the polls before `now` a parked volunteer skipped are made.
     pub(crate) fn unpark(&mut self, w: u32, now: f64) {
-        let wk = &mut self.workers[w as usize];
-        if wk.parked {
-            self.parked.remove(&(wk.next_poll.to_bits(), w));
-            wk.parked = false;
+        if self.workers[w as usize].parked {
+            self.parked.forget(&mut self.workers, w);
             if self.m.backoff_survives_off() {
                 self.advance(w, now);
             }
@@ -91,53 +154,91 @@ impl<M: Model> World<'_, M> {
         }
     }
 
+    /// Brings every parked volunteer whose next poll is before `now` forward to `now`, those in
+    /// `moved` (popped already) among them, and rebuilds the heap.
+    fn rekey_all(&mut self, now: f64, moved: Vec<u32>) {
+        let now_bits = now.to_bits();
+        let old = std::mem::take(&mut self.parked.heap).into_vec();
+        let mut keep = Vec::with_capacity(old.len());
+        let mut behind = moved;
+        for Reverse(e @ (bits, w, _)) in old {
+            if !Parked::live(&self.workers, e) {
+                continue;
+            }
+            if bits < now_bits {
+                self.advance(w, now);
+                behind.push(w);
+            } else {
+                keep.push(Reverse(e));
+            }
+        }
+        for w in behind {
+            let wk = &mut self.workers[w as usize];
+            wk.park_gen = wk.park_gen.wrapping_add(1);
+            keep.push(Reverse((wk.next_poll.to_bits(), w, wk.park_gen)));
+        }
+        self.parked.heap = BinaryHeap::from(keep);
+    }
+
     /// Gives a real poll event to the parked volunteer whose next poll would be the first to
     /// succeed, if it comes before the current designated one's.
     pub(crate) fn designate(&mut self, now: f64) {
-        if self.pending.is_empty() || self.parked.is_empty() {
+        if self.pending.is_empty() || self.parked.count == 0 {
             return;
         }
-        // Re-key the volunteers whose schedule fell behind `now`. After a quiet spell (no
-        // pending work, no call) that is most of them: tens of thousands at 10^5 hosts, so the
-        // set is then rebuilt in one sorted pass instead of by single removals and insertions.
-        let ahead = self.parked.split_off(&(now.to_bits(), 0));
-        let behind = std::mem::replace(&mut self.parked, ahead);
-        if !behind.is_empty() {
-            let mut moved: Vec<(u64, u32)> = Vec::with_capacity(behind.len());
-            for (_, w) in behind {
-                self.advance(w, now);
-                moved.push((self.workers[w as usize].next_poll.to_bits(), w));
+        // Bring forward the volunteers whose schedule fell behind `now` (after a quiet spell,
+        // most of them): their polls before `now` are made, and they go back at the new time.
+        let now_bits = now.to_bits();
+        let mut moved = Vec::new();
+        while let Some((bits, w, _)) = self.parked.peek(&self.workers) {
+            if bits >= now_bits {
+                break;
             }
-            if moved.len() >= self.parked.len() / 8 {
-                moved.extend(std::mem::take(&mut self.parked));
-                moved.sort_unstable();
-                self.parked = moved.into_iter().collect();
-            } else {
-                self.parked.extend(moved);
+            if moved.len() >= 64 && moved.len() * 8 >= self.parked.heap.len() {
+                // Most of the heap is behind (tens of thousands at 10^5 hosts): one pass over
+                // it and a rebuild instead of a pop and a push each.
+                self.rekey_all(now, moved);
+                moved = Vec::new();
+                break;
             }
+            self.parked.heap.pop();
+            self.advance(w, now);
+            moved.push(w);
         }
-        let Some((bits, w)) = self
-            .parked
-            .iter()
-            .copied()
-            .find(|&(_, w)| M::eligible(self, w))
-        else {
+        for w in moved {
+            self.parked.requeue(&mut self.workers, w);
+        }
+        // The first in (time, index) order whose poll would get work; the ones before it go
+        // back as they were.
+        let mut passed = Vec::new();
+        let found = loop {
+            let Some(e @ (_, w, _)) = self.parked.peek(&self.workers) else {
+                break None;
+            };
+            self.parked.heap.pop();
+            if M::eligible(self, w) {
+                break Some(e);
+            }
+            passed.push(e);
+        };
+        self.parked.heap.extend(passed.into_iter().map(Reverse));
+        let Some(e @ (bits, w, _)) = found else {
             return;
         };
         if let Some(d) = self.designated {
             let dp = self.workers[d as usize].next_poll;
             if (dp.to_bits(), d) <= (bits, w) {
+                self.parked.heap.push(Reverse(e));
                 return;
             }
             // The earlier poller takes over; the other goes back to its schedule.
             let dk = &mut self.workers[d as usize];
             dk.token += 1;
             dk.parked = true;
-            self.parked.insert((dp.to_bits(), d));
+            self.parked.push(&mut self.workers, d);
         }
-        self.parked.remove(&(bits, w));
+        self.parked.forget(&mut self.workers, w);
         let wk = &mut self.workers[w as usize];
-        wk.parked = false;
         wk.token += 1;
         let (epoch, token) = (wk.epoch, wk.token);
         self.designated = Some(w);

@@ -17,8 +17,6 @@
 //!   were scheduled (at t = 0: host events, then task submissions, then the first tick); then
 //!   work requests, in worker order.
 
-use std::collections::BTreeSet;
-
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use spequlos_core::metrics::{self, PredictionCheck};
@@ -130,6 +128,8 @@ pub struct Worker {
     /// Parked (idle shortcut): `next_poll` is its next poll on its back-off schedule.
     pub(crate) parked: bool,
     pub(crate) next_poll: f64,
+    /// Bumped at every park and unpark: which entry of the parked heap is this worker's.
+    pub(crate) park_gen: u32,
     /// Bumped to cancel a designated poll.
     pub(crate) token: u32,
 }
@@ -153,6 +153,7 @@ impl Worker {
             stopped: false,
             parked: false,
             next_poll: 0.0,
+            park_gen: 0,
             token: 0,
         }
     }
@@ -244,8 +245,8 @@ pub struct World<'a, M: Model> {
     pub(crate) cloud_online: u32,
     pub(crate) revoked: u32,
     pub(crate) finished: bool,
-    /// Parked volunteers by (next poll time bits, index): non-negative f64 bits sort as numbers.
-    pub(crate) parked: BTreeSet<(u64, u32)>,
+    /// Parked volunteers, earliest next poll first (`polling.rs`).
+    pub(crate) parked: crate::polling::Parked,
     pub(crate) designated: Option<u32>,
     /// Work may have become assignable, or the designated poller was lost: choose again.
     pub(crate) redesignate: bool,
@@ -364,7 +365,7 @@ impl<'a, M: Model> World<'a, M> {
             cloud_online: 0,
             revoked: 0,
             finished: false,
-            parked: BTreeSet::new(),
+            parked: Default::default(),
             designated: None,
             redesignate: false,
             naive: sc.model.naive_polling,
