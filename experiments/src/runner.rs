@@ -363,7 +363,9 @@ pub fn run(
     let failure: Mutex<Option<SweepError>> = Mutex::new(None);
     let simulated = std::sync::atomic::AtomicU64::new(0);
     pool.install(|| {
-        todo.par_iter().for_each(|job| {
+        // One job per piece of work: a thread that runs out steals the next job, not half of
+        // a range the other thread was given whole (the grid's last seconds on one core).
+        todo.par_iter().with_max_len(1).for_each(|job| {
             if opts.stop.load(Ordering::Relaxed) || failure.lock().expect("not poisoned").is_some()
             {
                 return;
