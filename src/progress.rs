@@ -1,6 +1,8 @@
 //! Progress on standard error, hidden with `--quiet`: a bar on a terminal; elsewhere (a log, CI,
-//! a batch job) plain lines, one at each tenth of the work and at least every 30 s, since a bar
-//! there would either vanish (indicatif hides itself) or fill the log with redraws.
+//! a batch job) plain lines, since a bar there would either vanish (indicatif hides itself) or
+//! fill the log with redraws: once the work has run for a second, one at each tenth and at
+//! least every 30 s, and the line of the count reaching its total. Work done within a second
+//! (reading a small file) writes at most that last line instead of ten.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +14,8 @@ use spequlos_traces::io::Progress;
 
 /// How often a plain progress line is written at the least.
 const PLAIN_EVERY: Duration = Duration::from_secs(30);
+/// Before this, only the line of the finished work is written.
+const PLAIN_AFTER: Duration = Duration::from_secs(1);
 
 pub struct Bar {
     bar: ProgressBar,
@@ -34,8 +38,10 @@ impl Plain {
         let pos = self.pos.fetch_add(n, Ordering::Relaxed) + n;
         let len = self.len.load(Ordering::Relaxed);
         let tenth = (pos * 10).checked_div(len).unwrap_or(0);
+        let finished = len > 0 && pos >= len;
+        let early = self.started.elapsed() < PLAIN_AFTER;
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if tenth > last.1 || last.0.elapsed() >= PLAIN_EVERY {
+        if (tenth > last.1 && (finished || !early)) || (!early && last.0.elapsed() >= PLAIN_EVERY) {
             *last = (Instant::now(), tenth);
             drop(last);
             self.line(pos, len);

@@ -197,7 +197,8 @@ fn a_sweep_logged_to_a_file_says_how_far_it_got() {
         .lines()
         .filter(|l| l.starts_with("t: ") && l.contains(" runs ("))
         .collect();
-    assert!(lines.len() >= 2, "{err}");
+    // Work of more than a second adds a line at each tenth; the last line is always there.
+    assert!(!lines.is_empty(), "{err}");
     assert!(
         lines.iter().any(|l| l.starts_with("t: 84/84 runs (100 %)")),
         "{err}"
