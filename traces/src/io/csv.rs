@@ -35,6 +35,8 @@ pub(super) fn read(path: &Path, opts: &ReadOptions) -> Result<(Trace, ReadReport
     opts.progress
         .start(file_size(&hosts_path) + file_size(&intervals_path));
     let hosts = read_hosts(&hosts_path)?;
+    // The hosts file is read whole, not line by line: counted at once.
+    opts.progress.advance(file_size(&hosts_path));
     let meta = read_meta(&dir)?;
     let mut b = TraceBuilder::new(&intervals_path);
     // Hosts numbered 0..n in order (what spequlos writes) need no map.

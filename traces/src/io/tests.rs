@@ -589,3 +589,48 @@ fn hosts_sharing_a_name_round_trip_through_per_host_formats() {
         }
     }
 }
+
+/// Every reader's progress ends at the total it announced (a log's last line says 100 %).
+#[test]
+fn progress_reaches_the_announced_total_in_every_format() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    #[derive(Default)]
+    struct Count {
+        total: AtomicU64,
+        done: AtomicU64,
+    }
+    impl Progress for Count {
+        fn start(&self, total: u64) {
+            self.total.store(total, Ordering::Relaxed);
+        }
+        fn advance(&self, n: u64) {
+            self.done.fetch_add(n, Ordering::Relaxed);
+        }
+        fn wants_total(&self) -> bool {
+            true
+        }
+    }
+    let t = generate_quiet(&presets::get("seti").unwrap(), 30, 3 * 86400, 5).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for f in Format::ALL {
+        // FTA is read, not written: its sample file stands in.
+        let d = if f == Format::Fta {
+            sample_fta()
+        } else {
+            let d = dir.path().join(format!("{f:?}"));
+            write(&t, &d, f).unwrap();
+            d
+        };
+        let count = Count::default();
+        let opts = ReadOptions {
+            format: Some(f),
+            span: (f != Format::Fta).then_some(t.meta.span),
+            progress: &count,
+            ..ReadOptions::default()
+        };
+        read(&d, &opts).unwrap();
+        let (total, done) = (count.total.into_inner(), count.done.into_inner());
+        assert!(total > 0, "{f:?}");
+        assert_eq!(done, total, "{f:?}");
+    }
+}
