@@ -42,12 +42,16 @@ impl Parked {
         None
     }
 
-    /// Adds worker `w`, just parked, at its `next_poll`.
-    fn push(&mut self, workers: &mut [Worker], w: u32) {
+    /// A new live entry for worker `w` at its `next_poll` (its older ones become stale).
+    fn fresh(workers: &mut [Worker], w: u32) -> Reverse<(u64, u32, u32)> {
         let wk = &mut workers[w as usize];
         wk.park_gen = wk.park_gen.wrapping_add(1);
-        self.heap
-            .push(Reverse((wk.next_poll.to_bits(), w, wk.park_gen)));
+        Reverse((wk.next_poll.to_bits(), w, wk.park_gen))
+    }
+
+    /// Adds worker `w`, just parked, at its `next_poll`.
+    fn push(&mut self, workers: &mut [Worker], w: u32) {
+        self.heap.push(Self::fresh(workers, w));
         self.count += 1;
         // Stale entries of workers that never surface (the BoT's tail, nothing to hand out)
         // are swept once they outnumber the live ones.
@@ -172,11 +176,11 @@ impl<M: Model> World<'_, M> {
                 keep.push(Reverse(e));
             }
         }
-        for w in behind {
-            let wk = &mut self.workers[w as usize];
-            wk.park_gen = wk.park_gen.wrapping_add(1);
-            keep.push(Reverse((wk.next_poll.to_bits(), w, wk.park_gen)));
-        }
+        keep.extend(
+            behind
+                .into_iter()
+                .map(|w| Parked::fresh(&mut self.workers, w)),
+        );
         self.parked.heap = BinaryHeap::from(keep);
     }
 

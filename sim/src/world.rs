@@ -99,6 +99,25 @@ pub struct Exec {
     pub(crate) outdated: bool,
 }
 
+impl Exec {
+    /// A slot about to be filled.
+    fn new_slot() -> Exec {
+        Exec {
+            task: NONE,
+            worker: NONE,
+            on_cloud: false,
+            kind: ExecKind::Normal,
+            remaining: 0.0,
+            since: f64::NAN,
+            epoch: 0,
+            gen: 0,
+            alive: false,
+            paused: false,
+            outdated: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Worker {
     pub(crate) cloud_id: u32,
@@ -543,43 +562,30 @@ impl<'a, M: Model> World<'a, M> {
 
     /// Creates an execution of `task` held by worker `w`.
     pub(crate) fn new_exec(&mut self, task: u32, w: u32, kind: ExecKind, t: f64) -> u32 {
-        let remaining = self.tasks[task as usize].ops;
-        let on_cloud = self.workers[w as usize].is_cloud();
-        let e = match self.free.pop() {
+        // A reused slot's epoch goes on from the dead execution's, so its stale events stay
+        // stale; its generation tells its deadline from the dead one's.
+        let (e, epoch, gen) = match self.free.pop() {
             Some(e) => {
-                let ex = &mut self.execs[e as usize];
-                // The epoch goes on from the dead execution's, so its stale events stay stale.
-                *ex = Exec {
-                    task,
-                    worker: w,
-                    on_cloud,
-                    kind,
-                    remaining,
-                    since: f64::NAN,
-                    epoch: ex.epoch,
-                    gen: ex.gen + 1,
-                    alive: true,
-                    paused: false,
-                    outdated: false,
-                };
-                e
+                let old = &self.execs[e as usize];
+                (e, old.epoch, old.gen + 1)
             }
             None => {
-                self.execs.push(Exec {
-                    task,
-                    worker: w,
-                    on_cloud,
-                    kind,
-                    remaining,
-                    since: f64::NAN,
-                    epoch: 0,
-                    gen: 0,
-                    alive: true,
-                    paused: false,
-                    outdated: false,
-                });
-                self.execs.len() as u32 - 1
+                self.execs.push(Exec::new_slot());
+                (self.execs.len() as u32 - 1, 0, 0)
             }
+        };
+        self.execs[e as usize] = Exec {
+            task,
+            worker: w,
+            on_cloud: self.workers[w as usize].is_cloud(),
+            kind,
+            remaining: self.tasks[task as usize].ops,
+            since: f64::NAN,
+            epoch,
+            gen,
+            alive: true,
+            paused: false,
+            outdated: false,
         };
         let tk = &mut self.tasks[task as usize];
         tk.execs.push(e);
