@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # How the full models' cost grows with the grid and the BoT: `spequlos sim --timing` (one
-# baseline + SpeQuloS pair, 9C-G-D, the two runs on two threads) for hosts in {1k, 10k, 100k,
-# 1M} x tasks in {1k, 100k, 1M} x {BOINC, XWHEP}, on a 30-day seti-simple trace read from
-# spequlos' binary file, tasks of 3.6e5 operations all submitted at t = 0. Prints the trace
+# baseline + SpeQuloS pair, 9C-G-D, the two runs whole, one after the other) for hosts in
+# {1k, 10k, 100k, 1M} x tasks in {1k, 100k, 1M} x {BOINC, XWHEP}, on a 30-day seti-simple
+# trace read from spequlos' binary file, tasks of 3.6e5 operations all submitted at t = 0. Prints the trace
 # loading and engine times, the events of both runs, events per second of engine time, the
 # wall time of the whole process and its peak RSS; each the best of $REPS runs (default 3: the
 # figures of a shared machine wander by 20 %).

@@ -181,7 +181,10 @@ struct Summary<'a> {
     baseline: &'a RunMetrics,
     speq: Option<&'a RunMetrics>,
     pair: Option<PairMetrics>,
+    /// Events simulated: both runs', less the SpeQuloS run's first ones, which were its
+    /// baseline's (`shared_events`; each run's own count is in `runs.csv`).
     events: u64,
+    shared_events: u64,
     /// Runs the Oracle learnt before this one (`--history`).
     history: u32,
     /// Completion quantiles of each run.
@@ -306,7 +309,8 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
         baseline: &out.baseline.metrics,
         speq: out.speq.as_ref().map(|r| &r.metrics),
         pair: out.pair,
-        events: out.baseline.events + out.speq.as_ref().map_or(0, |r| r.events),
+        events: out.baseline.events + out.speq.as_ref().map_or(0, |r| r.events - r.shared_events),
+        shared_events: out.speq.as_ref().map_or(0, |r| r.shared_events),
         history: learnt,
         baseline_times: Times::of(&out.baseline),
         speq_times: out.speq.as_ref().map(Times::of),
@@ -328,14 +332,21 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
         }
     }
     if a.timing {
-        timing(load_s, engine_s, summary.events);
+        timing(load_s, engine_s, summary.events, summary.shared_events);
     }
     Ok(())
 }
 
-fn timing(load_s: f64, engine_s: f64, events: u64) {
+/// `shared`: events the SpeQuloS run had in common with its baseline, simulated once and
+/// counted once in `events`.
+fn timing(load_s: f64, engine_s: f64, events: u64, shared: u64) {
+    let forked = if shared > 0 {
+        format!(" (the SpeQuloS run forked from its baseline after {shared} events)")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "timing: trace {:.6} s, engine {:.6} s, {} events, {:.2} M events/s",
+        "timing: trace {:.6} s, engine {:.6} s, {} events, {:.2} M events/s{forked}",
         load_s,
         engine_s,
         events,
@@ -397,7 +408,7 @@ fn ideal_pull(
         );
     }
     if a.timing {
-        timing(load_s, engine_s, out.events);
+        timing(load_s, engine_s, out.events, 0);
     }
     Ok(())
 }

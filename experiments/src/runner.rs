@@ -23,9 +23,9 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use spequlos_check::Limits;
-use spequlos_core::{metrics, Oracle, Strategy};
+use spequlos_core::{metrics, Oracle};
 use spequlos_sim::output;
-use spequlos_sim::run::{load_trace_within, run_one, tasks_within, SimError};
+use spequlos_sim::run::{load_trace_within, run_family, tasks_within, SimError};
 use spequlos_traces::io::atomic::is_absent_or_empty;
 use spequlos_traces::{write_atomic, Trace};
 
@@ -440,7 +440,12 @@ fn run_job(
     debug_assert_eq!(base.kind, RunKind::Baseline);
     let input = |e: SimError| SweepError::Input(e.to_string());
     let t = tasks_within(&base.scenario, limits).map_err(input)?;
-    let b = run_one(&base.scenario, trace, &t, &oracle, Strategy::None);
+    let todo: Vec<&crate::spec::PlannedRun> = job.runs[1..]
+        .iter()
+        .filter(|r| !done.contains(&r.id))
+        .collect();
+    let scenarios: Vec<&spequlos_sim::Scenario> = todo.iter().map(|r| &r.scenario).collect();
+    let (b, outs) = run_family(&base.scenario, trace, &t, &oracle, &scenarios);
     let mut rows = String::new();
     let mut n = 1;
     let prefix = |rows: &mut String, id: u32, baseline: u32, sc: &spequlos_sim::Scenario| {
@@ -461,11 +466,7 @@ fn run_job(
             None,
         );
     }
-    for r in &job.runs[1..] {
-        if done.contains(&r.id) {
-            continue;
-        }
-        let s = run_one(&r.scenario, trace, &t, &oracle, r.scenario.strategy);
+    for (r, s) in todo.into_iter().zip(outs) {
         let pair = metrics::pair(&b.metrics, &s.metrics);
         prefix(&mut rows, r.id, base.id, &r.scenario);
         output::run_row(

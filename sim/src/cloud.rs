@@ -3,9 +3,9 @@
 //! usage policy, and the Oracle's predictions checked at completion points.
 
 use rand_distr::{Distribution, Normal};
-use spequlos_core::metrics::{PredictionCheck, PREDICTION_POINTS};
+use spequlos_core::metrics::PREDICTION_POINTS;
 use spequlos_core::usage::{self, Source, TaskTable, TaskView};
-use spequlos_core::{Activity, Decision, Sample, WorkerReport};
+use spequlos_core::{Activity, Decision, QosController, Sample, WorkerReport};
 
 use crate::middleware::Model;
 use crate::world::{Event, ExecKind, Worker, World, NONE};
@@ -89,24 +89,29 @@ impl<M: Model> World<'_, M> {
         Some(self.new_exec(task, w, ExecKind::Duplicate, t))
     }
 
+    /// Notes the completion points the BoT just reached (see `World::crossings`).
     pub(crate) fn check_prediction(&mut self, t: f64) {
-        if self.controller.strategy().is_none() {
-            return;
-        }
         let r = self.progress.completion();
         while self.next_point < PREDICTION_POINTS.len() && r >= PREDICTION_POINTS[self.next_point] {
-            let point = PREDICTION_POINTS[self.next_point];
-            if let Some(p) = self.oracle.predict(&self.oracle_key, point, t) {
-                self.predictions
-                    .push(PredictionCheck::new(point, t, p, None));
-            }
+            self.crossings.push((PREDICTION_POINTS[self.next_point], t));
             self.next_point += 1;
         }
     }
 
     // ---------------------------------------------------------------- Scheduler
 
+    /// One Scheduler turn: observe, let the core decide, carry the decisions out.
     pub(crate) fn tick(&mut self, t: f64) {
+        self.observe(t);
+        let reports = self.reports(&self.controller);
+        let decisions = self
+            .controller
+            .tick(t, &self.progress, &reports, &mut self.ledger);
+        self.carry_out(decisions, t);
+    }
+
+    /// Samples the BoT's progress, as the Scheduler sees it at every turn.
+    pub(crate) fn observe(&mut self, t: f64) {
         self.progress.record_sample(Sample {
             t,
             total: self.progress.total(),
@@ -116,8 +121,11 @@ impl<M: Model> World<'_, M> {
             volunteers_online: self.online_volunteers,
             cloud_workers: self.cloud_online,
         });
-        let reports: Vec<WorkerReport> = self
-            .controller
+    }
+
+    /// The activity of the Cloud workers `controller` runs.
+    pub(crate) fn reports(&self, controller: &QosController) -> Vec<WorkerReport> {
+        controller
             .running()
             .map(|id| {
                 let w = &self.workers[(self.n_volunteers + id) as usize];
@@ -130,11 +138,12 @@ impl<M: Model> World<'_, M> {
                 };
                 WorkerReport { id, activity }
             })
-            .collect();
-        for d in self
-            .controller
-            .tick(t, &self.progress, &reports, &mut self.ledger)
-        {
+            .collect()
+    }
+
+    /// Carries out one turn's decisions and schedules the next turn unless the BoT is closed.
+    pub(crate) fn carry_out(&mut self, decisions: Vec<Decision>, t: f64) {
+        for d in decisions {
             match d {
                 Decision::DuplicateIncomplete => {
                     let copies = usage::copy_set(&Asking {

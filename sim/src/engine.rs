@@ -12,6 +12,7 @@ use std::collections::{BinaryHeap, VecDeque};
 /// Sequence numbers get 40 bits of the key (10^12 events per run), the tie key 24.
 const SEQ_BITS: u32 = 40;
 
+#[derive(Clone)]
 struct Entry<E> {
     /// (time bits, tie, seq) packed so that one integer comparison orders entries: the bit
     /// pattern of a non-negative f64 orders like the number itself.
@@ -57,6 +58,7 @@ impl<E> Ord for Entry<E> {
 /// far (a newer sequence number, usually tie 0) and is appended to the run. Only one that would
 /// run before some entry of the run goes to the heap. Thousands of simultaneous events (every
 /// host starting at t = 0) then cost a sort instead of a heap pop each.
+#[derive(Clone)]
 pub struct Queue<E> {
     /// Entries scheduled with [`Queue::push_in_order`], increasing keys, but for the first,
     /// which is in the heap (its key is `lane_head`): a stream of events whose times never

@@ -9,10 +9,12 @@
 //! - [`middleware`]: one model per middleware server ([`middleware::boinc`],
 //!   [`middleware::xwhep`]);
 //! - `polling`: the idle-polling shortcut; `cloud`: the Scheduler and the Cloud workers;
+//! - [`fork`]: a baseline and its SpeQuloS runs simulated once up to where they part;
 //! - [`run`]: a SpeQuloS run paired with its baseline, and the figures that compare them.
 
 mod cloud;
 pub mod engine;
+pub mod fork;
 pub mod ideal;
 pub mod middleware;
 pub mod output;

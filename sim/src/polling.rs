@@ -19,7 +19,7 @@ use crate::world::{Event, Worker, World};
 /// entry whose generation is not its worker's current one (unparked or parked again since) is
 /// stale and dropped when it comes to the top; `count` is of the live ones. Parking and
 /// unparking, at every failed poll and off spell, cost a heap push and nothing.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Parked {
     heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
     count: usize,

@@ -389,3 +389,124 @@ fn polling_shortcut_is_exact_on_the_default_scenario() {
         }
     }
 }
+
+/// Every strategy family and usage, the fixed and tail-rate ones among them.
+const FORK_STRATEGIES: [&str; 21] = [
+    "9C-G-F", "9C-G-R", "9C-G-D", "9C-C-F", "9C-C-R", "9C-C-D", "9A-G-F", "9A-G-R", "9A-G-D",
+    "9A-C-F", "9A-C-R", "9A-C-D", "D-G-F", "D-G-R", "D-G-D", "D-C-F", "D-C-R", "D-C-D", "T-F3-R",
+    "9C-F2-D", "none",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20, ..ProptestConfig::default() })]
+
+    /// A run forked from the baseline's prefix is the run simulated whole, to the last event
+    /// and prediction, whatever each run's Cloud, order and controller parameters.
+    #[test]
+    fn forked_runs_equal_whole_runs(seed in 0u64..10_000, hosts in 5usize..40, count in 1u32..80,
+                                    mw in 0usize..2, jitter: bool, revoke: bool, history: bool) {
+        let t = random_trace(seed, hosts);
+        let mut sc = scenario(if mw == 0 { xwhep() } else { boinc(3, 2) }, count, 2.0e5 + (seed % 5) as f64 * 1.0e5);
+        sc.seed = seed;
+        sc.model.on_jitter = jitter;
+        sc.trace.offset = (seed % 3) as f64 * 43200.0;
+        let runs: Vec<Scenario> = FORK_STRATEGIES
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut r = sc.clone();
+                r.strategy = s.parse().unwrap();
+                r.cloud.speed_factor = 1.0 + (i % 3) as f64;
+                if i % 4 == 1 {
+                    r.cloud.credits = Some(30 + 7 * i as u64);
+                }
+                if revoke && i % 2 == 0 {
+                    r.cloud.revocation_mean_hours = Some(0.05);
+                }
+                r.qos.redeploy = i % 5 == 2;
+                r.qos.kappa = 1.0 + (i % 4) as f64;
+                r
+            })
+            .collect();
+        let tasks = crate::run::tasks(&sc).unwrap();
+        let mut oracle = Oracle::default();
+        if history {
+            // Predictions to check: one earlier BoT learnt per strategy.
+            for r in &runs {
+                crate::run::learn_history(r, &t, &tasks, &mut oracle, 1, 86400.0).unwrap();
+            }
+        }
+        let refs: Vec<&Scenario> = runs.iter().collect();
+        let (baseline, outs) = crate::run::run_family(&sc, &t, &tasks, &oracle, &refs);
+        let unshared = |o: &crate::world::RunOutput| format!("{:?}", crate::world::RunOutput { shared_events: 0, ..o.clone() });
+        for (r, out) in runs.iter().zip(&outs) {
+            // A strategy with history predicts at every point a complete run passes.
+            let known = !oracle.history(&crate::run::oracle_key(r, r.strategy)).is_empty();
+            let predicts = known && !r.strategy.is_none() && out.metrics.completed();
+            prop_assert!(!predicts || !out.metrics.predictions.is_empty(), "{}", r.strategy);
+        }
+        let whole = run_one(&sc, &t, &tasks, &oracle, Strategy::None);
+        prop_assert_eq!(format!("{baseline:?}"), format!("{whole:?}"));
+        for (r, out) in runs.iter().zip(&outs) {
+            prop_assert!(crate::fork::shares_prefix(&sc, r));
+            let whole = run_one(r, &t, &tasks, &oracle, r.strategy);
+            prop_assert_eq!(unshared(out), format!("{whole:?}"), "{}", r.strategy);
+            prop_assert!(out.shared_events <= out.events);
+        }
+    }
+}
+
+#[test]
+fn only_runs_that_share_the_prefix_are_forked() {
+    let base = scenario(boinc(3, 2), 40, 3.0e5);
+    let with = |f: &dyn Fn(&mut Scenario)| {
+        let mut r = base.clone();
+        r.strategy = "9C-G-D".parse().unwrap();
+        f(&mut r);
+        r
+    };
+    let shared = [
+        with(&|_| {}),
+        with(&|r| r.cloud.speed_factor = 3.0),
+        with(&|r| r.cloud.credits = Some(99)),
+        with(&|r| r.qos.kappa = 4.0),
+        with(&|r| r.qos.cost_per_tick = 3),
+        with(&|r| r.oracle.target_success = 0.5),
+    ];
+    let apart = [
+        with(&|r| r.qos.tick = 120.0),
+        with(&|r| r.qos.losing_copies = spequlos_core::usage::LosingCopies::Run),
+        with(&|r| r.seed = 2),
+        with(&|r| r.trace.offset = 3600.0),
+        with(&|r| r.model.on_jitter = !r.model.on_jitter),
+        with(&|r| r.middleware = boinc(2, 2)),
+        with(&|r| {
+            r.workload = WorkloadSpec::Uniform {
+                count: 41,
+                ops: 3.0e5,
+            }
+        }),
+    ];
+    for r in &shared {
+        assert!(crate::fork::shares_prefix(&base, r), "{r:?}");
+    }
+    for r in &apart {
+        assert!(!crate::fork::shares_prefix(&base, r), "{r:?}");
+    }
+    // A family mixing both still gives every run its whole run's output.
+    let t = random_trace(7, 30);
+    let tasks = crate::run::tasks(&base).unwrap();
+    let oracle = Oracle::default();
+    let all: Vec<&Scenario> = shared.iter().chain(&apart[..2]).collect();
+    let (_, outs) = crate::run::run_family(&base, &t, &tasks, &oracle, &all);
+    for (i, (r, out)) in all.iter().zip(&outs).enumerate() {
+        let whole = run_one(r, &t, &tasks, &oracle, r.strategy);
+        let unshared = crate::world::RunOutput {
+            shared_events: 0,
+            ..out.clone()
+        };
+        assert_eq!(format!("{unshared:?}"), format!("{whole:?}"));
+        // The first six fork, the last two run whole.
+        assert_eq!(out.shared_events > 0, i < shared.len(), "run {i}");
+    }
+}

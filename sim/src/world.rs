@@ -21,10 +21,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use spequlos_core::metrics::{self, PredictionCheck};
 use spequlos_core::usage::{self, Rotation};
-use spequlos_core::{BotKey, BotProgress, Ledger, Oracle, OracleKey, QosController, RunMetrics};
+use spequlos_core::{BotProgress, Ledger, Oracle, OracleKey, QosController, RunMetrics};
 use spequlos_traces::Trace;
 
 use crate::engine::Queue;
+use crate::fork::Branch;
 use crate::middleware::{Boinc, Model, Xwhep};
 use crate::scenario::{Middleware, Scenario};
 use crate::taskset::TaskSet;
@@ -205,6 +206,9 @@ pub struct RunOutput {
     pub tasks: Vec<TaskRecord>,
     pub ledger: Ledger,
     pub events: u64,
+    /// Of `events`, the first ones simulated once for this run and its baseline (a run forked
+    /// from the baseline's, `fork.rs`); 0 for a run simulated whole.
+    pub shared_events: u64,
     /// Simulated time at which the run stopped.
     pub end: f64,
     /// Cloud workers the provider revoked.
@@ -222,7 +226,9 @@ pub struct TaskRecord {
     pub executions: u32,
 }
 
-/// One run of a BoT on a desktop grid whose server follows model `M`.
+/// One run of a BoT on a desktop grid whose server follows model `M`. A clone goes on as an
+/// independent run (`fork.rs`).
+#[derive(Clone)]
 pub struct World<'a, M: Model> {
     /// The middleware model, its state and parameters.
     pub(crate) m: M,
@@ -252,9 +258,16 @@ pub struct World<'a, M: Model> {
     pub(crate) ledger: Ledger,
     pub(crate) oracle: &'a Oracle,
     pub(crate) oracle_key: OracleKey,
-    pub(crate) predictions: Vec<PredictionCheck>,
+    /// The completion points reached, with when: the Oracle's predictions for them are
+    /// made at the end, from the same immutable history, so a run forked from another's
+    /// prefix under a new strategy gets its own.
+    pub(crate) crossings: Vec<(f64, f64)>,
     pub(crate) next_point: usize,
     pub(crate) cloud_speed: f64,
+    /// The volunteers' mean speed and the BoT's operations: what the order and the Cloud
+    /// workers' speed are priced from (`fork.rs`).
+    pub(crate) mean_speed: f64,
+    pub(crate) total_ops: f64,
     pub(crate) boot_rng: ChaCha8Rng,
     pub(crate) revoke_rng: ChaCha8Rng,
     pub(crate) jitter_rng: ChaCha8Rng,
@@ -270,6 +283,8 @@ pub struct World<'a, M: Model> {
     /// Work may have become assignable, or the designated poller was lost: choose again.
     pub(crate) redesignate: bool,
     pub(crate) naive: bool,
+    /// Events popped before this run forked from another (`RunOutput::shared_events`).
+    pub(crate) shared_events: u64,
 }
 
 /// Runs `tasks` on `trace` under the scenario's middleware model; see [`World::new`].
@@ -283,6 +298,39 @@ pub fn simulate(
     match &sc.middleware {
         Middleware::Boinc(p) => World::<Boinc>::new(sc, p, trace, tasks, oracle, oracle_key).run(),
         Middleware::Xwhep(p) => World::<Xwhep>::new(sc, p, trace, tasks, oracle, oracle_key).run(),
+    }
+}
+
+/// Runs `tasks` on `trace` under `base`, and under each of `runs` (scenarios that
+/// [`crate::fork::shares_prefix`] with `base`, each with its Oracle key) from where it
+/// leaves `base`'s run; returns `base`'s output and theirs, in order.
+pub fn simulate_family(
+    base: &Scenario,
+    runs: &[(&Scenario, OracleKey)],
+    trace: &Trace,
+    tasks: &[TaskSpec],
+    oracle: &Oracle,
+    oracle_key: OracleKey,
+) -> (RunOutput, Vec<RunOutput>) {
+    fn go<'a, M: Model>(
+        w: World<'a, M>,
+        runs: &[(&'a Scenario, OracleKey)],
+    ) -> (RunOutput, Vec<RunOutput>) {
+        let branches = runs
+            .iter()
+            .map(|(sc, key)| w.branch(sc, key.clone()))
+            .collect();
+        w.run_branches(branches)
+    }
+    match &base.middleware {
+        Middleware::Boinc(p) => go(
+            World::<Boinc>::new(base, p, trace, tasks, oracle, oracle_key),
+            runs,
+        ),
+        Middleware::Xwhep(p) => go(
+            World::<Xwhep>::new(base, p, trace, tasks, oracle, oracle_key),
+            runs,
+        ),
     }
 }
 
@@ -303,27 +351,18 @@ impl<'a, M: Model> World<'a, M> {
         let mean_speed =
             trace.hosts().iter().map(speed_of).sum::<f64>() / trace.host_count().max(1) as f64;
         let total_ops: f64 = tasks.iter().map(|t| t.ops).sum();
-        let cloud_speed = sc.cloud.speed_factor * mean_speed;
-        let bot = BotKey::new("bot-0", trace.meta.name.clone());
-        let mut ledger = Ledger::default();
-        let credits = sc.cloud.credits.unwrap_or_else(|| {
-            let priced_at = sc
-                .cloud
-                .credit_speed_factor
-                .unwrap_or(crate::scenario::DEFAULT_CLOUD_SPEED)
-                * mean_speed;
-            sc.qos
-                .default_order(total_ops, priced_at, sc.cloud.credit_fraction)
-        });
-        // Scenarios are validated (credits <= MAX_CREDITS) and the default order is clamped.
-        let credits = credits.min(spequlos_core::ledger::MAX_CREDITS);
-        ledger
-            .deposit(0.0, "user", credits)
-            .expect("a fresh ledger takes up to MAX_CREDITS");
-        ledger
-            .order(0.0, "user", &bot, credits)
-            .expect("deposit covers the order");
-        let controller = QosController::new(sc.strategy, sc.qos.clone(), bot, 0.0);
+        let Branch {
+            controller,
+            ledger,
+            cloud_speed,
+            ..
+        } = Branch::new(
+            sc,
+            oracle_key.clone(),
+            &trace.meta.name,
+            mean_speed,
+            total_ops,
+        );
         let mut root = ChaCha8Rng::seed_from_u64(sc.seed);
         let mut boot_rng = root.clone();
         boot_rng.set_stream(1);
@@ -372,9 +411,11 @@ impl<'a, M: Model> World<'a, M> {
             ledger,
             oracle,
             oracle_key,
-            predictions: Vec::new(),
+            crossings: Vec::new(),
             next_point: 0,
             cloud_speed,
+            mean_speed,
+            total_ops,
             boot_rng,
             revoke_rng,
             jitter_rng: root,
@@ -388,6 +429,7 @@ impl<'a, M: Model> World<'a, M> {
             designated: None,
             redesignate: false,
             naive: sc.model.naive_polling,
+            shared_events: 0,
         };
         for h in 0..n {
             w.schedule_next_interval(h);
@@ -413,8 +455,13 @@ impl<'a, M: Model> World<'a, M> {
         self.finish()
     }
 
-    fn handle(&mut self, t: f64, ev: Event<M::Event>) {
+    pub(crate) fn handle(&mut self, t: f64, ev: Event<M::Event>) {
         self.dispatch(t, ev);
+        self.settle(t);
+    }
+
+    /// What every event ends with: choose a poller again if work may have appeared.
+    pub(crate) fn settle(&mut self, t: f64) {
         if self.redesignate {
             self.redesignate = false;
             self.designate(t);
@@ -752,14 +799,19 @@ impl<'a, M: Model> World<'a, M> {
 
     // ---------------------------------------------------------------- results
 
-    fn finish(self) -> RunOutput {
+    pub(crate) fn finish(self) -> RunOutput {
         let mut m = metrics::run_metrics(&self.progress, 0.0, self.sc.ideal_fraction);
         let actual = m.completed().then_some(m.completion_time);
-        m.predictions = self
-            .predictions
-            .iter()
-            .map(|p| PredictionCheck::new(p.ratio, p.at, p.prediction, actual))
-            .collect();
+        if !self.controller.strategy().is_none() {
+            m.predictions = self
+                .crossings
+                .iter()
+                .filter_map(|&(point, at)| {
+                    let p = self.oracle.predict(&self.oracle_key, point, at)?;
+                    Some(PredictionCheck::new(point, at, p, actual))
+                })
+                .collect();
+        }
         m.ops_executed = self.ops_volunteer + self.ops_cloud;
         m.ops_cloud = self.ops_cloud;
         m.cloud_share = if m.ops_executed > 0.0 {
@@ -792,6 +844,7 @@ impl<'a, M: Model> World<'a, M> {
             tasks,
             ledger: self.ledger,
             events: self.q.popped(),
+            shared_events: self.shared_events,
             end: self.q.now(),
             revoked: self.revoked,
             cloud_running_at_end: self.controller.running().count() as u32,

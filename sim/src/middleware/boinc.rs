@@ -24,6 +24,7 @@ pub enum BoincEvent {
     Deadline { exec: u32, gen: u32 },
 }
 
+#[derive(Clone)]
 pub struct Boinc {
     p: BoincParams,
     wus: Vec<Workunit>,

@@ -14,7 +14,7 @@ use crate::world::{ExecKind, Ids, Worker, World};
 
 /// A middleware model. The functions that take the world may read and change any of its
 /// state; the others see only the model's own.
-pub trait Model: Sized {
+pub trait Model: Sized + Clone {
     /// The server's own events (BOINC: a replica's deadline; XWHEP: a worker timed out).
     type Event: Copy + std::fmt::Debug;
 

@@ -13,6 +13,7 @@ pub enum XwhepEvent {
     Timeout { w: u32, epoch: u32 },
 }
 
+#[derive(Clone)]
 pub struct Xwhep {
     p: XwhepParams,
     /// Per task: the worker the server believes holds it through the normal queue.
