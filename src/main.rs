@@ -9,6 +9,7 @@ mod progress;
 mod report_cmd;
 mod scenario_doc;
 mod sim_cmd;
+mod stream_cmd;
 mod sweep_cmd;
 mod trace_cmd;
 mod units;

@@ -38,7 +38,8 @@ pub struct SimArgs {
     /// with other simulators).
     #[arg(long)]
     middleware: Option<String>,
-    /// small, big, random, or a job file (`submit_time size_ops` per line).
+    /// small, big, random, a job file (`submit_time size_ops` per line), or `stream:FILE`:
+    /// several users' BoTs on one grid (`arrival user bot_size task_size` per line).
     #[arg(long)]
     workload: Option<String>,
     /// Strategy: 9A-G-D, 9C-C-R, D-G-F, T-C-D, none...
@@ -59,33 +60,33 @@ pub struct SimArgs {
     window: Option<crate::units::Window>,
     /// Write runs.csv, timeline.csv and tasks.csv into this directory.
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Replace runs.csv, timeline.csv and tasks.csv if --out already holds them (by default
     /// they are refused: they may be someone's results).
     #[arg(long, requires = "out")]
     force: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// Oracle history (JSON): predictions use it, and this run is added to it.
     #[arg(long)]
-    oracle: Option<PathBuf>,
+    pub(crate) oracle: Option<PathBuf>,
     /// Before the run, teach the Oracle this many executions of the same BoT at other windows
     /// of the trace (offset + k × 12 h), as a live service learns from a DG's earlier BoTs;
     /// each is a pair to simulate. Default 10; 0 with --oracle (the file is the history) or
     /// --timing (the figures are of one pair). 0 gives an Oracle without history, whose
     /// predictions are uncalibrated.
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1000))]
-    history: Option<u32>,
+    pub(crate) history: Option<u32>,
     /// Print wall-clock figures (trace loading, engine time, events/s) on standard error.
     #[arg(long)]
-    timing: bool,
+    pub(crate) timing: bool,
     /// Print the scenario this command would run (the file and flags applied to the defaults)
     /// as TOML, every field spelt out, and exit: a starting point for a scenario file.
     #[arg(long)]
     print_config: bool,
 }
-fn bad(e: impl std::fmt::Display) -> anyhow::Error {
+pub(crate) fn bad(e: impl std::fmt::Display) -> anyhow::Error {
     BadInput::new(e.to_string()).into()
 }
 
@@ -159,7 +160,7 @@ fn build_scenario(a: &SimArgs) -> Result<Scenario> {
     Ok(sc)
 }
 
-fn sim_error(e: SimError) -> anyhow::Error {
+pub(crate) fn sim_error(e: SimError) -> anyhow::Error {
     match e {
         SimError::Trace(t) => t.into(),
         other => bad(other),
@@ -237,7 +238,8 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
         return Ok(());
     }
     if let Some(dir) = a.out.as_deref().filter(|_| !a.force) {
-        if let Some(f) = OUT_FILES.iter().find(|f| dir.join(f).exists()) {
+        let mut names = OUT_FILES.iter().chain(&crate::stream_cmd::OUT_FILES);
+        if let Some(f) = names.find(|f| dir.join(f).exists()) {
             return Err(bad(format!(
                 "{}: already exists; nothing was run (another --out, or --force to replace it)",
                 dir.join(f).display()
@@ -252,6 +254,9 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
             sc.trace.label(),
             sc.trace.hosts
         );
+    }
+    if sc.workload.is_stream() && a.middleware.as_deref() != Some("ideal-pull") {
+        return crate::stream_cmd::run(&a, &sc, &trace, limits, started, quiet);
     }
     // The BoT's size is checked before any run starts.
     let tasks = run::tasks_within(&sc, limits).map_err(sim_error)?;
@@ -339,7 +344,7 @@ pub fn run(a: SimArgs, quiet: bool, limits: &Limits) -> Result<()> {
 
 /// `shared`: events the SpeQuloS run had in common with its baseline, simulated once and
 /// counted once in `events`.
-fn timing(load_s: f64, engine_s: f64, events: u64, shared: u64) {
+pub(crate) fn timing(load_s: f64, engine_s: f64, events: u64, shared: u64) {
     let forked = if shared > 0 {
         format!(" (the SpeQuloS run forked from its baseline after {shared} events)")
     } else {

@@ -463,3 +463,86 @@ fn window_quantiles_and_an_unfinished_bot_are_reported_as_such() {
     assert!(j["baseline_times"]["t_done"].is_null());
     assert!(j["baseline_times"]["tasks_completed"].as_u64().unwrap() < 1000);
 }
+
+#[test]
+fn a_stream_of_bots_from_several_users_shares_the_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("stream.txt");
+    fs::write(
+        &stream,
+        "# arrival user bot_size task_size\n0 alice 300 3.6e6\n3600 bob 200 3.6e6\n3600 alice 100 1.8e6\n20000 carol 300 3.6e6\n",
+    )
+    .unwrap();
+    let w = format!("stream:{}", stream.display());
+    let out = dir.path().join("out");
+    let args = [
+        "sim",
+        "--workload",
+        &w,
+        "--hosts",
+        "500",
+        "--out",
+        common::s(&out),
+        "--json",
+    ];
+    let j: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    assert_eq!(
+        (j["bots"].as_u64(), j["tasks"].as_u64()),
+        (Some(4), Some(900))
+    );
+    let users: Vec<&str> = j["speq_users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["alice", "bob", "carol"]);
+    let alice = &j["speq_users"][0];
+    assert_eq!(
+        (alice["bots"].as_u64(), alice["tasks"].as_u64()),
+        (Some(2), Some(400))
+    );
+    assert!(alice["credits_spent"].as_u64().unwrap() > 0, "{alice}");
+    assert!(j["speq_makespan"].as_f64().unwrap() < j["baseline_makespan"].as_f64().unwrap());
+
+    let bots = fs::read_to_string(out.join("bots.csv")).unwrap();
+    let lines: Vec<&str> = bots.lines().collect();
+    assert_eq!(lines.len(), 1 + 2 * 4, "{bots}");
+    assert!(lines[0].starts_with("run,bot,user,arrival,tasks,"));
+    assert!(
+        lines[2].starts_with("baseline,1,bob,3600,200,200,"),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[5].starts_with("speq,0,alice,0,300,300,"),
+        "{}",
+        lines[5]
+    );
+    let users = fs::read_to_string(out.join("users.csv")).unwrap();
+    assert_eq!(users.lines().count(), 1 + 2 * 3, "{users}");
+    // Same inputs, same bytes; and an --out that holds them is not overwritten.
+    let again = dir.path().join("again");
+    let args = [
+        "sim",
+        "--workload",
+        &w,
+        "--hosts",
+        "500",
+        "--out",
+        common::s(&again),
+        "--quiet",
+    ];
+    ok(&args);
+    assert_eq!(bots, fs::read_to_string(again.join("bots.csv")).unwrap());
+    let refused = run(&args);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("bots.csv: already exists"));
+
+    // A bad line is named, nothing runs.
+    fs::write(&stream, "0 alice 300 3.6e6\n60 bob none 3.6e6\n").unwrap();
+    let bad = run(&["sim", "--workload", &w, "--hosts", "500"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&bad.stderr);
+    assert!(e.contains("stream.txt:2: bot_size"), "{e}");
+}

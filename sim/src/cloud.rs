@@ -10,25 +10,45 @@ use spequlos_core::{Activity, Decision, QosController, Sample, WorkerReport};
 use crate::middleware::Model;
 use crate::world::{Event, ExecKind, Worker, World, NONE};
 
-/// The task table as the core's usage policy sees it, for the Cloud worker `worker` asking
-/// (`NONE`: the Scheduler).
+/// One BoT's task table as the core's usage policy sees it, for the Cloud worker `worker`
+/// asking (`NONE`: the Scheduler): its tasks `first..end`, numbered from 0 as the core
+/// numbers a BoT's tasks.
 struct Asking<'w, 'a, M: Model> {
     world: &'w World<'a, M>,
     worker: u32,
+    first: u32,
+    end: u32,
+}
+
+impl<'w, 'a, M: Model> Asking<'w, 'a, M> {
+    fn new(world: &'w World<'a, M>, bot: u32, worker: u32) -> Self {
+        let (first, end) = world.bots[bot as usize].span();
+        Asking {
+            world,
+            worker,
+            first,
+            end,
+        }
+    }
 }
 
 impl<M: Model> TaskTable for Asking<'_, '_, M> {
     fn task_count(&self) -> u32 {
-        self.world.tasks.len() as u32
+        self.end - self.first
     }
 
     fn open_from(&self, start: u32) -> impl Iterator<Item = u32> + '_ {
         let open = &self.world.open;
-        open.range(start, u32::MAX).chain(open.range(0, start))
+        let (first, end) = (self.first, self.end);
+        let from = first + start;
+        open.range(from, end)
+            .chain(open.range(first, from))
+            .map(move |task| task - first)
     }
 
-    fn view(&self, task: u32) -> TaskView {
+    fn view(&self, local: u32) -> TaskView {
         let wd = self.world;
+        let task = self.first + local;
         let tk = &wd.tasks[task as usize];
         if !tk.submitted || !tk.done_at.is_nan() {
             // Nothing else matters to the policy (and the rotation passes most tasks).
@@ -51,20 +71,25 @@ impl<M: Model> TaskTable for Asking<'_, '_, M> {
 impl<M: Model> World<'_, M> {
     /// Gives one task to worker `w`, from the sources its usage mode gives it, in order;
     /// `duplicates` counts the Reschedule duplicates this request gave already. Returns where
-    /// the task came from.
+    /// the task came from. A Cloud worker computes its own BoT's tasks only.
     pub(crate) fn pick(&mut self, w: u32, t: f64, duplicates: u32) -> Option<Source> {
-        let usage = if self.workers[w as usize].is_cloud() {
-            self.controller.strategy().usage()
+        let wk = &self.workers[w as usize];
+        let (usage, span) = if wk.is_cloud() {
+            let bot = &self.bots[wk.bot as usize];
+            (bot.controller.strategy().usage(), bot.span())
         } else {
-            None
+            (None, (0, u32::MAX))
         };
         usage::sources(usage).iter().find_map(|&src| {
             let given = match src {
-                Source::CloudQueue => self
-                    .cloud_queue
-                    .pop_first()
-                    .map(|task| self.new_exec(task, w, ExecKind::Copy, t)),
-                Source::Queue => M::take_normal(self, w, t),
+                Source::CloudQueue => {
+                    let task = self.cloud_queue.range(span.0, span.1).next();
+                    task.map(|task| {
+                        self.cloud_queue.remove(task);
+                        self.new_exec(task, w, ExecKind::Copy, t)
+                    })
+                }
+                Source::Queue => M::take_normal(self, w, t, span),
                 Source::Rotation if duplicates < usage::DUPLICATES_PER_REQUEST => {
                     self.reschedule(w, t)
                 }
@@ -74,61 +99,71 @@ impl<M: Model> World<'_, M> {
         })
     }
 
-    /// Reschedule: duplicates on Cloud worker `w` the task the core's rotation gives.
+    /// Reschedule: duplicates on Cloud worker `w` the task its BoT's rotation gives.
     fn reschedule(&mut self, w: u32, t: f64) -> Option<u32> {
-        let mut rotation = self.rotation;
-        let task = rotation.next(
-            &Asking {
-                world: self,
-                worker: w,
-            },
-            self.sc.qos.reschedule_copies,
-        )?;
-        self.rotation = rotation;
+        let b = self.workers[w as usize].bot;
+        let mut rotation = self.bots[b as usize].rotation;
+        let local = rotation.next(&Asking::new(self, b, w), self.sc.qos.reschedule_copies)?;
+        let bot = &mut self.bots[b as usize];
+        bot.rotation = rotation;
+        let task = bot.first + local;
         self.m.duplicated(task, w);
         Some(self.new_exec(task, w, ExecKind::Duplicate, t))
     }
 
-    /// Notes the completion points the BoT just reached (see `World::crossings`).
-    pub(crate) fn check_prediction(&mut self, t: f64) {
-        let r = self.progress.completion();
-        while self.next_point < PREDICTION_POINTS.len() && r >= PREDICTION_POINTS[self.next_point] {
-            self.crossings.push((PREDICTION_POINTS[self.next_point], t));
-            self.next_point += 1;
+    /// Notes the completion points BoT `b` just reached (see `Bot::crossings`).
+    pub(crate) fn check_prediction(&mut self, b: u32, t: f64) {
+        let bot = &mut self.bots[b as usize];
+        let r = bot.progress.completion();
+        while bot.next_point < PREDICTION_POINTS.len() && r >= PREDICTION_POINTS[bot.next_point] {
+            bot.crossings.push((PREDICTION_POINTS[bot.next_point], t));
+            bot.next_point += 1;
         }
     }
 
     // ---------------------------------------------------------------- Scheduler
 
-    /// One Scheduler turn: observe, let the core decide, carry the decisions out.
+    /// One Scheduler turn: for every BoT arrived and not closed, observe, let its controller
+    /// decide, carry the decisions out; then the next turn, unless every BoT is closed.
     pub(crate) fn tick(&mut self, t: f64) {
-        self.observe(t);
-        let reports = self.reports(&self.controller);
-        let decisions = self
-            .controller
-            .tick(t, &self.progress, &reports, &mut self.ledger);
-        self.carry_out(decisions, t);
+        for b in 0..self.bots.len() as u32 {
+            let bot = &self.bots[b as usize];
+            if bot.finished || bot.arrival > t {
+                continue;
+            }
+            self.observe(b, t);
+            let reports = self.reports(b, &self.bots[b as usize].controller);
+            let bot = &mut self.bots[b as usize];
+            let decisions = bot
+                .controller
+                .tick(t, &bot.progress, &reports, &mut self.ledger);
+            self.apply(b, decisions, t);
+        }
+        self.next_turn(t);
     }
 
-    /// Samples the BoT's progress, as the Scheduler sees it at every turn.
-    pub(crate) fn observe(&mut self, t: f64) {
-        self.progress.record_sample(Sample {
+    /// Samples BoT `b`'s progress, as the Scheduler sees it at every turn.
+    pub(crate) fn observe(&mut self, b: u32, t: f64) {
+        let online = self.online_volunteers;
+        let bot = &mut self.bots[b as usize];
+        bot.progress.record_sample(Sample {
             t,
-            total: self.progress.total(),
-            completed: self.progress.completed(),
-            assigned: self.progress.assigned(),
-            running: self.running_execs,
-            volunteers_online: self.online_volunteers,
-            cloud_workers: self.cloud_online,
+            total: bot.progress.total(),
+            completed: bot.progress.completed(),
+            assigned: bot.progress.assigned(),
+            running: bot.running,
+            volunteers_online: online,
+            cloud_workers: bot.cloud_online,
         });
     }
 
-    /// The activity of the Cloud workers `controller` runs.
-    pub(crate) fn reports(&self, controller: &QosController) -> Vec<WorkerReport> {
+    /// The activity of the Cloud workers `controller` runs for BoT `b`.
+    pub(crate) fn reports(&self, b: u32, controller: &QosController) -> Vec<WorkerReport> {
+        let cloud = &self.bots[b as usize].cloud;
         controller
             .running()
             .map(|id| {
-                let w = &self.workers[(self.n_volunteers + id) as usize];
+                let w = &self.workers[cloud[id as usize] as usize];
                 let activity = if !w.online {
                     Activity::Booting
                 } else if w.held.is_empty() && w.idle {
@@ -141,33 +176,42 @@ impl<M: Model> World<'_, M> {
             .collect()
     }
 
-    /// Carries out one turn's decisions and schedules the next turn unless the BoT is closed.
-    pub(crate) fn carry_out(&mut self, decisions: Vec<Decision>, t: f64) {
-        for d in decisions {
-            match d {
-                Decision::DuplicateIncomplete => {
-                    let copies = usage::copy_set(&Asking {
-                        world: self,
-                        worker: NONE,
-                    });
-                    for task in copies {
-                        self.tasks[task as usize].has_copy = true;
-                        self.cloud_queue.insert(task);
-                    }
-                }
-                Decision::StartWorker { id } => self.start_cloud_worker(id, t),
-                Decision::StopWorker { id, .. } => self.stop_cloud_worker(id, t),
-                // Simulated workers report a result the moment it is computed: never owing.
-                Decision::Report { .. } => {}
-                Decision::Finished { .. } => self.finished = true,
-            }
-        }
+    /// Carries out one turn's decisions for a one-BoT world and schedules the next turn
+    /// unless the BoT is closed.
+    pub(crate) fn carry_out(&mut self, b: u32, decisions: Vec<Decision>, t: f64) {
+        self.apply(b, decisions, t);
+        self.next_turn(t);
+    }
+
+    fn next_turn(&mut self, t: f64) {
+        self.finished = self.bots.iter().all(|b| b.finished);
         if !self.finished {
             self.q.push(t + self.sc.qos.tick, Event::Tick);
         }
     }
 
-    fn start_cloud_worker(&mut self, id: u32, t: f64) {
+    fn apply(&mut self, b: u32, decisions: Vec<Decision>, t: f64) {
+        for d in decisions {
+            match d {
+                Decision::DuplicateIncomplete => {
+                    let first = self.bots[b as usize].first;
+                    let copies = usage::copy_set(&Asking::new(self, b, NONE));
+                    for local in copies {
+                        let task = first + local;
+                        self.tasks[task as usize].has_copy = true;
+                        self.cloud_queue.insert(task);
+                    }
+                }
+                Decision::StartWorker { id } => self.start_cloud_worker(b, id, t),
+                Decision::StopWorker { id, .. } => self.stop_cloud_worker(b, id, t),
+                // Simulated workers report a result the moment it is computed: never owing.
+                Decision::Report { .. } => {}
+                Decision::Finished { .. } => self.bots[b as usize].finished = true,
+            }
+        }
+    }
+
+    fn start_cloud_worker(&mut self, b: u32, id: u32, t: f64) {
         let c = &self.sc.cloud;
         let boot = if c.boot_sd > 0.0 {
             Normal::new(c.boot_mean, c.boot_sd)
@@ -178,8 +222,11 @@ impl<M: Model> World<'_, M> {
         }
         .clamp(c.boot_min, c.boot_max);
         let w = self.workers.len() as u32;
-        debug_assert_eq!(w, self.n_volunteers + id);
-        self.workers.push(Worker::new(id, self.cloud_speed, 1, t));
+        let bot = &mut self.bots[b as usize];
+        debug_assert_eq!(bot.cloud.len(), id as usize, "controller ids are dense");
+        bot.cloud.push(w);
+        self.workers
+            .push(Worker::new(id, b, self.cloud_speed, 1, t));
         self.q.push(t + boot, Event::CloudUp { w });
     }
 
@@ -188,7 +235,7 @@ impl<M: Model> World<'_, M> {
         if !wk.stopped {
             wk.online = true;
             wk.came_on = t;
-            self.cloud_online += 1;
+            self.bots[wk.bot as usize].cloud_online += 1;
             if let Some(mean_h) = self.sc.cloud.revocation_mean_hours {
                 let life = rand_distr::Exp::new(1.0 / (mean_h * 3600.0))
                     .expect("validated")
@@ -200,19 +247,21 @@ impl<M: Model> World<'_, M> {
     }
 
     pub(crate) fn revoke(&mut self, w: u32, t: f64) {
-        if !self.workers[w as usize].stopped {
-            let id = self.workers[w as usize].cloud_id;
-            self.stop_cloud_worker(id, t);
-            self.controller.worker_lost(id);
-            self.revoked += 1;
+        let wk = &self.workers[w as usize];
+        if !wk.stopped {
+            let (id, b) = (wk.cloud_id, wk.bot);
+            self.stop_cloud_worker(b, id, t);
+            let bot = &mut self.bots[b as usize];
+            bot.controller.worker_lost(id);
+            bot.revoked += 1;
         }
     }
 
-    fn stop_cloud_worker(&mut self, id: u32, t: f64) {
-        let w = self.n_volunteers + id;
+    fn stop_cloud_worker(&mut self, b: u32, id: u32, t: f64) {
+        let w = self.bots[b as usize].cloud[id as usize];
         let wk = &mut self.workers[w as usize];
         if wk.online {
-            self.cloud_online -= 1;
+            self.bots[b as usize].cloud_online -= 1;
         }
         wk.online = false;
         wk.stopped = true;

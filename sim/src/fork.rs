@@ -41,32 +41,48 @@ impl<'a> Branch<'a> {
         total_ops: f64,
     ) -> Self {
         let bot = BotKey::new("bot-0", trace_name.to_string());
-        let credits = sc.cloud.credits.unwrap_or_else(|| {
-            let priced_at = sc
-                .cloud
-                .credit_speed_factor
-                .unwrap_or(crate::scenario::DEFAULT_CLOUD_SPEED)
-                * mean_speed;
-            sc.qos
-                .default_order(total_ops, priced_at, sc.cloud.credit_fraction)
-        });
-        // Scenarios are validated (credits <= MAX_CREDITS) and the default order is clamped.
-        let credits = credits.min(spequlos_core::ledger::MAX_CREDITS);
         let mut ledger = Ledger::default();
-        ledger
-            .deposit(0.0, "user", credits)
-            .expect("a fresh ledger takes up to MAX_CREDITS");
-        ledger
-            .order(0.0, "user", &bot, credits)
-            .expect("deposit covers the order");
+        let controller = place_order(sc, &mut ledger, bot, "user", 0.0, mean_speed, total_ops);
         Branch {
             sc,
             oracle_key,
-            controller: QosController::new(sc.strategy, sc.qos.clone(), bot, 0.0),
+            controller,
             ledger,
             cloud_speed: sc.cloud.speed_factor * mean_speed,
         }
     }
+}
+
+/// `user` orders at `at` the credits `sc` gives a BoT of `ops` operations on volunteers of
+/// `mean_speed` (the scenario's `cloud.credits`, or its default order), deposited first;
+/// returns the BoT's controller.
+pub(crate) fn place_order(
+    sc: &Scenario,
+    ledger: &mut Ledger,
+    bot: BotKey,
+    user: &str,
+    at: f64,
+    mean_speed: f64,
+    ops: f64,
+) -> QosController {
+    let credits = sc.cloud.credits.unwrap_or_else(|| {
+        let priced_at = sc
+            .cloud
+            .credit_speed_factor
+            .unwrap_or(crate::scenario::DEFAULT_CLOUD_SPEED)
+            * mean_speed;
+        sc.qos
+            .default_order(ops, priced_at, sc.cloud.credit_fraction)
+    });
+    // Scenarios are validated (credits <= MAX_CREDITS) and the default order is clamped.
+    let credits = credits.min(spequlos_core::ledger::MAX_CREDITS);
+    ledger
+        .deposit(at, user, credits)
+        .expect("the scenario's credits fit in a ledger");
+    ledger
+        .order(at, user, &bot, credits)
+        .expect("deposit covers the order");
+    QosController::new(sc.strategy, sc.qos.clone(), bot, at)
 }
 
 /// Whether a run of `run` is a run of `base` until its controller first decides: the two
@@ -75,6 +91,10 @@ impl<'a> Branch<'a> {
 /// so one the world comes to read is never skipped by mistake.
 pub fn shares_prefix(base: &Scenario, run: &Scenario) -> bool {
     let b = &base.qos;
+    if base.workload.is_stream() {
+        // A branch carries one BoT's controller and order.
+        return false;
+    }
     let mut r = run.clone();
     r.strategy = base.strategy;
     r.cloud = base.cloud.clone();
@@ -111,6 +131,7 @@ impl<'a, M: Model> World<'a, M> {
     /// Runs this world to its end and each branch from the turn it leaves it; returns this
     /// world's output and the branches' in their order.
     pub(crate) fn run_branches(mut self, branches: Vec<Branch<'a>>) -> (RunOutput, Vec<RunOutput>) {
+        assert_eq!(self.bots.len(), 1, "only one-BoT runs branch");
         let mut outs: Vec<Option<RunOutput>> = vec![None; branches.len()];
         let mut waiting: Vec<(usize, Branch<'a>)> = branches.into_iter().enumerate().collect();
         while let Some((t, ev)) = self.q.pop() {
@@ -120,18 +141,18 @@ impl<'a, M: Model> World<'a, M> {
             if !matches!(ev, Event::Tick) || waiting.is_empty() {
                 self.handle(t, ev);
             } else {
-                self.observe(t);
-                let reports = self.reports(&self.controller);
-                let own = self
+                self.observe(0, t);
+                let reports = self.reports(0, &self.bots[0].controller);
+                let bot = &mut self.bots[0];
+                let own = bot
                     .controller
-                    .tick(t, &self.progress, &reports, &mut self.ledger);
+                    .tick(t, &bot.progress, &reports, &mut self.ledger);
                 let mut i = 0;
                 while i < waiting.len() {
                     let b = &mut waiting[i].1;
-                    let reports = self.reports(&b.controller);
-                    let decisions = b
-                        .controller
-                        .tick(t, &self.progress, &reports, &mut b.ledger);
+                    let reports = self.reports(0, &b.controller);
+                    let progress = &self.bots[0].progress;
+                    let decisions = b.controller.tick(t, progress, &reports, &mut b.ledger);
                     // Any decision of either side ends the common part (the baseline's only
                     // one closes the BoT).
                     if decisions.is_empty() && own.is_empty() {
@@ -141,11 +162,11 @@ impl<'a, M: Model> World<'a, M> {
                     let (k, b) = waiting.remove(i);
                     let mut w = self.clone();
                     w.adopt(b);
-                    w.carry_out(decisions, t);
+                    w.carry_out(0, decisions, t);
                     w.settle(t);
                     outs[k] = Some(if w.finished { w.finish() } else { w.run() });
                 }
-                self.carry_out(own, t);
+                self.carry_out(0, own, t);
                 self.settle(t);
             }
             if self.finished {
@@ -168,7 +189,7 @@ impl<'a, M: Model> World<'a, M> {
     fn adopt(&mut self, b: Branch<'a>) {
         self.sc = b.sc;
         self.oracle_key = b.oracle_key;
-        self.controller = b.controller;
+        self.bots[0].controller = b.controller;
         self.ledger = b.ledger;
         self.cloud_speed = b.cloud_speed;
         self.shared_events = self.q.popped();

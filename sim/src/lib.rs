@@ -4,7 +4,7 @@
 //!
 //! - [`engine`]: the event queue and its ordering contract;
 //! - [`scenario`]: typed scenario files;
-//! - [`workload`]: BoT workloads;
+//! - [`workload`]: BoT workloads; [`stream`]: several users' BoTs arriving on one grid;
 //! - [`world`]: the event loop, volunteers replaying their trace, executions;
 //! - [`middleware`]: one model per middleware server ([`middleware::boinc`],
 //!   [`middleware::xwhep`]);
@@ -21,6 +21,7 @@ pub mod output;
 mod polling;
 pub mod run;
 pub mod scenario;
+pub mod stream;
 mod taskset;
 pub mod workload;
 pub mod world;

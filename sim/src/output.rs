@@ -1,5 +1,7 @@
 //! CSV outputs of `spequlos sim --out`: `runs.csv` (one row per run, every parameter a
-//! column), `timeline.csv` (one row per Scheduler tick) and `tasks.csv` (one row per task).
+//! column), `timeline.csv` (one row per Scheduler tick) and `tasks.csv` (one row per task);
+//! for a stream of BoTs, `bots.csv` (one row per BoT and run) and `users.csv` (per user).
+//! User names need no quoting (`stream.rs` allows letters, digits and `._@-`).
 //! Floats are written with Rust's shortest round-trip formatting, so equal runs give equal
 //! bytes.
 
@@ -196,4 +198,67 @@ fn csv_field(v: &str) -> String {
     } else {
         v.to_string()
     }
+}
+
+pub const BOTS_HEADER: &str = "run,bot,user,arrival,tasks,completed,credits_ordered,credits_spent,workers_started,workers_revoked,deployed_at,completion_time,t_ideal,tail_duration,tail_slowdown,has_tail,speedup,tre,cloud_share\n";
+
+/// `bots.csv` rows of one run of a stream (`run` is `baseline` or `speq`); `pairs` compares
+/// each BoT with its baseline (empty for the baseline). Times are from each BoT's arrival.
+pub fn bots(
+    run: &str,
+    r: &crate::world::StreamOutput,
+    pairs: &[spequlos_core::PairMetrics],
+) -> String {
+    let mut s = String::new();
+    for (i, b) in r.bots.iter().enumerate() {
+        let m = &b.metrics;
+        let (speedup, tre) = pairs
+            .get(i)
+            .map_or((f64::NAN, f64::NAN), |p| (p.speedup, p.tre));
+        let _ = writeln!(
+            s,
+            "{run},{i},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{speedup},{tre},{}",
+            b.user,
+            b.arrival,
+            b.progress.total(),
+            b.progress.completed(),
+            m.credits_ordered,
+            m.credits_spent,
+            m.workers_started,
+            b.revoked,
+            m.deployed_at,
+            m.completion_time,
+            m.t_ideal,
+            m.tail_duration,
+            m.tail_slowdown,
+            spequlos_core::metrics::has_tail(m),
+            m.cloud_share,
+        );
+    }
+    s
+}
+
+pub const USERS_HEADER: &str = "run,user,bots,tasks,completed,credits_ordered,credits_spent,mean_completion,worst_completion,mean_speedup,worst_speedup,mean_tre\n";
+
+/// `users.csv` rows of one run of a stream.
+pub fn users(run: &str, users: &[crate::run::UserTotals]) -> String {
+    let mut s = String::new();
+    for u in users {
+        let _ = writeln!(
+            s,
+            "{run},{},{},{},{},{},{},{},{},{},{},{}",
+            u.user,
+            u.bots,
+            u.tasks,
+            u.completed,
+            u.credits_ordered,
+            u.credits_spent,
+            u.mean_completion,
+            u.worst_completion,
+            u.mean_speedup,
+            u.worst_speedup,
+            u.mean_tre,
+        );
+    }
+    s
 }

@@ -14,8 +14,9 @@ use spequlos_check::{FieldError, LimitError, Limits};
 
 use crate::fork::shares_prefix;
 use crate::scenario::{Scenario, TraceSpec};
+use crate::stream::BotSpec;
 use crate::workload::TaskSpec;
-use crate::world::{self, RunOutput};
+use crate::world::{self, RunOutput, StreamOutput};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -194,6 +195,11 @@ pub fn run_pair_on(
     tasks: &[TaskSpec],
 ) -> Result<PairOutput, SimError> {
     sc.validate()?;
+    if sc.workload.is_stream() {
+        return Err(SimError::Input(
+            "workload: a stream of BoTs runs with run_stream_pair, not as one BoT".into(),
+        ));
+    }
     // Whole runs, one after the other: forking would save at most the prefix of one run and
     // hold two worlds at once (a 10^6-task BoT on 10^5 hosts: 430 → 590 MB for 7 % of the
     // time); a sweep's families of 18 runs are where it pays.
@@ -253,4 +259,151 @@ pub fn learn_pair(sc: &Scenario, out: &PairOutput, oracle: &mut Oracle) -> u32 {
         }
     }
     learnt
+}
+
+/// The run's tasks and the BoTs they form: a stream's, or one BoT of every task.
+pub fn bots_within(
+    sc: &Scenario,
+    limits: &Limits,
+) -> Result<(Vec<TaskSpec>, Vec<BotSpec>), SimError> {
+    match &sc.workload {
+        crate::workload::WorkloadSpec::Stream { path } => {
+            let (bots, tasks) = crate::stream::read(Path::new(path), limits)?;
+            Ok((tasks, bots))
+        }
+        _ => {
+            let tasks = tasks_within(sc, limits)?;
+            let bot = BotSpec::whole(tasks.len());
+            Ok((tasks, vec![bot]))
+        }
+    }
+}
+
+/// A stream simulated without SpeQuloS and, unless the strategy is `none`, with it; each
+/// BoT of the second compared with itself in the first.
+#[derive(Debug, Clone)]
+pub struct StreamPair {
+    pub baseline: StreamOutput,
+    pub speq: Option<StreamOutput>,
+    /// Per BoT, in arrival order (empty without SpeQuloS).
+    pub pairs: Vec<PairMetrics>,
+}
+
+pub fn run_stream_pair(
+    sc: &Scenario,
+    trace: &Trace,
+    oracle: &Oracle,
+    tasks: &[TaskSpec],
+    bots: &[BotSpec],
+) -> Result<StreamPair, SimError> {
+    sc.validate()?;
+    let run = |strategy: Strategy| {
+        let mut s = sc.clone();
+        s.strategy = strategy;
+        let key = oracle_key(&s, strategy);
+        world::simulate_stream(&s, trace, tasks, bots, oracle, key)
+    };
+    let baseline = run(Strategy::None);
+    let speq = (!sc.strategy.is_none()).then(|| run(sc.strategy));
+    let pairs = speq.as_ref().map_or_else(Vec::new, |s| {
+        baseline
+            .bots
+            .iter()
+            .zip(&s.bots)
+            .map(|(b, s)| metrics::pair(&b.metrics, &s.metrics))
+            .collect()
+    });
+    Ok(StreamPair {
+        baseline,
+        speq,
+        pairs,
+    })
+}
+
+/// One user's BoTs in a run of a stream.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UserTotals {
+    pub user: String,
+    pub bots: u32,
+    pub tasks: u64,
+    /// BoTs complete within the trace.
+    pub completed: u32,
+    pub credits_ordered: u64,
+    pub credits_spent: u64,
+    /// Over the completed BoTs, seconds from arrival.
+    pub mean_completion: f64,
+    pub worst_completion: f64,
+    /// Against the same BoTs without SpeQuloS (NaN for the baseline run): mean and worst
+    /// (lowest) speedup over the BoTs complete in both runs, mean TRE over those of them
+    /// whose baseline had a tail.
+    pub mean_speedup: f64,
+    pub worst_speedup: f64,
+    pub mean_tre: f64,
+}
+
+/// Per-user totals of `run`, users in order of their first BoT; `pairs` compares each BoT
+/// with its baseline (empty for the baseline run itself).
+pub fn user_totals(run: &StreamOutput, pairs: &[PairMetrics]) -> Vec<UserTotals> {
+    let mut users: Vec<UserTotals> = Vec::new();
+    let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
+    #[derive(Default)]
+    struct Sums {
+        completion: f64,
+        speedup: f64,
+        paired: u32,
+        tre: f64,
+        tres: u32,
+    }
+    let mut sums: Vec<Sums> = Vec::new();
+    for (i, b) in run.bots.iter().enumerate() {
+        let k = *seen.entry(&b.user).or_insert_with(|| {
+            users.push(UserTotals {
+                user: b.user.clone(),
+                bots: 0,
+                tasks: 0,
+                completed: 0,
+                credits_ordered: 0,
+                credits_spent: 0,
+                mean_completion: f64::NAN,
+                worst_completion: f64::NAN,
+                mean_speedup: f64::NAN,
+                worst_speedup: f64::NAN,
+                mean_tre: f64::NAN,
+            });
+            sums.push(Sums::default());
+            users.len() - 1
+        });
+        let (u, s) = (&mut users[k], &mut sums[k]);
+        let m = &b.metrics;
+        u.bots += 1;
+        u.tasks += u64::from(b.progress.total());
+        u.credits_ordered += m.credits_ordered;
+        u.credits_spent += m.credits_spent;
+        if m.completed() {
+            u.completed += 1;
+            s.completion += m.completion_time;
+            u.worst_completion = u.worst_completion.max(m.completion_time);
+        }
+        if let Some(p) = pairs.get(i).filter(|p| p.speedup.is_finite()) {
+            s.speedup += p.speedup;
+            s.paired += 1;
+            u.worst_speedup = u.worst_speedup.min(p.speedup);
+            if p.tre.is_finite() {
+                s.tre += p.tre;
+                s.tres += 1;
+            }
+        }
+    }
+    for (u, s) in users.iter_mut().zip(&sums) {
+        if u.completed > 0 {
+            u.mean_completion = s.completion / f64::from(u.completed);
+        }
+        if s.paired > 0 {
+            u.mean_speedup = s.speedup / f64::from(s.paired);
+        }
+        if s.tres > 0 {
+            u.mean_tre = s.tre / f64::from(s.tres);
+        }
+    }
+    users
 }

@@ -67,10 +67,12 @@ impl TaskSet {
         true
     }
 
+    #[cfg(test)]
     pub(crate) fn first(&self) -> Option<u32> {
         self.iter().next()
     }
 
+    #[cfg(test)]
     pub(crate) fn pop_first(&mut self) -> Option<u32> {
         let t = self.first()?;
         self.remove(t);

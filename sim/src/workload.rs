@@ -37,6 +37,9 @@ pub enum WorkloadSpec {
     Uniform { count: u32, ops: f64 },
     /// The original simulator's job file: one `submit_time size_ops` line per task.
     File { path: String },
+    /// Several users' BoTs sharing the grid: one `arrival user bot_size task_size` line per
+    /// BoT (`stream.rs`).
+    Stream { path: String },
 }
 
 impl WorkloadSpec {
@@ -48,16 +51,25 @@ impl WorkloadSpec {
             WorkloadSpec::Random => "random".into(),
             WorkloadSpec::Uniform { count, ops } => format!("uniform-{count}x{ops}"),
             WorkloadSpec::File { path } => path.clone(),
+            WorkloadSpec::Stream { path } => format!("stream:{path}"),
         }
     }
 
-    /// `small`, `big`, `random`, or a path to a job file.
+    /// Whether this is a stream of BoTs rather than one BoT.
+    pub fn is_stream(&self) -> bool {
+        matches!(self, WorkloadSpec::Stream { .. })
+    }
+
+    /// `small`, `big`, `random`, `stream:PATH` (a stream file), or a path to a job file.
     pub fn parse(s: &str) -> WorkloadSpec {
         match s {
             "small" => WorkloadSpec::Small,
             "big" => WorkloadSpec::Big,
             "random" => WorkloadSpec::Random,
-            path => WorkloadSpec::File { path: path.into() },
+            s => match s.strip_prefix("stream:") {
+                Some(path) => WorkloadSpec::Stream { path: path.into() },
+                None => WorkloadSpec::File { path: s.into() },
+            },
         }
     }
 
@@ -103,6 +115,7 @@ impl WorkloadSpec {
             }
             WorkloadSpec::Random => random(rng),
             WorkloadSpec::File { path } => read_job_file(Path::new(path), limits.tasks)?,
+            WorkloadSpec::Stream { path } => crate::stream::read(Path::new(path), limits)?.1,
         };
         limit(tasks.len() as u64)?;
         tasks.sort_by(|a, b| a.submit.total_cmp(&b.submit));

@@ -21,13 +21,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use spequlos_core::metrics::{self, PredictionCheck};
 use spequlos_core::usage::{self, Rotation};
-use spequlos_core::{BotProgress, Ledger, Oracle, OracleKey, QosController, RunMetrics};
+use spequlos_core::{BotKey, BotProgress, Ledger, Oracle, OracleKey, QosController, RunMetrics};
 use spequlos_traces::Trace;
 
 use crate::engine::Queue;
-use crate::fork::Branch;
+use crate::fork::place_order;
 use crate::middleware::{Boinc, Model, Xwhep};
 use crate::scenario::{Middleware, Scenario};
+use crate::stream::BotSpec;
 use crate::taskset::TaskSet;
 use crate::workload::TaskSpec;
 
@@ -80,6 +81,8 @@ pub enum ExecKind {
 #[derive(Debug, Clone)]
 pub struct Exec {
     pub(crate) task: u32,
+    /// Its task's BoT (read without touching the task).
+    pub(crate) bot: u32,
     pub(crate) worker: u32,
     /// Whether `worker` is a Cloud worker (read without touching the worker).
     pub(crate) on_cloud: bool,
@@ -105,6 +108,7 @@ impl Exec {
     fn new_slot() -> Exec {
         Exec {
             task: NONE,
+            bot: 0,
             worker: NONE,
             on_cloud: false,
             kind: ExecKind::Normal,
@@ -121,7 +125,9 @@ impl Exec {
 
 #[derive(Debug, Clone)]
 pub struct Worker {
+    /// A Cloud worker's id in its BoT's controller and that BoT; `NONE` for a volunteer.
     pub(crate) cloud_id: u32,
+    pub(crate) bot: u32,
     pub(crate) speed: f64,
     pub(crate) cores: u32,
     pub(crate) online: bool,
@@ -154,9 +160,10 @@ pub struct Worker {
     pub(crate) token: u32,
 }
 impl Worker {
-    pub(crate) fn new(cloud_id: u32, speed: f64, cores: u32, came_on: f64) -> Worker {
+    pub(crate) fn new(cloud_id: u32, bot: u32, speed: f64, cores: u32, came_on: f64) -> Worker {
         Worker {
             cloud_id,
+            bot,
             speed,
             cores,
             online: false,
@@ -186,6 +193,7 @@ impl Worker {
 /// What every middleware knows of a task; the model keeps the rest.
 #[derive(Debug, Clone)]
 pub(crate) struct Task {
+    pub(crate) bot: u32,
     pub(crate) ops: f64,
     pub(crate) submit: f64,
     pub(crate) submitted: bool,
@@ -196,6 +204,38 @@ pub(crate) struct Task {
     pub(crate) execs: Ids,
     pub(crate) has_copy: bool,
     pub(crate) executions: u32,
+}
+
+/// One BoT of the run, with its own order, controller and progress: `tasks[first..end]`.
+/// Most runs have one; a stream of BoTs shares the grid (`workload::stream`).
+#[derive(Debug, Clone)]
+pub(crate) struct Bot {
+    pub(crate) first: u32,
+    pub(crate) end: u32,
+    pub(crate) user: String,
+    pub(crate) arrival: f64,
+    pub(crate) progress: BotProgress,
+    pub(crate) controller: QosController,
+    /// The completion points reached, with when: the Oracle's predictions for them are
+    /// made at the end, from the same immutable history, so a run forked from another's
+    /// prefix under a new strategy gets its own.
+    pub(crate) crossings: Vec<(f64, f64)>,
+    pub(crate) next_point: usize,
+    pub(crate) rotation: Rotation,
+    /// Its Cloud workers' indices in `World::workers`, by controller id.
+    pub(crate) cloud: Vec<u32>,
+    pub(crate) ops_volunteer: f64,
+    pub(crate) ops_cloud: f64,
+    pub(crate) running: u32,
+    pub(crate) cloud_online: u32,
+    pub(crate) revoked: u32,
+    pub(crate) finished: bool,
+}
+
+impl Bot {
+    pub(crate) fn span(&self) -> (u32, u32) {
+        (self.first, self.end)
+    }
 }
 
 /// Everything a run produces.
@@ -216,6 +256,29 @@ pub struct RunOutput {
     /// Cloud workers still running when the run stopped (0 once the Scheduler closed the BoT).
     pub cloud_running_at_end: u32,
 }
+/// One BoT of a stream: its user, arrival and figures (times from its arrival).
+#[derive(Debug, Clone)]
+pub struct BotOutcome {
+    pub user: String,
+    pub arrival: f64,
+    pub metrics: RunMetrics,
+    pub progress: BotProgress,
+    pub revoked: u32,
+    pub cloud_running_at_end: u32,
+}
+
+/// Everything a run of a stream of BoTs produces.
+#[derive(Debug, Clone)]
+pub struct StreamOutput {
+    /// In arrival order.
+    pub bots: Vec<BotOutcome>,
+    /// Every BoT's tasks, in order.
+    pub tasks: Vec<TaskRecord>,
+    pub ledger: Ledger,
+    pub events: u64,
+    pub end: f64,
+}
+
 /// Per-task outcome for `tasks.csv`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TaskRecord {
@@ -238,7 +301,6 @@ pub struct World<'a, M: Model> {
     pub(crate) horizon: f64,
     pub(crate) q: Queue<Event<M::Event>>,
     pub(crate) workers: Vec<Worker>,
-    pub(crate) n_volunteers: u32,
     pub(crate) online_volunteers: u32,
     /// Execution slots, live and dead; dead ones are reused (`free`), so the table stays as
     /// large as the executions alive at once, not as all the run's, and stays in cache.
@@ -252,17 +314,11 @@ pub struct World<'a, M: Model> {
     pub(crate) cloud_queue: TaskSet,
     /// Submitted tasks not complete, for the Reschedule rotation to visit only them.
     pub(crate) open: TaskSet,
-    pub(crate) rotation: Rotation,
-    pub(crate) progress: BotProgress,
-    pub(crate) controller: QosController,
+    pub(crate) bots: Vec<Bot>,
+    /// One ledger for every user and BoT of the run.
     pub(crate) ledger: Ledger,
     pub(crate) oracle: &'a Oracle,
     pub(crate) oracle_key: OracleKey,
-    /// The completion points reached, with when: the Oracle's predictions for them are
-    /// made at the end, from the same immutable history, so a run forked from another's
-    /// prefix under a new strategy gets its own.
-    pub(crate) crossings: Vec<(f64, f64)>,
-    pub(crate) next_point: usize,
     pub(crate) cloud_speed: f64,
     /// The volunteers' mean speed and the BoT's operations: what the order and the Cloud
     /// workers' speed are priced from (`fork.rs`).
@@ -271,11 +327,8 @@ pub struct World<'a, M: Model> {
     pub(crate) boot_rng: ChaCha8Rng,
     pub(crate) revoke_rng: ChaCha8Rng,
     pub(crate) jitter_rng: ChaCha8Rng,
-    pub(crate) ops_volunteer: f64,
-    pub(crate) ops_cloud: f64,
     pub(crate) running_execs: u32,
-    pub(crate) cloud_online: u32,
-    pub(crate) revoked: u32,
+    /// Every BoT is closed (or the only one is).
     pub(crate) finished: bool,
     /// Parked volunteers, earliest next poll first (`polling.rs`).
     pub(crate) parked: crate::polling::Parked,
@@ -295,9 +348,34 @@ pub fn simulate(
     oracle: &Oracle,
     oracle_key: OracleKey,
 ) -> RunOutput {
+    let bot = [BotSpec::whole(tasks.len())];
     match &sc.middleware {
-        Middleware::Boinc(p) => World::<Boinc>::new(sc, p, trace, tasks, oracle, oracle_key).run(),
-        Middleware::Xwhep(p) => World::<Xwhep>::new(sc, p, trace, tasks, oracle, oracle_key).run(),
+        Middleware::Boinc(p) => {
+            World::<Boinc>::new(sc, p, trace, tasks, &bot, oracle, oracle_key).run()
+        }
+        Middleware::Xwhep(p) => {
+            World::<Xwhep>::new(sc, p, trace, tasks, &bot, oracle, oracle_key).run()
+        }
+    }
+}
+
+/// Runs a stream of BoTs on one grid: `bots` split `tasks` (in order) into BoTs, each with
+/// its user's order and a controller under the scenario's strategy.
+pub fn simulate_stream(
+    sc: &Scenario,
+    trace: &Trace,
+    tasks: &[TaskSpec],
+    bots: &[BotSpec],
+    oracle: &Oracle,
+    oracle_key: OracleKey,
+) -> StreamOutput {
+    match &sc.middleware {
+        Middleware::Boinc(p) => {
+            World::<Boinc>::new(sc, p, trace, tasks, bots, oracle, oracle_key).run_stream()
+        }
+        Middleware::Xwhep(p) => {
+            World::<Xwhep>::new(sc, p, trace, tasks, bots, oracle, oracle_key).run_stream()
+        }
     }
 }
 
@@ -322,26 +400,29 @@ pub fn simulate_family(
             .collect();
         w.run_branches(branches)
     }
+    let bot = [BotSpec::whole(tasks.len())];
     match &base.middleware {
         Middleware::Boinc(p) => go(
-            World::<Boinc>::new(base, p, trace, tasks, oracle, oracle_key),
+            World::<Boinc>::new(base, p, trace, tasks, &bot, oracle, oracle_key),
             runs,
         ),
         Middleware::Xwhep(p) => go(
-            World::<Xwhep>::new(base, p, trace, tasks, oracle, oracle_key),
+            World::<Xwhep>::new(base, p, trace, tasks, &bot, oracle, oracle_key),
             runs,
         ),
     }
 }
 
 impl<'a, M: Model> World<'a, M> {
-    /// Prepares a run of `tasks` on `trace` from `sc.trace.offset`, until the BoT is complete and
-    /// the Scheduler has closed it, or the trace ends.
+    /// Prepares a run of `tasks` (the BoTs `bots`, in order) on `trace` from
+    /// `sc.trace.offset`, until every BoT is complete and the Scheduler has closed it, or the
+    /// trace ends. Each BoT's order is placed in the ledger here, at its arrival time.
     pub fn new(
         sc: &'a Scenario,
         params: &M::Params,
         trace: &'a Trace,
         tasks: &[TaskSpec],
+        bots: &[BotSpec],
         oracle: &'a Oracle,
         oracle_key: OracleKey,
     ) -> Self {
@@ -351,18 +432,51 @@ impl<'a, M: Model> World<'a, M> {
         let mean_speed =
             trace.hosts().iter().map(speed_of).sum::<f64>() / trace.host_count().max(1) as f64;
         let total_ops: f64 = tasks.iter().map(|t| t.ops).sum();
-        let Branch {
-            controller,
-            ledger,
-            cloud_speed,
-            ..
-        } = Branch::new(
-            sc,
-            oracle_key.clone(),
-            &trace.meta.name,
-            mean_speed,
-            total_ops,
-        );
+        let cloud_speed = sc.cloud.speed_factor * mean_speed;
+        let mut ledger = Ledger::default();
+        let mut first = 0u32;
+        let bots: Vec<Bot> = bots
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let end = first + spec.tasks;
+                let ops = tasks[first as usize..end as usize]
+                    .iter()
+                    .map(|t| t.ops)
+                    .sum();
+                let key = BotKey::new(format!("bot-{i}"), trace.meta.name.clone());
+                let controller = place_order(
+                    sc,
+                    &mut ledger,
+                    key,
+                    &spec.user,
+                    spec.arrival,
+                    mean_speed,
+                    ops,
+                );
+                let bot = Bot {
+                    first,
+                    end,
+                    user: spec.user.clone(),
+                    arrival: spec.arrival,
+                    progress: BotProgress::new(spec.tasks),
+                    controller,
+                    crossings: Vec::new(),
+                    next_point: 0,
+                    rotation: Rotation::default(),
+                    cloud: Vec::new(),
+                    ops_volunteer: 0.0,
+                    ops_cloud: 0.0,
+                    running: 0,
+                    cloud_online: 0,
+                    revoked: 0,
+                    finished: false,
+                };
+                first = end;
+                bot
+            })
+            .collect();
+        assert_eq!(first as usize, tasks.len(), "the BoTs split the tasks");
         let mut root = ChaCha8Rng::seed_from_u64(sc.seed);
         let mut boot_rng = root.clone();
         boot_rng.set_stream(1);
@@ -373,11 +487,15 @@ impl<'a, M: Model> World<'a, M> {
         let workers = trace
             .hosts()
             .iter()
-            .map(|h| Worker::new(NONE, speed_of(h), h.cores.max(1), 0.0))
+            .map(|h| Worker::new(NONE, NONE, speed_of(h), h.cores.max(1), 0.0))
             .collect();
-        let task_vec = tasks
+        let task_vec = bots
             .iter()
-            .map(|t| Task {
+            .enumerate()
+            .flat_map(|(b, bot)| (bot.first..bot.end).map(move |i| (b as u32, i)))
+            .map(|(bot, i)| (bot, &tasks[i as usize]))
+            .map(|(bot, t)| Task {
+                bot,
                 ops: t.ops,
                 submit: t.submit,
                 submitted: false,
@@ -397,7 +515,6 @@ impl<'a, M: Model> World<'a, M> {
             horizon,
             q: Queue::with_capacity(trace.host_count() * 2 + tasks.len()),
             workers,
-            n_volunteers: n,
             online_volunteers: 0,
             execs: Vec::new(),
             free: Vec::new(),
@@ -405,25 +522,17 @@ impl<'a, M: Model> World<'a, M> {
             pending: TaskSet::new(tasks.len()),
             cloud_queue: TaskSet::new(tasks.len()),
             open: TaskSet::new(tasks.len()),
-            rotation: Rotation::default(),
-            progress: BotProgress::new(tasks.len() as u32),
-            controller,
+            bots,
             ledger,
             oracle,
             oracle_key,
-            crossings: Vec::new(),
-            next_point: 0,
             cloud_speed,
             mean_speed,
             total_ops,
             boot_rng,
             revoke_rng,
             jitter_rng: root,
-            ops_volunteer: 0.0,
-            ops_cloud: 0.0,
             running_execs: 0,
-            cloud_online: 0,
-            revoked: 0,
             finished: false,
             parked: Default::default(),
             designated: None,
@@ -441,8 +550,19 @@ impl<'a, M: Model> World<'a, M> {
         w
     }
 
-    /// Runs to the end and returns the outcome.
+    /// Runs a one-BoT world to the end and returns the outcome.
     pub fn run(mut self) -> RunOutput {
+        self.run_to_end();
+        self.finish()
+    }
+
+    /// Runs a stream's world to the end and returns every BoT's outcome.
+    pub fn run_stream(mut self) -> StreamOutput {
+        self.run_to_end();
+        self.finish_stream()
+    }
+
+    fn run_to_end(&mut self) {
         while let Some((t, ev)) = self.q.pop() {
             if t > self.horizon && !self.finished {
                 break;
@@ -452,7 +572,6 @@ impl<'a, M: Model> World<'a, M> {
                 break;
             }
         }
-        self.finish()
     }
 
     pub(crate) fn handle(&mut self, t: f64, ev: Event<M::Event>) {
@@ -564,11 +683,13 @@ impl<'a, M: Model> World<'a, M> {
         let ops = ((t - ex.since) * w.speed).min(ex.remaining);
         ex.remaining -= ops;
         ex.since = f64::NAN;
-        if w.is_cloud() {
-            self.ops_cloud += ops;
+        let bot = &mut self.bots[ex.bot as usize];
+        if ex.on_cloud {
+            bot.ops_cloud += ops;
         } else {
-            self.ops_volunteer += ops;
+            bot.ops_volunteer += ops;
         }
+        bot.running -= 1;
         self.running_execs -= 1;
         true
     }
@@ -581,6 +702,7 @@ impl<'a, M: Model> World<'a, M> {
         ex.epoch += 1;
         w.running += 1;
         self.running_execs += 1;
+        self.bots[ex.bot as usize].running += 1;
         let done = t + ex.remaining / w.speed;
         self.q.push(
             done,
@@ -621,8 +743,10 @@ impl<'a, M: Model> World<'a, M> {
                 (self.execs.len() as u32 - 1, 0, 0)
             }
         };
+        let bot = self.tasks[task as usize].bot;
         self.execs[e as usize] = Exec {
             task,
+            bot,
             worker: w,
             on_cloud: self.workers[w as usize].is_cloud(),
             kind,
@@ -639,7 +763,7 @@ impl<'a, M: Model> World<'a, M> {
         tk.executions += 1;
         if tk.first_assign.is_nan() {
             tk.first_assign = t;
-            self.progress.record_assigned(t, 1);
+            self.bots[bot as usize].progress.record_assigned(t, 1);
         }
         self.workers[w as usize].held.push(e);
         e
@@ -735,8 +859,9 @@ impl<'a, M: Model> World<'a, M> {
             self.kill_exec(e, t);
             self.after_free(w, t);
         }
-        self.progress.record_completed(t, 1);
-        self.check_prediction(t);
+        let bot = self.tasks[task as usize].bot;
+        self.bots[bot as usize].progress.record_completed(t, 1);
+        self.check_prediction(bot, t);
     }
 
     // ---------------------------------------------------------------- requests
@@ -799,36 +924,44 @@ impl<'a, M: Model> World<'a, M> {
 
     // ---------------------------------------------------------------- results
 
-    pub(crate) fn finish(self) -> RunOutput {
-        let mut m = metrics::run_metrics(&self.progress, 0.0, self.sc.ideal_fraction);
+    /// BoT `b`'s figures, its times counted from its arrival.
+    fn bot_metrics(&self, b: &Bot) -> RunMetrics {
+        let mut m = metrics::run_metrics(&b.progress, b.arrival, self.sc.ideal_fraction);
         let actual = m.completed().then_some(m.completion_time);
-        if !self.controller.strategy().is_none() {
-            m.predictions = self
+        if !b.controller.strategy().is_none() {
+            m.predictions = b
                 .crossings
                 .iter()
                 .filter_map(|&(point, at)| {
-                    let p = self.oracle.predict(&self.oracle_key, point, at)?;
-                    Some(PredictionCheck::new(point, at, p, actual))
+                    let elapsed = at - b.arrival;
+                    let p = self.oracle.predict(&self.oracle_key, point, elapsed)?;
+                    Some(PredictionCheck::new(point, elapsed, p, actual))
                 })
                 .collect();
         }
-        m.ops_executed = self.ops_volunteer + self.ops_cloud;
-        m.ops_cloud = self.ops_cloud;
+        m.ops_executed = b.ops_volunteer + b.ops_cloud;
+        m.ops_cloud = b.ops_cloud;
         m.cloud_share = if m.ops_executed > 0.0 {
-            self.ops_cloud / m.ops_executed
+            b.ops_cloud / m.ops_executed
         } else {
             0.0
         };
         let order = self
             .ledger
-            .order_of(self.controller.bot())
+            .order_of(b.controller.bot())
             .expect("ordered at start");
         m.credits_ordered = order.ordered;
         m.credits_spent = order.spent;
-        m.workers_started = self.controller.workers_started();
-        m.deployed_at = self.controller.first_deployment().unwrap_or(f64::NAN);
-        let tasks = self
-            .tasks
+        m.workers_started = b.controller.workers_started();
+        m.deployed_at = b
+            .controller
+            .first_deployment()
+            .map_or(f64::NAN, |t| t - b.arrival);
+        m
+    }
+
+    fn task_records(&self) -> Vec<TaskRecord> {
+        self.tasks
             .iter()
             .map(|t| TaskRecord {
                 submit: t.submit,
@@ -837,17 +970,48 @@ impl<'a, M: Model> World<'a, M> {
                 on_cloud: t.done_on_cloud,
                 executions: t.executions,
             })
-            .collect();
+            .collect()
+    }
+
+    /// The outcome of a one-BoT world.
+    pub(crate) fn finish(mut self) -> RunOutput {
+        debug_assert_eq!(self.bots.len(), 1, "a stream ends with finish_stream");
+        let metrics = self.bot_metrics(&self.bots[0]);
+        let tasks = self.task_records();
+        let b = self.bots.swap_remove(0);
         RunOutput {
-            metrics: m,
-            progress: self.progress,
+            metrics,
+            progress: b.progress,
             tasks,
             ledger: self.ledger,
             events: self.q.popped(),
             shared_events: self.shared_events,
             end: self.q.now(),
-            revoked: self.revoked,
-            cloud_running_at_end: self.controller.running().count() as u32,
+            revoked: b.revoked,
+            cloud_running_at_end: b.controller.running().count() as u32,
+        }
+    }
+
+    fn finish_stream(self) -> StreamOutput {
+        let tasks = self.task_records();
+        let bots = self
+            .bots
+            .iter()
+            .map(|b| BotOutcome {
+                user: b.user.clone(),
+                arrival: b.arrival,
+                metrics: self.bot_metrics(b),
+                progress: b.progress.clone(),
+                revoked: b.revoked,
+                cloud_running_at_end: b.controller.running().count() as u32,
+            })
+            .collect();
+        StreamOutput {
+            bots,
+            tasks,
+            ledger: self.ledger,
+            events: self.q.popped(),
+            end: self.q.now(),
         }
     }
 
@@ -868,6 +1032,16 @@ impl<'a, M: Model> World<'a, M> {
             if !w.online && running > 0 {
                 return Err(crate::tests::Broken(format!(
                     "worker {i} is offline and runs {running} executions"
+                )));
+            }
+            if let Some(&e) = w
+                .held
+                .iter()
+                .find(|&&e| w.is_cloud() && self.execs[e as usize].bot != w.bot)
+            {
+                return Err(crate::tests::Broken(format!(
+                    "Cloud worker {i} of BoT {} holds a task of BoT {}",
+                    w.bot, self.execs[e as usize].bot
                 )));
             }
             if running > w.cores {

@@ -127,10 +127,10 @@ impl Model for Boinc {
     }
 
     /// The first workunit with an unsent replica that `worker` never had.
-    fn take_normal(w: &mut World<'_, Self>, worker: u32, t: f64) -> Option<u32> {
+    fn take_normal(w: &mut World<'_, Self>, worker: u32, t: f64, span: (u32, u32)) -> Option<u32> {
         let task = w
             .pending
-            .iter()
+            .range(span.0, span.1)
             .find(|&task| !w.m.wus[task as usize].sent_to.contains(&worker))?;
         Self::send_replica(w, task, worker);
         let e = w.new_exec(task, worker, ExecKind::Normal, t);

@@ -52,7 +52,9 @@ pub trait Model: Sized + Clone {
     fn eligible(w: &World<'_, Self>, worker: u32) -> bool;
 
     /// Gives worker `worker` one task from the normal queue; returns the execution.
-    fn take_normal(w: &mut World<'_, Self>, worker: u32, t: f64) -> Option<u32>;
+    /// Only tasks in `span` (`first..end`: a Cloud worker's BoT; everything for a volunteer)
+    /// are given.
+    fn take_normal(w: &mut World<'_, Self>, worker: u32, t: f64, span: (u32, u32)) -> Option<u32>;
 
     /// The copies of `task` the server believes volunteers hold, if Cloud worker `worker`
     /// may hold one too (0 if not).

@@ -104,8 +104,9 @@ impl Model for Xwhep {
     }
 
     /// The first waiting task.
-    fn take_normal(w: &mut World<'_, Self>, worker: u32, t: f64) -> Option<u32> {
-        let task = w.pending.pop_first()?;
+    fn take_normal(w: &mut World<'_, Self>, worker: u32, t: f64, span: (u32, u32)) -> Option<u32> {
+        let task = w.pending.range(span.0, span.1).next()?;
+        w.pending.remove(task);
         w.m.holder[task as usize] = worker;
         Some(w.new_exec(task, worker, ExecKind::Normal, t))
     }
