@@ -45,6 +45,17 @@ pub struct SimArgs {
     /// Strategy: 9A-G-D, 9C-C-R, D-G-F, T-C-D, none...
     #[arg(long)]
     strategy: Option<String>,
+    /// At most N Cloud workers running at once for all the run's BoTs (`cloud.cap`).
+    #[arg(long, value_name = "N")]
+    cloud_cap: Option<u32>,
+    /// Who gets a capped Cloud's free workers: first-come, credits, max-min, deadline
+    /// (`cloud.share`).
+    #[arg(long, value_name = "POLICY")]
+    share: Option<String>,
+    /// With --cloud-cap: share the whole cap by the policy, taking back workers above a
+    /// BoT's share (`cloud.preempt`).
+    #[arg(long)]
+    preempt: bool,
     /// Run seed (Cloud boot times, random workloads).
     #[arg(long)]
     seed: Option<u64>,
@@ -140,6 +151,15 @@ fn build_scenario(a: &SimArgs) -> Result<Scenario> {
     }
     if let Some(s) = a.seed {
         sc.seed = s;
+    }
+    if let Some(n) = a.cloud_cap {
+        sc.cloud.cap = Some(n);
+    }
+    if let Some(p) = &a.share {
+        sc.cloud.share = p.parse().map_err(|e| bad(format!("--share: {e}")))?;
+    }
+    if a.preempt {
+        sc.cloud.preempt = true;
     }
     if let Some(o) = a.offset {
         sc.trace.offset = o as f64;

@@ -9,6 +9,7 @@
 //! - [`controller`]: the Scheduler turn (deploy, size, stop, charge);
 //! - [`usage`]: what a Cloud worker computes (Flat, Reschedule, Duplicate; first result wins);
 //! - [`ledger`]: the Credit System;
+//! - [`share`]: who gets a capped Cloud's free workers when several BoTs ask at once;
 //! - [`oracle`]: completion-time prediction;
 //! - [`metrics`]: completion, tail, TRE, speedup, Cloud share, prediction checks.
 
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod oracle;
 pub mod params;
 pub mod progress;
+pub mod share;
 pub mod strategy;
 pub mod trigger;
 pub mod usage;
@@ -34,4 +36,5 @@ pub use metrics::{PairMetrics, RunMetrics};
 pub use oracle::{Estimator, Oracle, OracleKey, OracleParams, Prediction};
 pub use params::QosParams;
 pub use progress::{BotProgress, Sample};
+pub use share::SharePolicy;
 pub use strategy::{Sizing, Strategy, Trigger, Usage};

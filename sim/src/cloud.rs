@@ -4,6 +4,7 @@
 
 use rand_distr::{Distribution, Normal};
 use spequlos_core::metrics::PREDICTION_POINTS;
+use spequlos_core::share::{self, Claim};
 use spequlos_core::usage::{self, Source, TaskTable, TaskView};
 use spequlos_core::{Activity, Decision, QosController, Sample, WorkerReport};
 
@@ -126,6 +127,8 @@ impl<M: Model> World<'_, M> {
     /// One Scheduler turn: for every BoT arrived and not closed, observe, let its controller
     /// decide, carry the decisions out; then the next turn, unless every BoT is closed.
     pub(crate) fn tick(&mut self, t: f64) {
+        let capped = self.sc.cloud.cap.is_some();
+        let mut turns = Vec::new();
         for b in 0..self.bots.len() as u32 {
             let bot = &self.bots[b as usize];
             if bot.finished || bot.arrival > t {
@@ -137,9 +140,90 @@ impl<M: Model> World<'_, M> {
             let decisions = bot
                 .controller
                 .tick(t, &bot.progress, &reports, &mut self.ledger);
-            self.apply(b, decisions, t);
+            if capped {
+                turns.push((b, decisions));
+            } else {
+                self.apply(b, decisions, t);
+            }
+        }
+        if let Some(cap) = self.sc.cloud.cap {
+            self.share(cap, &mut turns, t);
+            for (b, decisions) in turns {
+                self.apply(b, decisions, t);
+            }
         }
         self.next_turn(t);
+    }
+
+    /// A capped Cloud: the workers this turn's controllers decided to start beyond what the
+    /// cap leaves are refused as the share policy says (`spequlos_core::share`), and their
+    /// controllers told so.
+    fn share(&mut self, cap: u32, turns: &mut [(u32, Vec<Decision>)], t: f64) {
+        let starts = |d: &[Decision]| {
+            d.iter()
+                .filter(|d| matches!(d, Decision::StartWorker { .. }))
+                .count() as u32
+        };
+        let claims: Vec<Claim> = turns
+            .iter()
+            .map(|(b, d)| {
+                let bot = &self.bots[*b as usize];
+                let wants = starts(d);
+                Claim {
+                    user: bot.user_ix,
+                    arrival: bot.arrival,
+                    deadline: bot.deadline,
+                    balance: self
+                        .ledger
+                        .order_of(bot.controller.bot())
+                        .map_or(0, |o| o.balance()),
+                    // The controller counts this turn's starts, and no longer its stops.
+                    running: bot.controller.running().count() as u32 - wants,
+                    wants,
+                }
+            })
+            .collect();
+        let policy = self.sc.cloud.share;
+        let grants: Vec<u32> = if self.sc.cloud.preempt {
+            let targets = share::targets(policy, cap, &claims);
+            for ((b, decisions), (c, &target)) in turns.iter().zip(claims.iter().zip(&targets)) {
+                if c.running > target {
+                    self.take_back(*b, c.running - target, decisions, t);
+                }
+            }
+            claims
+                .iter()
+                .zip(&targets)
+                .map(|(c, &target)| target.saturating_sub(c.running).min(c.wants))
+                .collect()
+        } else {
+            let in_use: u32 = claims.iter().map(|c| c.running).sum();
+            share::allocate(policy, cap.saturating_sub(in_use), &claims)
+        };
+        for ((b, decisions), grant) in turns.iter_mut().zip(grants) {
+            let controller = &mut self.bots[*b as usize].controller;
+            let ledger = &mut self.ledger;
+            let mut kept = 0;
+            let mut refused = Vec::new();
+            decisions.retain(|d| match d {
+                Decision::StartWorker { id } if kept >= grant => {
+                    controller.start_failed(*id, ledger);
+                    refused.push(*id);
+                    false
+                }
+                Decision::StartWorker { .. } => {
+                    kept += 1;
+                    true
+                }
+                _ => true,
+            });
+            // A worker the same turn started and stopped (its first tick unpaid) was never
+            // started: nothing to stop or tell.
+            decisions.retain(|d| match d {
+                Decision::StopWorker { id, .. } | Decision::Report { id } => !refused.contains(id),
+                _ => true,
+            });
+        }
     }
 
     /// Samples BoT `b`'s progress, as the Scheduler sees it at every turn.
@@ -211,6 +295,30 @@ impl<M: Model> World<'_, M> {
         }
     }
 
+    /// Preemption: stops BoT `b`'s `n` newest workers (not those its turn starts) and tells
+    /// its controller they were lost.
+    fn take_back(&mut self, b: u32, n: u32, turn: &[Decision], t: f64) {
+        let new: Vec<u32> = turn
+            .iter()
+            .filter_map(|d| match d {
+                Decision::StartWorker { id } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let mut ids: Vec<u32> = self.bots[b as usize]
+            .controller
+            .running()
+            .filter(|id| !new.contains(id))
+            .collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        for id in ids.into_iter().take(n as usize) {
+            self.stop_cloud_worker(b, id, t);
+            let bot = &mut self.bots[b as usize];
+            bot.controller.worker_lost(id);
+            bot.preempted += 1;
+        }
+    }
+
     fn start_cloud_worker(&mut self, b: u32, id: u32, t: f64) {
         let c = &self.sc.cloud;
         let boot = if c.boot_sd > 0.0 {
@@ -223,8 +331,15 @@ impl<M: Model> World<'_, M> {
         .clamp(c.boot_min, c.boot_max);
         let w = self.workers.len() as u32;
         let bot = &mut self.bots[b as usize];
-        debug_assert_eq!(bot.cloud.len(), id as usize, "controller ids are dense");
-        bot.cloud.push(w);
+        // Ids the cap refused leave holes.
+        if bot.cloud.len() <= id as usize {
+            bot.cloud.resize(id as usize + 1, NONE);
+        }
+        bot.cloud[id as usize] = w;
+        bot.started += 1;
+        if bot.first_start.is_nan() {
+            bot.first_start = t;
+        }
         self.workers
             .push(Worker::new(id, b, self.cloud_speed, 1, t));
         self.q.push(t + boot, Event::CloudUp { w });

@@ -200,7 +200,7 @@ fn csv_field(v: &str) -> String {
     }
 }
 
-pub const BOTS_HEADER: &str = "run,bot,user,arrival,tasks,completed,credits_ordered,credits_spent,workers_started,workers_revoked,deployed_at,completion_time,t_ideal,tail_duration,tail_slowdown,has_tail,speedup,tre,cloud_share\n";
+pub const BOTS_HEADER: &str = "run,bot,user,arrival,tasks,completed,credits_ordered,credits_spent,workers_started,workers_revoked,workers_preempted,deployed_at,completion_time,t_ideal,tail_duration,tail_slowdown,has_tail,speedup,tre,cloud_share\n";
 
 /// `bots.csv` rows of one run of a stream (`run` is `baseline` or `speq`); `pairs` compares
 /// each BoT with its baseline (empty for the baseline). Times are from each BoT's arrival.
@@ -217,7 +217,7 @@ pub fn bots(
             .map_or((f64::NAN, f64::NAN), |p| (p.speedup, p.tre));
         let _ = writeln!(
             s,
-            "{run},{i},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{speedup},{tre},{}",
+            "{run},{i},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{speedup},{tre},{}",
             b.user,
             b.arrival,
             b.progress.total(),
@@ -226,6 +226,7 @@ pub fn bots(
             m.credits_spent,
             m.workers_started,
             b.revoked,
+            b.preempted,
             m.deployed_at,
             m.completion_time,
             m.t_ideal,

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use spequlos_check::{self as check, Checked, FieldError};
 use spequlos_core::ledger::MAX_CREDITS;
-use spequlos_core::{OracleParams, QosParams, Strategy};
+use spequlos_core::{OracleParams, QosParams, SharePolicy, Strategy};
 
 use crate::workload::WorkloadSpec;
 
@@ -306,6 +306,15 @@ pub struct CloudSpec {
     /// Revocation model: a running Cloud worker is revoked after an exponential time with this
     /// mean, in hours (spot instances; (0, 10^6]); unset, Cloud workers never fail.
     pub revocation_mean_hours: Option<f64>,
+    /// At most this many Cloud workers running at once for all the run's BoTs (a DG's quota
+    /// on a shared Cloud); [1, 10^6], unset: no cap. When BoTs ask for more than are free,
+    /// `share` decides who gets them.
+    pub cap: Option<u32>,
+    /// first-come, credits, max-min (per user) or deadline (`spequlos_core::share`).
+    pub share: SharePolicy,
+    /// With a cap, share the whole cap by `share` and take back (preempt) what a BoT runs
+    /// above its share; without, share only the workers that are free.
+    pub preempt: bool,
 }
 impl Default for CloudSpec {
     fn default() -> Self {
@@ -319,6 +328,9 @@ impl Default for CloudSpec {
             credit_fraction: 0.1,
             credit_speed_factor: None,
             revocation_mean_hours: None,
+            cap: None,
+            share: SharePolicy::default(),
+            preempt: false,
         }
     }
 }
@@ -448,6 +460,7 @@ impl Scenario {
         check::opt(c.revocation_mean_hours, |v| {
             check::real_above("cloud.revocation_mean_hours", v, 0.0, 1e6, "h")
         })?;
+        check::opt(c.cap, |v| check::int("cloud.cap", v.into(), 1, 1_000_000))?;
         check::opt(self.model.uniform_speed, |v| {
             check::real_above("model.uniform_speed", v, 0.0, 1e15, "ops/s")
         })?;

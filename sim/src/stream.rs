@@ -1,11 +1,12 @@
 //! Streams of BoTs: several users' BoTs arriving over time on one shared grid, each with its
 //! own order and SpeQuloS controller (`workload = { kind = "stream", path = "..." }`).
 //!
-//! A stream file has one `arrival user bot_size task_size` line per BoT: the arrival in
-//! seconds after the start of the run, the user's name (letters, digits and `._@-`, at most
-//! 64), the number of tasks, and their size in operations (every task of a BoT the same size,
-//! submitted at its arrival). `#` starts a comment line. BoTs are simulated in arrival order,
-//! ties in file order.
+//! A stream file has one `arrival user bot_size task_size [deadline]` line per BoT: the
+//! arrival in seconds after the start of the run, the user's name (letters, digits and
+//! `._@-`, at most 64), the number of tasks, their size in operations (every task of a BoT the
+//! same size, submitted at its arrival), and optionally the time after its arrival by which
+//! its user wants it complete (seconds; the `deadline` share policy serves the earliest).
+//! `#` starts a comment line. BoTs are simulated in arrival order, ties in file order.
 
 use std::io::{BufRead, Read};
 use std::path::Path;
@@ -25,6 +26,8 @@ pub struct BotSpec {
     pub user: String,
     pub arrival: f64,
     pub tasks: u32,
+    /// Seconds after its arrival by which its user wants it complete.
+    pub deadline: Option<f64>,
 }
 
 impl BotSpec {
@@ -34,6 +37,7 @@ impl BotSpec {
             user: "user".into(),
             arrival: 0.0,
             tasks: tasks as u32,
+            deadline: None,
         }
     }
 }
@@ -77,10 +81,10 @@ pub fn read(path: &Path, limits: &Limits) -> Result<(Vec<BotSpec>, Vec<TaskSpec>
             SimError::Input(format!("{}:{i}: {field}: {msg}", path.display()))
         };
         let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() != 4 {
+        if !(4..=5).contains(&f.len()) {
             return Err(at(
                 "line",
-                format!("expected `arrival user bot_size task_size`, found `{l}`"),
+                format!("expected `arrival user bot_size task_size [deadline]`, found `{l}`"),
             ));
         }
         let arrival: f64 = f[0]
@@ -118,6 +122,20 @@ pub fn read(path: &Path, limits: &Limits) -> Result<(Vec<BotSpec>, Vec<TaskSpec>
                     format!("expected operations in (0, {MAX_OPS:e}], found `{}`", f[3]),
                 )
             })?;
+        let deadline = match f.get(4) {
+            None => None,
+            Some(v) => Some(
+                v.parse()
+                    .ok()
+                    .filter(|v: &f64| *v > 0.0 && *v <= MAX_SUBMIT)
+                    .ok_or_else(|| {
+                        at(
+                            "deadline",
+                            format!("expected seconds in (0, {MAX_SUBMIT:e}], found `{v}`"),
+                        )
+                    })?,
+            ),
+        };
         total += u64::from(size);
         if total > limits.tasks {
             return Err(at(
@@ -135,6 +153,7 @@ pub fn read(path: &Path, limits: &Limits) -> Result<(Vec<BotSpec>, Vec<TaskSpec>
             user: f[1].to_string(),
             arrival,
             tasks: size,
+            deadline,
         };
         bots.push((bot, ops));
     }
@@ -171,12 +190,13 @@ mod tests {
     fn bots_come_in_arrival_order_with_their_tasks() {
         let p = write(
             "ok.txt",
-            "# arrival user bot_size task_size\n3600 bob 2 100\n0 alice 3 50\n3600 carol 1 7\n",
+            "# arrival user bot_size task_size\n3600 bob 2 100 7200\n0 alice 3 50\n3600 carol 1 7\n",
         );
         let (bots, tasks) = read(&p, &Limits::default()).unwrap();
         let users: Vec<&str> = bots.iter().map(|b| b.user.as_str()).collect();
         assert_eq!(users, ["alice", "bob", "carol"], "ties keep file order");
         assert_eq!(bots[1].arrival, 3600.0);
+        assert_eq!((bots[0].deadline, bots[1].deadline), (None, Some(7200.0)));
         let sizes: Vec<(f64, f64)> = tasks.iter().map(|t| (t.submit, t.ops)).collect();
         assert_eq!(
             sizes,
@@ -200,6 +220,8 @@ mod tests {
             ("0 a 0 5\n", "x.txt:1: bot_size"),
             ("0 a 1 0\n", "x.txt:1: task_size"),
             ("0 a 1 nan\n", "x.txt:1: task_size"),
+            ("0 a 1 5 -1\n", "x.txt:1: deadline"),
+            ("0 a 1 5 9 9\n", "x.txt:1: line"),
             ("# nothing\n", "no BoT"),
         ] {
             let p = write("x.txt", text);

@@ -525,6 +525,7 @@ fn stream_of(sizes: &[(f64, u32)], users: usize) -> Vec<crate::stream::BotSpec> 
             user: format!("u{}", i % users),
             arrival,
             tasks,
+            deadline: (i % 2 == 1).then_some(20_000.0 * (1 + i % 3) as f64),
         })
         .collect()
 }
@@ -573,7 +574,8 @@ proptest! {
     #[test]
     fn stream_invariants_hold(seed in 0u64..1000, hosts in 5usize..40, mw in 0usize..2,
                               sizes in prop::collection::vec((0u32..3, 1u32..120), 1..6), users in 1usize..4,
-                              strategy in prop::sample::select(vec!["none", "9A-G-D", "9C-G-F", "9A-C-R", "D-G-D", "9C-F2-D"])) {
+                              strategy in prop::sample::select(vec!["none", "9A-G-D", "9C-G-F", "9A-C-R", "D-G-D", "9C-F2-D"]),
+                              cap in prop::option::of(1u32..8), policy in 0usize..4, preempt: bool) {
         let t = random_trace(seed, hosts);
         let mut sc = scenario(if mw == 0 { xwhep() } else { boinc(3, 2) }, 1, 1.0);
         sc.strategy = strategy.parse().unwrap();
@@ -583,6 +585,9 @@ proptest! {
         }
         // Enough for every BoT to deploy (the default order of a small BoT may not pay a tick).
         sc.cloud.credits = Some(60 + seed % 200);
+        sc.cloud.cap = cap;
+        sc.cloud.share = spequlos_core::SharePolicy::ALL[policy];
+        sc.cloud.preempt = preempt;
         // BoTs that overlap: one in its tail while the next still queues.
         let mut sizes: Vec<(f64, u32)> = sizes.iter().map(|&(h, n)| (f64::from(h) * 3600.0, n)).collect();
         sizes.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -626,5 +631,59 @@ proptest! {
         }
         // Ordered once per BoT, by its user.
         prop_assert_eq!(out.ledger.orders().count(), bots.len());
+    }
+}
+
+#[test]
+fn a_cap_no_one_reaches_changes_nothing_and_a_tight_one_is_shared_by_the_policy() {
+    let mut spec = Scenario::default().trace;
+    spec.hosts = 200;
+    let t = crate::run::load_trace(&spec).unwrap();
+    for mw in [xwhep(), boinc(3, 2)] {
+        let mut sc = scenario(mw, 1, 1.0);
+        // Each BoT's order pays 20 workers for an hour, six at most run at once; the later
+        // BoTs deploy while the first's workers still duplicate its stragglers.
+        sc.strategy = "9A-G-R".parse().unwrap();
+        sc.cloud.credits = Some(300);
+        let bots = stream_of(&[(0.0, 100), (1200.0, 100), (1300.0, 100)], 3);
+        let tasks = stream_tasks(&bots, 3.6e6);
+        let oracle = Oracle::default();
+        let key = crate::run::oracle_key(&sc, sc.strategy);
+        let free = crate::world::simulate_stream(&sc, &t, &tasks, &bots, &oracle, key.clone());
+        sc.cloud.cap = Some(1_000_000);
+        sc.cloud.preempt = true;
+        let roomy = crate::world::simulate_stream(&sc, &t, &tasks, &bots, &oracle, key.clone());
+        assert_eq!(format!("{roomy:?}"), format!("{free:?}"));
+        let mut outcomes = std::collections::BTreeSet::new();
+        let mut taken_back = 0;
+        for policy in spequlos_core::SharePolicy::ALL {
+            for preempt in [false, true] {
+                sc.cloud.cap = Some(6);
+                sc.cloud.share = policy;
+                sc.cloud.preempt = preempt;
+                let tight =
+                    crate::world::simulate_stream(&sc, &t, &tasks, &bots, &oracle, key.clone());
+                tight.ledger.verify().unwrap();
+                let preempted: u32 = tight.bots.iter().map(|b| b.preempted).sum();
+                assert!(preempt || preempted == 0, "{policy:?}");
+                taken_back += preempted;
+                for b in &tight.bots {
+                    assert!(b.metrics.completed(), "{policy:?} {preempt}");
+                    assert!(b.metrics.credits_spent <= b.metrics.credits_ordered);
+                }
+                let done: Vec<String> = tight
+                    .bots
+                    .iter()
+                    .map(|b| format!("{} {}", b.metrics.completion_time, b.preempted))
+                    .collect();
+                outcomes.insert(done);
+            }
+        }
+        // Who gets the six workers, and whether some are taken back, is the policy's choice.
+        assert!(outcomes.len() >= 4, "{outcomes:?}");
+        assert!(
+            taken_back > 0,
+            "a later BoT's share was taken back from the first"
+        );
     }
 }

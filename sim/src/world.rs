@@ -213,7 +213,11 @@ pub(crate) struct Bot {
     pub(crate) first: u32,
     pub(crate) end: u32,
     pub(crate) user: String,
+    /// Its user among the run's, numbered in order of their first BoT.
+    pub(crate) user_ix: u32,
     pub(crate) arrival: f64,
+    /// When its user wants it complete (absolute).
+    pub(crate) deadline: Option<f64>,
     pub(crate) progress: BotProgress,
     pub(crate) controller: QosController,
     /// The completion points reached, with when: the Oracle's predictions for them are
@@ -222,8 +226,13 @@ pub(crate) struct Bot {
     pub(crate) crossings: Vec<(f64, f64)>,
     pub(crate) next_point: usize,
     pub(crate) rotation: Rotation,
-    /// Its Cloud workers' indices in `World::workers`, by controller id.
+    /// Its Cloud workers' indices in `World::workers`, by controller id (`NONE`: an id whose
+    /// start a capped Cloud refused).
     pub(crate) cloud: Vec<u32>,
+    pub(crate) started: u32,
+    pub(crate) first_start: f64,
+    /// Its workers a capped Cloud took back for other BoTs (`cloud.preempt`).
+    pub(crate) preempted: u32,
     pub(crate) ops_volunteer: f64,
     pub(crate) ops_cloud: f64,
     pub(crate) running: u32,
@@ -264,6 +273,8 @@ pub struct BotOutcome {
     pub metrics: RunMetrics,
     pub progress: BotProgress,
     pub revoked: u32,
+    /// Its workers a capped Cloud took back for other BoTs.
+    pub preempted: u32,
     pub cloud_running_at_end: u32,
 }
 
@@ -435,6 +446,7 @@ impl<'a, M: Model> World<'a, M> {
         let cloud_speed = sc.cloud.speed_factor * mean_speed;
         let mut ledger = Ledger::default();
         let mut first = 0u32;
+        let mut users: Vec<&str> = Vec::new();
         let bots: Vec<Bot> = bots
             .iter()
             .enumerate()
@@ -454,17 +466,29 @@ impl<'a, M: Model> World<'a, M> {
                     mean_speed,
                     ops,
                 );
+                let user_ix = match users.iter().position(|u| *u == spec.user) {
+                    Some(k) => k,
+                    None => {
+                        users.push(&spec.user);
+                        users.len() - 1
+                    }
+                } as u32;
                 let bot = Bot {
                     first,
                     end,
                     user: spec.user.clone(),
+                    user_ix,
                     arrival: spec.arrival,
+                    deadline: spec.deadline.map(|d| spec.arrival + d),
                     progress: BotProgress::new(spec.tasks),
                     controller,
                     crossings: Vec::new(),
                     next_point: 0,
                     rotation: Rotation::default(),
                     cloud: Vec::new(),
+                    started: 0,
+                    first_start: f64::NAN,
+                    preempted: 0,
                     ops_volunteer: 0.0,
                     ops_cloud: 0.0,
                     running: 0,
@@ -952,11 +976,10 @@ impl<'a, M: Model> World<'a, M> {
             .expect("ordered at start");
         m.credits_ordered = order.ordered;
         m.credits_spent = order.spent;
-        m.workers_started = b.controller.workers_started();
-        m.deployed_at = b
-            .controller
-            .first_deployment()
-            .map_or(f64::NAN, |t| t - b.arrival);
+        // The workers that did start (a capped Cloud may refuse some the controller decided),
+        // and the first of them.
+        m.workers_started = b.started;
+        m.deployed_at = b.first_start - b.arrival;
         m
     }
 
@@ -1003,6 +1026,7 @@ impl<'a, M: Model> World<'a, M> {
                 metrics: self.bot_metrics(b),
                 progress: b.progress.clone(),
                 revoked: b.revoked,
+                preempted: b.preempted,
                 cloud_running_at_end: b.controller.running().count() as u32,
             })
             .collect();
@@ -1017,6 +1041,16 @@ impl<'a, M: Model> World<'a, M> {
 
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) -> Result<(), crate::tests::Broken> {
+        let cloud = self
+            .workers
+            .iter()
+            .filter(|w| w.is_cloud() && !w.stopped)
+            .count() as u32;
+        if let Some(cap) = self.sc.cloud.cap.filter(|&cap| cloud > cap) {
+            return Err(crate::tests::Broken(format!(
+                "{cloud} Cloud workers started or running, over the cap of {cap}"
+            )));
+        }
         for (i, w) in self.workers.iter().enumerate() {
             let running = w
                 .held
