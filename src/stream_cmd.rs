@@ -36,16 +36,6 @@ struct Summary {
     events: u64,
 }
 
-fn makespan(r: &spequlos_sim::world::StreamOutput) -> f64 {
-    r.bots
-        .iter()
-        .map(|b| b.arrival + b.metrics.completion_time)
-        .fold(
-            0.0,
-            |m: f64, t| if t.is_nan() { f64::NAN } else { m.max(t) },
-        )
-}
-
 pub fn run(
     a: &SimArgs,
     sc: &Scenario,
@@ -79,8 +69,8 @@ pub fn run(
         seed: sc.seed,
         bots: bots.len(),
         tasks: tasks.len(),
-        baseline_makespan: makespan(&out.baseline),
-        speq_makespan: out.speq.as_ref().map(makespan),
+        baseline_makespan: run::makespan(&out.baseline),
+        speq_makespan: out.speq.as_ref().map(run::makespan),
         baseline_users: base_users,
         speq_users,
         events: out.baseline.events + out.speq.as_ref().map_or(0, |r| r.events),

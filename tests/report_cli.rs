@@ -140,3 +140,58 @@ fn timeline_plot_of_a_sim_run_and_bad_inputs() {
     let out = run(&["plot", "timeline", s(dir.path())]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_shared_grid_sweep_reports_how_users_fared_per_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("stream.txt");
+    fs::write(
+        &stream,
+        "0 ann 80 3.6e6\n300 bob 60 3.6e6 40000\n600 ann 40 3.6e6\n900 cy 60 3.6e6 30000\n",
+    )
+    .unwrap();
+    let spec = dir.path().join("spec.toml");
+    fs::write(
+        &spec,
+        format!(
+            r#"
+name = "shared-test"
+[base.trace]
+hosts = 200
+days = 12
+[base.cloud]
+cap = 4
+credits = 200
+[axes]
+workload = ["stream:{}"]
+strategy = ["none", "9C-G-R"]
+offset_count = 4
+[axes.params]
+"cloud.share" = ["first-come", "credits", "max-min"]
+"#,
+            stream.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    ok(&["sweep", s(&spec), "--out", s(&out), "--quiet"]);
+    ok(&["report", s(&out), "--quiet"]);
+    let md = fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Shared grid: how the users fared"), "{md}");
+    let fair = fs::read_to_string(out.join("fairness.csv")).unwrap();
+    let rows: Vec<&str> = fair.lines().collect();
+    assert!(rows[0].starts_with("group,strategy,runs,mean_user_speedup,worst_user_speedup,jain"));
+    assert_eq!(rows.len(), 1 + 3, "one row per policy: {fair}");
+    for row in &rows[1..] {
+        let f: Vec<&str> = row.rsplitn(7, ',').collect();
+        let jain: f64 = f[2].parse().unwrap();
+        assert!((0.25..=1.0).contains(&jain), "{row}");
+        assert!(row.contains(",9C-G-R,4,"), "{row}");
+    }
+    for policy in ["first-come", "credits", "max-min"] {
+        let stem = out.join("figures").join(format!("fairness_{policy}"));
+        assert!(is_png(&stem.with_extension("png")), "{policy}");
+        assert!(is_svg(&stem.with_extension("svg")), "{policy}");
+        assert!(md.contains(&format!("figures/fairness_{policy}.png")));
+    }
+}

@@ -740,10 +740,32 @@ fn representative(dir: &Path, v: &RunsView) -> Res<Option<Curves>> {
     };
     let sc = &run.scenario;
     let trace = load_trace(&plan.traces[run.trace]).map_err(|e| input(e.to_string()))?;
-    let t = tasks(sc).map_err(|e| input(e.to_string()))?;
     let oracle = spequlos_core::Oracle::default();
-    let b = run_one(&job.runs[0].scenario, &trace, &t, &oracle, Strategy::None);
-    let s = run_one(sc, &trace, &t, &oracle, sc.strategy);
+    let (b, s) = if sc.workload.is_stream() {
+        // The whole stream's tasks, as its runs.csv row counts them.
+        let limits = spequlos_check::Limits::default();
+        let (t, bots) =
+            spequlos_sim::run::bots_within(sc, &limits).map_err(|e| input(e.to_string()))?;
+        let run = |sc: &spequlos_sim::Scenario, strategy: Strategy| {
+            let mut x = sc.clone();
+            x.strategy = strategy;
+            let key = spequlos_sim::run::oracle_key(&x, strategy);
+            let out = spequlos_sim::world::simulate_stream(&x, &trace, &t, &bots, &oracle, key);
+            let mut r = spequlos_sim::run::stream_as_run(&out, x.ideal_fraction);
+            r.tasks = out.tasks;
+            r
+        };
+        (
+            run(&job.runs[0].scenario, Strategy::None),
+            run(sc, sc.strategy),
+        )
+    } else {
+        let t = tasks(sc).map_err(|e| input(e.to_string()))?;
+        (
+            run_one(&job.runs[0].scenario, &trace, &t, &oracle, Strategy::None),
+            run_one(sc, &trace, &t, &oracle, sc.strategy),
+        )
+    };
     Ok(Some(Curves {
         title: format!(
             "{} / {} / {}, offset {} h",
@@ -752,7 +774,7 @@ fn representative(dir: &Path, v: &RunsView) -> Res<Option<Curves>> {
             sc.workload.label(),
             sc.trace.offset / 3600.0
         ),
-        total: t.len(),
+        total: b.tasks.len(),
         baseline: b.tasks.iter().map(|x| x.completion).collect(),
         speq: Some((
             sc.strategy.to_string(),
@@ -948,4 +970,58 @@ mod tests {
         assert_eq!(m, 2.0);
         assert!((ci - 1.96 * (1.0f64 / 3.0).sqrt()).abs() < 1e-12);
     }
+}
+
+/// One CDF per series of per-user mean speedups (a shared-grid sweep, one figure per share
+/// policy).
+fn draw_user_cdf<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    series: &BTreeMap<String, Vec<f64>>,
+    title: &str,
+) -> Res<()> {
+    let finite = || series.values().flatten().copied().filter(|x| x.is_finite());
+    let xmax = finite().fold(1.0, f64::max);
+    let xmin = finite().fold(1.0, f64::min);
+    let pad = (xmax - xmin) * 0.03;
+    let mut chart = frame(
+        root,
+        title,
+        (xmin - pad).max(0.0)..xmax + pad,
+        0.0..1.0,
+        "a user's mean speedup over its BoTs (baseline completion / SpeQuloS completion)",
+        "fraction of users × offsets (CDF)",
+    )?;
+    for (i, (name, xs)) in series.iter().enumerate() {
+        let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len() as f64;
+        let mut pts = Vec::with_capacity(2 * v.len());
+        for (k, x) in v.iter().enumerate() {
+            pts.push((*x, k as f64 / n));
+            pts.push((*x, (k + 1) as f64 / n));
+        }
+        let style = color(i).stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(pts, style))
+            .map_err(err)?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+    }
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    Ok(())
+}
+
+/// `figures/fairness_<policy>.png|svg`: for each share policy, the CDF of per-user mean
+/// speedups, one curve per group (`series` maps policy → group → values).
+pub fn fairness_figures(
+    out: &Path,
+    series: &BTreeMap<String, BTreeMap<String, Vec<f64>>>,
+) -> Res<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for (policy, groups) in series {
+        let title = format!("Per-user speedup with a capped Cloud shared {policy}");
+        let stem = out.join(format!("fairness_{policy}"));
+        files.extend(render!(&stem, (1000, 600), draw_user_cdf(groups, &title))?);
+    }
+    Ok(files)
 }

@@ -536,6 +536,18 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
         files.extend(figure_files.iter().cloned());
     }
 
+    // A stream sweep: how its users fared, per share policy.
+    let policy = match runs.column("cloud.share") {
+        Ok(_) => strs(&runs, "cloud.share")?,
+        Err(_) => vec![String::new(); v.run.len()],
+    };
+    let policy: Vec<String> = policy
+        .into_iter()
+        .map(|p| if p.is_empty() { "first-come".into() } else { p })
+        .collect();
+    let shared =
+        crate::fairness::fairness(dir, &v, &policy, opts.figures.then_some(fig_dir.as_path()))?;
+
     let base_factors: Vec<String> = factors.iter().filter(|f| !speq_only(f)).cloned().collect();
     let md = markdown(
         dir,
@@ -547,6 +559,11 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
         &figure_files,
         v.run.len(),
     )?;
+    let mut md = md;
+    if let Some(section) = shared {
+        md.push_str(&section.markdown);
+        files.extend(section.files);
+    }
     let md_path = dir.join("report.md");
     fs::write(&md_path, md).map_err(|err| ReportError::Io {
         path: md_path.clone(),
@@ -562,7 +579,7 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
 }
 
 /// A CSV field, quoted when it must be.
-fn csv_field(v: &str) -> String {
+pub(crate) fn csv_field(v: &str) -> String {
     if v.contains([',', '"', '\n']) {
         format!("\"{}\"", v.replace('"', "\"\""))
     } else {

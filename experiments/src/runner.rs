@@ -6,7 +6,11 @@
 //! - `sweep.json`: name, spec hash (of the parsed spec, so reformatting the file does not
 //!   matter), run count, shard;
 //! - `runs.csv`: `run_id,baseline_id,trace_label,workload_label,` then the columns of
-//!   `spequlos sim --out`.
+//!   `spequlos sim --out`; a stream of BoTs has one row per run for the whole stream
+//!   (`spequlos_sim::run::stream_as_run`);
+//! - `bots.csv`, `users.csv` (sweeps of streams): `run_id,` then the columns of `spequlos sim
+//!   --out`'s for a stream, several rows per run. A job writes them before its `runs.csv` rows,
+//!   so a run in `runs.csv` has all of them; on resume the rows of runs not done are dropped.
 //!
 //! Rows are appended one job (a baseline and its SpeQuloS runs) at a time, in one write, and
 //! flushed, so an interrupted sweep loses at most the jobs in flight; a torn last line (a kill
@@ -25,7 +29,10 @@ use serde::{Deserialize, Serialize};
 use spequlos_check::Limits;
 use spequlos_core::{metrics, Oracle};
 use spequlos_sim::output;
-use spequlos_sim::run::{load_trace_within, run_family, tasks_within, SimError};
+use spequlos_sim::run::{
+    bots_within, load_trace_within, run_family, stream_as_run, stream_pair, tasks_within,
+    user_totals, SimError,
+};
 use spequlos_traces::io::atomic::is_absent_or_empty;
 use spequlos_traces::{write_atomic, Trace};
 
@@ -349,13 +356,26 @@ pub fn run(
     }
     // Resume: keep complete rows (rewritten sorted, which also drops a torn last line).
     write_sorted(&runs_path, existing)?;
+    let streams = plan
+        .jobs
+        .iter()
+        .any(|j| j.runs[0].scenario.workload.is_stream());
+    if streams {
+        for (name, header) in SIDE {
+            let p = out.join(name);
+            let rows = read_side(&p, header, &|id| done.contains(&id))?;
+            write_side(&p, header, rows)?;
+        }
+    }
     (opts.progress)(skipped);
 
-    let file = OpenOptions::new()
-        .append(true)
-        .open(&runs_path)
-        .map_err(io(&runs_path))?;
-    let writer = Mutex::new(file);
+    let append = |p: &Path| OpenOptions::new().append(true).open(p).map_err(io(p));
+    let side_files = if streams {
+        Some((append(&out.join(SIDE[0].0))?, append(&out.join(SIDE[1].0))?))
+    } else {
+        None
+    };
+    let writer = Mutex::new((append(&runs_path)?, side_files));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
         .build()
@@ -372,9 +392,21 @@ pub fn run(
             }
             let trace = traces[job.runs[0].trace].as_ref().expect("loaded").clone();
             match run_job(job, &trace, &done, &opts.limits) {
-                Ok((rows, n)) => {
-                    let mut f = writer.lock().expect("not poisoned");
-                    let r = f.write_all(rows.as_bytes()).and_then(|_| f.flush());
+                Ok(rows) => {
+                    let n = rows.n;
+                    let mut w = writer.lock().expect("not poisoned");
+                    let (runs, side) = &mut *w;
+                    // The side tables first: a run in runs.csv has its rows there.
+                    let r = match side {
+                        Some((bots, users)) => bots
+                            .write_all(rows.bots.as_bytes())
+                            .and_then(|_| bots.flush())
+                            .and_then(|_| users.write_all(rows.users.as_bytes()))
+                            .and_then(|_| users.flush()),
+                        None => Ok(()),
+                    }
+                    .and_then(|_| runs.write_all(rows.runs.as_bytes()))
+                    .and_then(|_| runs.flush());
                     if let Err(e) = r {
                         *failure.lock().expect("not poisoned") = Some(io(&runs_path)(e));
                         return;
@@ -391,19 +423,25 @@ pub fn run(
     if let Some(e) = failure.into_inner().expect("not poisoned") {
         if fresh && simulated == 0 {
             // Nothing was computed: leave the directory as it was.
-            for f in ["runs.csv", "sweep.json", "sweep.toml"] {
+            for f in [
+                "runs.csv",
+                "bots.csv",
+                "users.csv",
+                "sweep.json",
+                "sweep.toml",
+            ] {
                 let _ = fs::remove_file(out.join(f));
             }
             if created_dir {
                 let _ = fs::remove_dir(out);
             }
         } else {
-            write_sorted(&runs_path, read_rows_checked(&runs_path, None)?)?;
+            finish_files(out, &runs_path, streams)?;
         }
         return Err(e);
     }
     // The rows are the checked ones read at the start and those written since.
-    write_sorted(&runs_path, read_rows_checked(&runs_path, None)?)?;
+    finish_files(out, &runs_path, streams)?;
     Ok(Summary {
         simulated,
         skipped,
@@ -428,13 +466,106 @@ fn check_offsets(plan: &Plan, trace_idx: usize, t: &Trace) -> Result<(), SweepEr
     Ok(())
 }
 
+/// A stream sweep's side tables and their headers (without `run_id,`).
+const SIDE: [(&str, &str); 2] = [
+    ("bots.csv", output::BOTS_HEADER),
+    ("users.csv", output::USERS_HEADER),
+];
+
+/// Sorts what a sweep wrote (runs.csv by run id, the side tables by run id, a run's rows in
+/// the order written), keeping in the side tables only the runs in runs.csv.
+fn finish_files(out: &Path, runs_path: &Path, streams: bool) -> Result<(), SweepError> {
+    let rows = read_rows_checked(runs_path, None)?;
+    let ids: BTreeSet<u32> = rows.iter().map(|r| r.0).collect();
+    write_sorted(runs_path, rows)?;
+    if streams {
+        for (name, header) in SIDE {
+            let p = out.join(name);
+            let rows = read_side(&p, header, &|id| ids.contains(&id))?;
+            write_side(&p, header, rows)?;
+        }
+    }
+    Ok(())
+}
+
+/// The complete rows of side table `path` whose run `keep` keeps, in file order (a torn last
+/// line dropped); an absent file has none.
+fn read_side(
+    path: &Path,
+    header: &str,
+    keep: &dyn Fn(u32) -> bool,
+) -> Result<Vec<(u32, String)>, SweepError> {
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let text = fs::read_to_string(path).map_err(io(path))?;
+    let complete = match text.rfind('\n') {
+        Some(i) => &text[..=i],
+        None => "",
+    };
+    let mut lines = complete.lines();
+    if let Some(h) = lines.next() {
+        if format!("{h}\n") != format!("run_id,{header}") {
+            return Err(SweepError::Input(format!(
+                "{}: the header does not match this version of spequlos",
+                path.display()
+            )));
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, l) in lines.enumerate() {
+        let id: u32 = l
+            .split(',')
+            .next()
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| {
+                SweepError::Input(format!(
+                    "{}:{}: run_id: not a run id",
+                    path.display(),
+                    i + 2
+                ))
+            })?;
+        if keep(id) {
+            rows.push((id, l.to_string()));
+        }
+    }
+    Ok(rows)
+}
+
+/// Writes a side table, rows grouped by run id (stable: a run's rows keep their order).
+fn write_side(path: &Path, header: &str, mut rows: Vec<(u32, String)>) -> Result<(), SweepError> {
+    rows.sort_by_key(|r| r.0);
+    let mut text = format!("run_id,{header}");
+    for (_, l) in rows {
+        text.push_str(&l);
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes()).map_err(io(path))
+}
+
+/// A job's rows for each file, and how many runs it simulated.
+struct JobRows {
+    runs: String,
+    bots: String,
+    users: String,
+    n: u64,
+}
+
+/// `run_id,` before each of `lines`.
+fn with_id(id: u32, lines: &str) -> String {
+    lines.lines().map(|l| format!("{id},{l}\n")).collect()
+}
+
 /// Simulates a job's baseline and SpeQuloS runs; returns the rows of the runs not yet done.
 fn run_job(
     job: &Job,
     trace: &Trace,
     done: &BTreeSet<u32>,
     limits: &Limits,
-) -> Result<(String, u64), SweepError> {
+) -> Result<JobRows, SweepError> {
+    if job.runs[0].scenario.workload.is_stream() {
+        return run_stream_job(job, trace, done, limits);
+    }
     let oracle = Oracle::default();
     let base = &job.runs[0];
     debug_assert_eq!(base.kind, RunKind::Baseline);
@@ -479,7 +610,92 @@ fn run_job(
         );
         n += 1;
     }
-    Ok((rows, n))
+    Ok(JobRows {
+        runs: rows,
+        bots: String::new(),
+        users: String::new(),
+        n,
+    })
+}
+
+/// [`run_job`] for a stream of BoTs: each run simulated whole (a stream does not fork), one
+/// `runs.csv` row per run, its BoTs and users in the side tables.
+fn run_stream_job(
+    job: &Job,
+    trace: &Trace,
+    done: &BTreeSet<u32>,
+    limits: &Limits,
+) -> Result<JobRows, SweepError> {
+    let oracle = Oracle::default();
+    let base = &job.runs[0];
+    let input = |e: SimError| SweepError::Input(e.to_string());
+    let (tasks, bots) = bots_within(&base.scenario, limits).map_err(input)?;
+    let stream = |sc: &spequlos_sim::Scenario, strategy| {
+        let mut s = sc.clone();
+        s.strategy = strategy;
+        let key = spequlos_sim::run::oracle_key(&s, strategy);
+        spequlos_sim::world::simulate_stream(&s, trace, &tasks, &bots, &oracle, key)
+    };
+    let b = stream(&base.scenario, spequlos_core::Strategy::None);
+    let mut out = JobRows {
+        runs: String::new(),
+        bots: String::new(),
+        users: String::new(),
+        n: 1,
+    };
+    let hosts = trace.host_count();
+    let ideal = base.scenario.ideal_fraction;
+    let row = |rows: &mut String,
+               r: &crate::spec::PlannedRun,
+               kind: &str,
+               run: &spequlos_sim::world::RunOutput,
+               pair: Option<spequlos_core::PairMetrics>| {
+        rows.push_str(&format!(
+            "{},{},{},{},",
+            r.id,
+            base.id,
+            csv_field(&r.scenario.trace.label()),
+            csv_field(&r.scenario.workload.label())
+        ));
+        output::run_row(rows, kind, &r.scenario, hosts, run, pair);
+    };
+    if !done.contains(&base.id) {
+        out.bots
+            .push_str(&with_id(base.id, &output::bots("baseline", &b, &[])));
+        out.users.push_str(&with_id(
+            base.id,
+            &output::users("baseline", &user_totals(&b, &[])),
+        ));
+        row(
+            &mut out.runs,
+            base,
+            "baseline",
+            &stream_as_run(&b, ideal),
+            None,
+        );
+    }
+    for r in &job.runs[1..] {
+        if done.contains(&r.id) {
+            continue;
+        }
+        let s = stream(&r.scenario, r.scenario.strategy);
+        let (pair, per_bot) = stream_pair(&b, &s);
+        out.bots
+            .push_str(&with_id(r.id, &output::bots("speq", &s, &per_bot)));
+        out.users.push_str(&with_id(
+            r.id,
+            &output::users("speq", &user_totals(&s, &per_bot)),
+        ));
+        row(
+            &mut out.runs,
+            r,
+            "speq",
+            &stream_as_run(&s, ideal),
+            Some(pair),
+        );
+        out.n += 1;
+    }
+    Ok(out)
 }
 
 fn csv_field(v: &str) -> String {
@@ -583,6 +799,28 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<u32, SweepError> {
     let json = serde_json::to_string_pretty(&merged).expect("serialises") + "\n";
     write_atomic(&out.join("sweep.json"), json.as_bytes()).map_err(io(out))?;
     let n = rows.len() as u32;
+    if plan
+        .jobs
+        .iter()
+        .any(|j| j.runs[0].scenario.workload.is_stream())
+    {
+        // Each shard's side rows of the runs its runs.csv holds; a run in two shards (the
+        // same rows, checked above for runs.csv) is taken from the first.
+        for (name, header) in SIDE {
+            let mut taken: BTreeSet<u32> = BTreeSet::new();
+            let mut side = Vec::new();
+            for d in dirs {
+                let ids: BTreeSet<u32> = read_rows_checked(&d.join("runs.csv"), None)?
+                    .into_iter()
+                    .map(|r| r.0)
+                    .filter(|id| !taken.contains(id))
+                    .collect();
+                side.extend(read_side(&d.join(name), header, &|id| ids.contains(&id))?);
+                taken.extend(ids);
+            }
+            write_side(&out.join(name), header, side)?;
+        }
+    }
     write_sorted(&out.join("runs.csv"), rows.into_iter().collect())?;
     Ok(n)
 }

@@ -300,16 +300,6 @@ pub fn expand_within(spec: &SweepSpec, limits: &Limits) -> Result<Plan, SpecErro
                             sc.trace.offset = offset;
                             sc.seed = seed;
                             sc = apply_params(&sc, params)?;
-                            if sc.workload.is_stream() {
-                                // A sweep's rows are one BoT each; a stream has many.
-                                return Err(FieldError::new(
-                                    "axes.workload",
-                                    sc.workload.label(),
-                                    "one BoT (small, big, random, uniform or a job file): \
-                                     streams of BoTs run with `spequlos sim` for now",
-                                )
-                                .into());
-                            }
                             sc.validate()
                                 .map_err(|err| SpecError::Run { run: next_id, err })?;
                             let trace_idx =

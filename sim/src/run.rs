@@ -305,14 +305,9 @@ pub fn run_stream_pair(
     };
     let baseline = run(Strategy::None);
     let speq = (!sc.strategy.is_none()).then(|| run(sc.strategy));
-    let pairs = speq.as_ref().map_or_else(Vec::new, |s| {
-        baseline
-            .bots
-            .iter()
-            .zip(&s.bots)
-            .map(|(b, s)| metrics::pair(&b.metrics, &s.metrics))
-            .collect()
-    });
+    let pairs = speq
+        .as_ref()
+        .map_or_else(Vec::new, |s| stream_pair(&baseline, s).1);
     Ok(StreamPair {
         baseline,
         speq,
@@ -406,4 +401,105 @@ pub fn user_totals(run: &StreamOutput, pairs: &[PairMetrics]) -> Vec<UserTotals>
         }
     }
     users
+}
+
+/// A stream's run as one row of `runs.csv`: its tasks as one BoT's for the progress columns
+/// (`t05`..`t95`, `t_ideal`, from the start of the run), `completion_time` the makespan (NaN
+/// unless every BoT completed), and the sums of the BoTs' credits, workers and operations;
+/// `deployed_at` is the first deployment. Per-BoT figures are in `bots.csv`.
+pub fn stream_as_run(out: &StreamOutput, ideal_fraction: f64) -> RunOutput {
+    let total = out.tasks.len() as u32;
+    let mut assigned: Vec<f64> = out
+        .tasks
+        .iter()
+        .map(|t| t.first_assign)
+        .filter(|t| !t.is_nan())
+        .collect();
+    let mut completed: Vec<f64> = out
+        .tasks
+        .iter()
+        .map(|t| t.completion)
+        .filter(|t| !t.is_nan())
+        .collect();
+    assigned.sort_by(f64::total_cmp);
+    completed.sort_by(f64::total_cmp);
+    let mut progress = spequlos_core::BotProgress::new(total);
+    for t in assigned {
+        progress.record_assigned(t, 1);
+    }
+    for t in completed {
+        progress.record_completed(t, 1);
+    }
+    let mut m = metrics::run_metrics(&progress, 0.0, ideal_fraction);
+    let all_done = out.bots.iter().all(|b| b.metrics.completed());
+    if !all_done {
+        m.completion_time = f64::NAN;
+    }
+    for b in &out.bots {
+        let x = &b.metrics;
+        m.ops_executed += x.ops_executed;
+        m.ops_cloud += x.ops_cloud;
+        m.credits_ordered += x.credits_ordered;
+        m.credits_spent += x.credits_spent;
+        m.workers_started += x.workers_started;
+        let deployed = b.arrival + x.deployed_at;
+        if !deployed.is_nan() && (m.deployed_at.is_nan() || deployed < m.deployed_at) {
+            m.deployed_at = deployed;
+        }
+    }
+    m.cloud_share = if m.ops_executed > 0.0 {
+        m.ops_cloud / m.ops_executed
+    } else {
+        0.0
+    };
+    RunOutput {
+        metrics: m,
+        progress,
+        tasks: Vec::new(),
+        ledger: out.ledger.clone(),
+        events: out.events,
+        shared_events: 0,
+        end: out.end,
+        revoked: out.bots.iter().map(|b| b.revoked).sum(),
+        cloud_running_at_end: out.bots.iter().map(|b| b.cloud_running_at_end).sum(),
+    }
+}
+
+/// When the last BoT of a stream completed, seconds from the start (NaN if one did not).
+pub fn makespan(r: &StreamOutput) -> f64 {
+    r.bots
+        .iter()
+        .map(|b| b.arrival + b.metrics.completion_time)
+        .fold(
+            0.0,
+            |m: f64, t| if t.is_nan() { f64::NAN } else { m.max(t) },
+        )
+}
+
+/// A stream run against its baseline: the makespans' ratio as the speedup, and the mean TRE
+/// of its BoTs (those whose baseline had a tail) as the TRE; and each BoT's own pair.
+pub fn stream_pair(
+    baseline: &StreamOutput,
+    speq: &StreamOutput,
+) -> (PairMetrics, Vec<PairMetrics>) {
+    let per_bot: Vec<PairMetrics> = baseline
+        .bots
+        .iter()
+        .zip(&speq.bots)
+        .map(|(b, s)| metrics::pair(&b.metrics, &s.metrics))
+        .collect();
+    let tres: Vec<f64> = per_bot
+        .iter()
+        .map(|p| p.tre)
+        .filter(|t| t.is_finite())
+        .collect();
+    let pair = PairMetrics {
+        speedup: makespan(baseline) / makespan(speq),
+        tre: if tres.is_empty() {
+            f64::NAN
+        } else {
+            tres.iter().sum::<f64>() / tres.len() as f64
+        },
+    };
+    (pair, per_bot)
 }
