@@ -56,6 +56,10 @@ pub struct SimArgs {
     /// BoT's share (`cloud.preempt`).
     #[arg(long)]
     preempt: bool,
+    /// Judge deadline orders (a stream's fifth column) at arrival from the BoTs completed
+    /// before; refused ones run without SpeQuloS (`cloud.admission`).
+    #[arg(long)]
+    admission: bool,
     /// Run seed (Cloud boot times, random workloads).
     #[arg(long)]
     seed: Option<u64>,
@@ -160,6 +164,9 @@ fn build_scenario(a: &SimArgs) -> Result<Scenario> {
     }
     if a.preempt {
         sc.cloud.preempt = true;
+    }
+    if a.admission {
+        sc.cloud.admission = true;
     }
     if let Some(o) = a.offset {
         sc.trace.offset = o as f64;

@@ -10,6 +10,7 @@ use spequlos_check::Limits;
 use spequlos_core::Oracle;
 use spequlos_sim::output;
 use spequlos_sim::run::{self, StreamPair, UserTotals};
+use spequlos_sim::world::StreamOutput;
 use spequlos_sim::Scenario;
 use spequlos_traces::Trace;
 
@@ -33,7 +34,48 @@ struct Summary {
     speq_makespan: Option<f64>,
     baseline_users: Vec<UserTotals>,
     speq_users: Option<Vec<UserTotals>>,
+    /// With `cloud.admission`: how the deadline orders fared.
+    admission: Option<AdmissionTotals>,
     events: u64,
+}
+
+/// Admission control over a stream's deadline orders, against the same stream with every
+/// order admitted (which says whether a refused order could have met its deadline).
+#[derive(Serialize)]
+struct AdmissionTotals {
+    orders: u32,
+    admitted: u32,
+    /// Of the admitted, those admitted with a warning.
+    warned: u32,
+    /// Admitted orders whose BoT completed by its deadline.
+    admitted_met: u32,
+    refused: u32,
+    /// Refused orders whose BoT met its deadline in the run that admitted every order.
+    refused_feasible: u32,
+}
+
+fn admission_totals(judged: &StreamOutput, all_in: &StreamOutput) -> AdmissionTotals {
+    let mut t = AdmissionTotals {
+        orders: 0,
+        admitted: 0,
+        warned: 0,
+        admitted_met: 0,
+        refused: 0,
+        refused_feasible: 0,
+    };
+    for (b, free) in judged.bots.iter().zip(&all_in.bots) {
+        let Some(a) = b.admission else { continue };
+        t.orders += 1;
+        if a.admitted() {
+            t.admitted += 1;
+            t.warned += u32::from(a.name() == "warn");
+            t.admitted_met += u32::from(b.deadline_met() == Some(true));
+        } else {
+            t.refused += 1;
+            t.refused_feasible += u32::from(free.deadline_met() == Some(true));
+        }
+    }
+    t
 }
 
 pub fn run(
@@ -60,6 +102,17 @@ pub fn run(
     }
     let base_users = run::user_totals(&out.baseline, &[]);
     let speq_users = out.speq.as_ref().map(|s| run::user_totals(s, &out.pairs));
+    let admission = match &out.speq {
+        Some(judged) if sc.cloud.admission => {
+            let mut all_in = sc.clone();
+            all_in.cloud.admission = false;
+            let key = run::oracle_key(&all_in, all_in.strategy);
+            let free =
+                spequlos_sim::world::simulate_stream(&all_in, trace, &tasks, &bots, &oracle, key);
+            Some(admission_totals(judged, &free))
+        }
+        _ => None,
+    };
     let s = Summary {
         trace: sc.trace.label(),
         hosts: trace.host_count(),
@@ -73,6 +126,7 @@ pub fn run(
         speq_makespan: out.speq.as_ref().map(run::makespan),
         baseline_users: base_users,
         speq_users,
+        admission,
         events: out.baseline.events + out.speq.as_ref().map_or(0, |r| r.events),
     };
     if a.json {
@@ -159,6 +213,25 @@ fn print_table(s: &Summary) {
             num(q.map(|q| q.mean_speedup), 2),
             num(q.map(|q| q.worst_speedup), 2),
             num(q.map(|q| q.mean_tre), 2),
+        );
+    }
+    if let Some(a) = &s.admission {
+        let pct = |n: u32, of: u32| {
+            if of == 0 {
+                "—".to_string()
+            } else {
+                format!("{:.0} %", 100.0 * f64::from(n) / f64::from(of))
+            }
+        };
+        println!(
+            "  admission: {} deadline orders; {} admitted ({} with a warning), {} of them met ({}); {} refused, {} of which would have met it admitted",
+            a.orders,
+            a.admitted,
+            a.warned,
+            a.admitted_met,
+            pct(a.admitted_met, a.admitted),
+            a.refused,
+            a.refused_feasible
         );
     }
 }

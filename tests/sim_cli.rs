@@ -546,3 +546,51 @@ fn a_stream_of_bots_from_several_users_shares_the_grid() {
     let e = String::from_utf8_lossy(&bad.stderr);
     assert!(e.contains("stream.txt:2: bot_size"), "{e}");
 }
+
+#[test]
+fn admission_control_reports_how_deadline_orders_fared() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("stream.txt");
+    let lines: String = (0..16)
+        .map(|i| {
+            let deadline = if i % 4 == 3 {
+                " 3600"
+            } else if i % 2 == 1 {
+                " 400000"
+            } else {
+                ""
+            };
+            format!("{} u{} 100 3.6e6{deadline}\n", i * 5400, i % 3)
+        })
+        .collect();
+    fs::write(&stream, lines).unwrap();
+    let w = format!("stream:{}", stream.display());
+    let args = [
+        "sim",
+        "--workload",
+        &w,
+        "--hosts",
+        "300",
+        "--admission",
+        "--json",
+    ];
+    let j: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    let a = &j["admission"];
+    assert_eq!(a["orders"].as_u64(), Some(8), "{a}");
+    assert_eq!(
+        a["admitted"].as_u64().unwrap() + a["refused"].as_u64().unwrap(),
+        8,
+        "{a}"
+    );
+    assert!(
+        a["refused"].as_u64().unwrap() >= 1,
+        "1 h for 100 one-hour tasks: {a}"
+    );
+    assert!(a["admitted_met"].as_u64().unwrap() <= a["admitted"].as_u64().unwrap());
+    let table = ok(&["sim", "--workload", &w, "--hosts", "300", "--admission"]);
+    assert!(table.contains("admission: 8 deadline orders;"), "{table}");
+    // Without --admission there is no verdict to report.
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&["sim", "--workload", &w, "--hosts", "300", "--json"])).unwrap();
+    assert!(j["admission"].is_null());
+}

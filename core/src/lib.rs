@@ -10,13 +10,14 @@
 //! - [`usage`]: what a Cloud worker computes (Flat, Reschedule, Duplicate; first result wins);
 //! - [`ledger`]: the Credit System;
 //! - [`share`]: who gets a capped Cloud's free workers when several BoTs ask at once;
-//! - [`oracle`]: completion-time prediction;
+//! - [`oracle`]: completion-time prediction; [`admission`]: admitting deadline orders;
 //! - [`metrics`]: completion, tail, TRE, speedup, Cloud share, prediction checks.
 
 /// The configuration ranges every crate checks its files with (re-exported so the live
 /// runtime depends on the core alone).
 pub use spequlos_check as check;
 
+pub mod admission;
 pub mod controller;
 pub mod ledger;
 pub mod metrics;

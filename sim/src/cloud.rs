@@ -3,10 +3,11 @@
 //! usage policy, and the Oracle's predictions checked at completion points.
 
 use rand_distr::{Distribution, Normal};
+use spequlos_core::admission::{self, Past};
 use spequlos_core::metrics::PREDICTION_POINTS;
 use spequlos_core::share::{self, Claim};
 use spequlos_core::usage::{self, Source, TaskTable, TaskView};
-use spequlos_core::{Activity, Decision, QosController, Sample, WorkerReport};
+use spequlos_core::{Activity, Decision, QosController, Sample, Strategy, WorkerReport};
 
 use crate::middleware::Model;
 use crate::world::{Event, ExecKind, Worker, World, NONE};
@@ -134,6 +135,9 @@ impl<M: Model> World<'_, M> {
             if bot.finished || bot.arrival > t {
                 continue;
             }
+            if !self.bots[b as usize].judged {
+                self.admit(b, t);
+            }
             self.observe(b, t);
             let reports = self.reports(b, &self.bots[b as usize].controller);
             let bot = &mut self.bots[b as usize];
@@ -153,6 +157,45 @@ impl<M: Model> World<'_, M> {
             }
         }
         self.next_turn(t);
+    }
+
+    /// Admission control at BoT `b`'s first turn: a deadline order is judged from the BoTs of
+    /// similar size (within a factor of 2) completed before; a refused one runs on without
+    /// SpeQuloS, its order closed and its credits given back.
+    fn admit(&mut self, b: u32, t: f64) {
+        let bot = &mut self.bots[b as usize];
+        bot.judged = true;
+        let Some(deadline) = bot.deadline.filter(|_| self.sc.cloud.admission) else {
+            return;
+        };
+        let size = f64::from(bot.progress.total());
+        let similar: Vec<Past> = self
+            .past
+            .iter()
+            .filter(|(n, _)| (0.5..=2.0).contains(&(f64::from(*n) / size)))
+            .map(|(_, p)| *p)
+            .collect();
+        let key = bot.controller.bot().clone();
+        let credits = self.ledger.order_of(&key).map_or(0, |o| o.ordered);
+        let o = &self.sc.oracle;
+        let verdict = admission::judge(
+            &similar,
+            credits,
+            deadline - bot.arrival,
+            o.target_success,
+            o.min_history,
+        );
+        bot.admission = Some(verdict);
+        if !verdict.admitted() {
+            bot.controller = QosController::new(
+                Strategy::None,
+                self.sc.qos.clone(),
+                key.clone(),
+                bot.arrival,
+            );
+            // Whatever the ledger says of a closed order is the refund already made.
+            let _ = self.ledger.close(t, &key);
+        }
     }
 
     /// A capped Cloud: the workers this turn's controllers decided to start beyond what the

@@ -315,6 +315,10 @@ pub struct CloudSpec {
     /// With a cap, share the whole cap by `share` and take back (preempt) what a BoT runs
     /// above its share; without, share only the workers that are free.
     pub preempt: bool,
+    /// Judge each deadline order at its BoT's arrival from the BoTs of similar size the run
+    /// completed before (`spequlos_core::admission`): a refused one runs without SpeQuloS,
+    /// its credits given back.
+    pub admission: bool,
 }
 impl Default for CloudSpec {
     fn default() -> Self {
@@ -331,6 +335,7 @@ impl Default for CloudSpec {
             cap: None,
             share: SharePolicy::default(),
             preempt: false,
+            admission: false,
         }
     }
 }

@@ -687,3 +687,55 @@ fn a_cap_no_one_reaches_changes_nothing_and_a_tight_one_is_shared_by_the_policy(
         );
     }
 }
+
+#[test]
+fn admission_refuses_orders_the_history_says_are_late_and_they_run_without_the_cloud() {
+    let mut spec = Scenario::default().trace;
+    spec.hosts = 300;
+    let t = crate::run::load_trace(&spec).unwrap();
+    let mut sc = scenario(boinc(3, 2), 1, 1.0);
+    sc.strategy = "9C-G-R".parse().unwrap();
+    sc.cloud.credits = Some(100);
+    // Twelve BoTs of 100 tasks, 2 h apart; from the fifth on, every other one asks for 1 h,
+    // which none of the earlier ones came near.
+    let bots: Vec<crate::stream::BotSpec> = (0..12)
+        .map(|i| crate::stream::BotSpec {
+            user: format!("u{}", i % 3),
+            arrival: f64::from(i) * 7200.0,
+            tasks: 100,
+            deadline: (i >= 4).then_some(if i % 2 == 0 { 3600.0 } else { 1e6 }),
+        })
+        .collect();
+    let tasks = stream_tasks(&bots, 3.6e6);
+    let oracle = Oracle::default();
+    let key = crate::run::oracle_key(&sc, sc.strategy);
+    let open = crate::world::simulate_stream(&sc, &t, &tasks, &bots, &oracle, key.clone());
+    sc.cloud.admission = true;
+    let judged = crate::world::simulate_stream(&sc, &t, &tasks, &bots, &oracle, key.clone());
+    judged.ledger.verify().unwrap();
+    for (i, b) in judged.bots.iter().enumerate() {
+        match (i, b.admission) {
+            (0..4, None) => {}
+            (_, Some(a)) if i % 2 == 0 => {
+                assert_eq!(a.name(), "refuse", "BoT {i}: {a:?}");
+                assert_eq!((b.metrics.workers_started, b.metrics.credits_spent), (0, 0));
+                assert!(a.predicted() > 3600.0);
+            }
+            (_, Some(a)) => assert_eq!(a.name(), "admit", "BoT {i}: {a:?}"),
+            other => panic!("BoT {i}: {other:?}"),
+        }
+    }
+    // Nothing to judge without deadlines: the same run.
+    let undated: Vec<crate::stream::BotSpec> = bots
+        .iter()
+        .map(|b| crate::stream::BotSpec {
+            deadline: None,
+            ..b.clone()
+        })
+        .collect();
+    let a = crate::world::simulate_stream(&sc, &t, &tasks, &undated, &oracle, key.clone());
+    sc.cloud.admission = false;
+    let b = crate::world::simulate_stream(&sc, &t, &tasks, &undated, &oracle, key);
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    assert!(open.bots.iter().all(|b| b.admission.is_none()));
+}

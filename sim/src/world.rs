@@ -19,6 +19,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use spequlos_core::admission::{Admission, Past};
 use spequlos_core::metrics::{self, PredictionCheck};
 use spequlos_core::usage::{self, Rotation};
 use spequlos_core::{BotKey, BotProgress, Ledger, Oracle, OracleKey, QosController, RunMetrics};
@@ -233,6 +234,9 @@ pub(crate) struct Bot {
     pub(crate) first_start: f64,
     /// Its workers a capped Cloud took back for other BoTs (`cloud.preempt`).
     pub(crate) preempted: u32,
+    /// Its order's verdict (`cloud.admission`, a deadline order), given at its first turn.
+    pub(crate) admission: Option<Admission>,
+    pub(crate) judged: bool,
     pub(crate) ops_volunteer: f64,
     pub(crate) ops_cloud: f64,
     pub(crate) running: u32,
@@ -276,6 +280,18 @@ pub struct BotOutcome {
     /// Its workers a capped Cloud took back for other BoTs.
     pub preempted: u32,
     pub cloud_running_at_end: u32,
+    /// Seconds after its arrival by which its user wanted it complete.
+    pub deadline: Option<f64>,
+    /// The verdict on its order (`cloud.admission`).
+    pub admission: Option<Admission>,
+}
+
+impl BotOutcome {
+    /// Whether it completed by its deadline, if it had one.
+    pub fn deadline_met(&self) -> Option<bool> {
+        self.deadline
+            .map(|d| self.metrics.completed() && self.metrics.completion_time <= d)
+    }
 }
 
 /// Everything a run of a stream of BoTs produces.
@@ -341,6 +357,9 @@ pub struct World<'a, M: Model> {
     pub(crate) running_execs: u32,
     /// Every BoT is closed (or the only one is).
     pub(crate) finished: bool,
+    /// The BoTs completed so far: their size and how long they took with what credits (the
+    /// history admission control judges from).
+    pub(crate) past: Vec<(u32, Past)>,
     /// Parked volunteers, earliest next poll first (`polling.rs`).
     pub(crate) parked: crate::polling::Parked,
     pub(crate) designated: Option<u32>,
@@ -489,6 +508,8 @@ impl<'a, M: Model> World<'a, M> {
                     started: 0,
                     first_start: f64::NAN,
                     preempted: 0,
+                    admission: None,
+                    judged: false,
                     ops_volunteer: 0.0,
                     ops_cloud: 0.0,
                     running: 0,
@@ -558,6 +579,7 @@ impl<'a, M: Model> World<'a, M> {
             jitter_rng: root,
             running_execs: 0,
             finished: false,
+            past: Vec::new(),
             parked: Default::default(),
             designated: None,
             redesignate: false,
@@ -884,7 +906,23 @@ impl<'a, M: Model> World<'a, M> {
             self.after_free(w, t);
         }
         let bot = self.tasks[task as usize].bot;
-        self.bots[bot as usize].progress.record_completed(t, 1);
+        let b = &mut self.bots[bot as usize];
+        b.progress.record_completed(t, 1);
+        if b.progress.is_complete() {
+            // Refused orders ran without credits.
+            let credits = match b.admission {
+                Some(a) if !a.admitted() => 0,
+                _ => self
+                    .ledger
+                    .order_of(b.controller.bot())
+                    .map_or(0, |o| o.ordered),
+            };
+            let past = Past {
+                completion: t - b.arrival,
+                credits,
+            };
+            self.past.push((b.progress.total(), past));
+        }
         self.check_prediction(bot, t);
     }
 
@@ -1028,6 +1066,8 @@ impl<'a, M: Model> World<'a, M> {
                 revoked: b.revoked,
                 preempted: b.preempted,
                 cloud_running_at_end: b.controller.running().count() as u32,
+                deadline: b.deadline.map(|d| d - b.arrival),
+                admission: b.admission,
             })
             .collect();
         StreamOutput {
