@@ -121,6 +121,23 @@ pub fn judge(
     }
 }
 
+/// The runs an order of `tasks` tasks is compared with: those of a size within a factor of 2
+/// of it (every run when the order does not say its size; none of unknown size otherwise).
+/// The simulator and the live service both judge from this one rule.
+pub fn similar(
+    tasks: Option<u32>,
+    runs: impl IntoIterator<Item = (Option<u32>, Past)>,
+) -> Vec<Past> {
+    runs.into_iter()
+        .filter(|(m, _)| match (tasks, m) {
+            (Some(n), Some(m)) => (0.5..=2.0).contains(&(f64::from(*m) / f64::from(n.max(1)))),
+            (Some(_), None) => false,
+            (None, _) => true,
+        })
+        .map(|(_, p)| p)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,6 +176,12 @@ pub struct RunRecord {
     /// α at each grid ratio (None where the run never reached it).
     pub alphas: Vec<Option<f64>>,
     pub credits_spent: u64,
+    /// Seconds from submission to completion, and the BoT's task count: what admission
+    /// control judges deadline orders from (absent in histories written before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<u32>,
 }
 
 impl RunRecord {
@@ -196,6 +202,8 @@ impl RunRecord {
         RunRecord {
             alphas,
             credits_spent,
+            completion: t_final.is_finite().then_some(t_final),
+            tasks: None,
         }
     }
 }
@@ -296,8 +304,9 @@ impl Oracle {
         t_final: f64,
         credits_spent: u64,
     ) {
-        let record =
+        let mut record =
             RunRecord::from_times(|i| progress.time_at(grid_ratio(i)), t_final, credits_spent);
+        record.tasks = Some(progress.total());
         self.learn_record(key, record);
     }
 
@@ -307,6 +316,20 @@ impl Oracle {
             .entry(key.to_string())
             .or_default()
             .push(record);
+    }
+
+    /// The completed runs of `key` admission control compares an order of `tasks` tasks with:
+    /// those of a size within a factor of 2 (all of them when `tasks` is unknown), with how
+    /// long they took and the credits they spent.
+    pub fn past(&self, key: &OracleKey, tasks: Option<u32>) -> Vec<crate::admission::Past> {
+        let runs = self.history(key).iter().filter_map(|r| {
+            let past = crate::admission::Past {
+                completion: r.completion?,
+                credits: r.credits_spent,
+            };
+            Some((r.tasks, past))
+        });
+        crate::admission::similar(tasks, runs)
     }
 
     /// Predicts the completion of a BoT of `key` that reached ratio `r` after `elapsed` seconds.

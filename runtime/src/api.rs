@@ -22,6 +22,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use spequlos_core::admission::Admission;
 use spequlos_core::ledger::LedgerError;
 use spequlos_core::{BotKey, Credits};
 use tokio::sync::{oneshot, Semaphore};
@@ -299,6 +300,7 @@ async fn handle(state: &Arc<ApiState>, req: Request<Incoming>) -> Reply {
                         p.strategy.as_deref(),
                         p.jobs.clone(),
                         owner,
+                        p.deadline,
                     );
                     order_reply(&g, &p, placed)
                 })
@@ -369,6 +371,10 @@ struct PendingOrder {
     strategy: Option<String>,
     jobs: Vec<JobDesc>,
     check: Option<BatchCheck>,
+    /// Seconds after the BoT's first order by which it must be complete.
+    deadline: Option<f64>,
+    /// What admission control said of the deadline.
+    admission: Option<Admission>,
     /// Asked through the portal's `order` script (answered in its format).
     portal: bool,
 }
@@ -377,17 +383,46 @@ struct PendingOrder {
 fn plan(g: &Shared, caller: &Caller, p: PendingOrder) -> Routed {
     let by_admin = matches!(caller, Caller::Admin) || matches!(caller, Caller::User(u) if u.admin);
     match g.plan_order(&p.user, &p.key, p.strategy.as_deref(), &p.jobs, by_admin) {
-        Ok(check) => Routed::Order(PendingOrder { check, ..p }),
+        Ok(check) => {
+            let admission = p
+                .deadline
+                .map(|d| g.admission(&p.key, p.strategy.as_deref(), &p.jobs, p.credits, d));
+            if let Some(a) = admission.filter(|a| !a.admitted()) {
+                let mut v = json!({
+                    "error": format!(
+                        "refused: similar BoTs on `{}` missed a deadline of {} s with these credits",
+                        p.key.dg,
+                        p.deadline.unwrap_or_default()
+                    ),
+                });
+                v["admission"] = json!(a);
+                return Routed::Done(Reply {
+                    status: 409,
+                    ..ok(v)
+                });
+            }
+            Routed::Order(PendingOrder {
+                check,
+                admission,
+                ..p
+            })
+        }
         Err(e) => Routed::Done(order_reply(g, &p, Err(e))),
     }
 }
 
 fn order_reply(g: &Shared, p: &PendingOrder, placed: Result<(), OrderError>) -> Reply {
     match (placed, p.portal) {
-        (Ok(()), false) => Reply {
-            status: 201,
-            ..ok(order_json(g, &p.key))
-        },
+        (Ok(()), false) => {
+            let mut v = order_json(g, &p.key);
+            if let Some(a) = p.admission {
+                v["admission"] = json!(a);
+            }
+            Reply {
+                status: 201,
+                ..ok(v)
+            }
+        }
         (Ok(()), true) => qos(&["order_true".into()]),
         (Err(e), false) => order_err(e),
         (Err(e), true) => qos(&[format!("order_false {e}")]),
@@ -464,6 +499,9 @@ fn order_err(e: OrderError) -> Reply {
     }
 }
 
+/// Ten years: a deadline beyond is a unit mistake.
+const MAX_DEADLINE: f64 = 10.0 * 365.0 * 86_400.0;
+
 fn route(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &[u8]) -> Routed {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let q = |k: &str| form_value(query.as_bytes(), k);
@@ -481,6 +519,8 @@ fn route(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &[u8]) 
                 jobs: Vec<JobDesc>,
                 /// The admin orders on behalf of a user.
                 user: Option<String>,
+                /// Seconds after the BoT's first order by which it must be complete.
+                deadline: Option<f64>,
             }
             let o: NewOrder = match parse_body(body) {
                 Ok(o) => o,
@@ -492,6 +532,16 @@ fn route(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &[u8]) 
             if !caller.may_act_for(&user) {
                 return err(403, "cannot order for another user").into();
             }
+            if let Some(d) = o
+                .deadline
+                .filter(|d| !(d.is_finite() && *d > 0.0 && *d <= MAX_DEADLINE))
+            {
+                return err(
+                    400,
+                    format!("field `deadline`: {d} is not in (0, {MAX_DEADLINE}] seconds"),
+                )
+                .into();
+            }
             let p = PendingOrder {
                 user,
                 key: BotKey::new(o.batch, o.dg),
@@ -499,6 +549,8 @@ fn route(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &[u8]) 
                 strategy: o.strategy,
                 jobs: o.jobs,
                 check: None,
+                deadline: o.deadline,
+                admission: None,
                 portal: false,
             };
             plan(g, caller, p)
@@ -576,6 +628,8 @@ fn route(g: &mut Shared, caller: &Caller, method: &str, url: &str, body: &[u8]) 
                 strategy: q("strategy"),
                 jobs: Vec::new(),
                 check: None,
+                deadline: None,
+                admission: None,
                 portal: true,
             };
             plan(g, caller, p)
@@ -709,6 +763,7 @@ fn order_json(g: &Shared, key: &BotKey) -> Value {
         "credits_ordered": o.map_or(0, |o| o.ordered), "credits_spent": o.map_or(0, |o| o.spent),
         "open": o.is_some_and(|o| o.open), "submitted_at": b.submitted_at,
         "cancelled": b.cancelled, "cancelling": g.cancels.contains(key),
+        "deadline": b.deadline,
     })
 }
 
@@ -731,6 +786,7 @@ fn bot_info(g: &Shared, caller: &Caller, key: &BotKey, now: f64) -> Reply {
     v["elapsed"] = json!(b.completed_at.unwrap_or(now - b.submitted_at));
     v["finished"] = json!(b.finished);
     v["completed_at"] = json!(b.completed_at.map(|t| t + b.submitted_at));
+    v["deadline_met"] = json!(b.deadline.and_then(|d| b.completed_at.map(|t| t <= d)));
     v["cloud_workers_running"] = json!(b.controller.running().count());
     v["cloud_workers_started"] = json!(b.controller.workers_started());
     v["copies_batch"] = json!(b.copies.as_ref().map(|c| c.batch_id));

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use spequlos_core::admission::{self, Admission};
 use spequlos_core::check::{int, real, real_above, Checked, FieldError};
 use spequlos_core::usage::Rotation;
 use spequlos_core::{
@@ -312,6 +313,9 @@ pub struct BotState {
     /// Reschedule: where the core's rotation over the running jobs stands.
     #[serde(default)]
     pub rotation: Rotation,
+    /// BoT-relative seconds by which the user asked it complete (the last order's deadline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<f64>,
 }
 
 /// Who owns a BoT's batch on its DG. See docs/boinc.md, "Who may order for a batch".
@@ -360,6 +364,7 @@ impl BotState {
             copy_attempt: 0,
             copies_open: 0,
             rotation: Rotation::default(),
+            deadline: None,
         }
     }
 
@@ -639,9 +644,49 @@ impl Shared {
         }))
     }
 
+    /// Admission control for an order of `credits` more credits on `key`, due `deadline`
+    /// seconds after the BoT's first order: judged from the DG's history under the BoT's
+    /// strategy, of BoTs of a similar size when `jobs` says the size. Call after
+    /// [`Shared::plan_order`] accepted the order.
+    pub fn admission(
+        &self,
+        key: &BotKey,
+        strategy: Option<&str>,
+        jobs: &[JobDesc],
+        credits: Credits,
+        deadline: f64,
+    ) -> Admission {
+        let (okey, total, tasks) = match self.bots.get(key) {
+            Some(b) => {
+                let ordered = self.store.ledger().order_of(key).map_or(0, |o| o.ordered);
+                let size = b.progress.total();
+                (
+                    b.oracle_key(),
+                    ordered.saturating_add(credits),
+                    (size > 0).then_some(size),
+                )
+            }
+            None => {
+                let name = strategy.unwrap_or(&self.cfg.default_strategy);
+                let s = name.parse::<Strategy>().unwrap_or(Strategy::None);
+                let tasks = (!jobs.is_empty()).then(|| jobs.len().min(u32::MAX as usize) as u32);
+                (OracleKey::new(key.dg.clone(), s), credits, tasks)
+            }
+        };
+        let p = &self.oracle.params;
+        admission::judge(
+            &self.oracle.past(&okey, tasks),
+            total,
+            deadline,
+            p.target_success,
+            p.min_history,
+        )
+    }
+
     /// Places (or tops up) the QoS order of `user` for batch `batch` on `dg`, once
     /// [`Shared::plan_order`] passed and its DG check (if any) said the batch belongs to
-    /// `owner`. The plan is checked again: another request may have come in between.
+    /// `owner`. The plan is checked again: another request may have come in between. A
+    /// `deadline` (BoT-relative seconds) replaces the BoT's previous one.
     #[allow(clippy::too_many_arguments)]
     pub fn order(
         &mut self,
@@ -652,6 +697,7 @@ impl Shared {
         strategy: Option<&str>,
         jobs: Vec<JobDesc>,
         owner: Owner,
+        deadline: Option<f64>,
     ) -> Result<(), OrderError> {
         let by_admin = owner == Owner::Service;
         self.plan_order(user, key, strategy, &jobs, by_admin)?;
@@ -675,6 +721,10 @@ impl Shared {
                     owner,
                 )
             }
+        };
+        let state = BotState {
+            deadline: deadline.or(state.deadline),
+            ..state
         };
         let json = serde_json::to_string(&state).expect("state serializes");
         self.store

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use spequlos_core::ledger::EntryKind;
+use spequlos_core::oracle::{OracleKey, RunRecord};
 use spequlos_core::QosParams;
 use spequlos_runtime::adapter::{BoincAdapter, BoincDg, DgAdapter};
 use spequlos_runtime::api::Api;
@@ -128,6 +129,7 @@ fn api_refuses_bad_requests_with_clear_errors() {
         240.0,
     );
     let mut service = Service::open(cfg, Box::new(|_| {})).unwrap();
+    let shared = service.shared();
     let api = Api::start(service.shared(), "127.0.0.1:0").unwrap();
     let h = Http::new(&api);
     assert_eq!(h.call("GET", "/api/health", None, "").0, 200);
@@ -473,11 +475,68 @@ fn api_refuses_bad_requests_with_clear_errors() {
         409,
         "nothing left to cancel"
     );
+    // Deadline orders: judged from the DG's history under the strategy. Three past BoTs
+    // given 10 credits took two hours, twelve given 50 took under one.
+    {
+        let mut g = shared.lock().unwrap();
+        let key = OracleKey::new("tb", "9A-G-F".parse().unwrap());
+        for (credits, completion, n) in [(10, 7200.0, 3), (50, 3000.0, 12)] {
+            for _ in 0..n {
+                g.oracle.learn_record(
+                    &key,
+                    RunRecord {
+                        alphas: Vec::new(),
+                        credits_spent: credits,
+                        completion: Some(completion),
+                        tasks: Some(2),
+                    },
+                );
+            }
+        }
+    }
+    let deadline_order = |credits: u64, deadline: Value| {
+        h.json(
+            "POST",
+            "/api/orders",
+            "alice-token",
+            json!({"batch": b3, "dg": "tb", "credits": credits, "strategy": "9A-G-F",
+                   "deadline": deadline}),
+        )
+    };
+    for bad in [json!(-1.0), json!(0), json!(1e12)] {
+        let (s, b) = deadline_order(10, bad.clone());
+        assert_eq!(s, 400, "deadline {bad}: {b}");
+        assert!(b["error"].as_str().unwrap().contains("deadline"), "{b}");
+    }
+    assert_eq!(deadline_order(10, json!("soon")).0, 400);
+    let (s, b) = deadline_order(10, json!(3600.0));
+    assert_eq!(s, 409, "10 credits never made an hour: {b}");
+    assert_eq!(b["admission"]["verdict"], json!("refuse"), "{b}");
+    assert_eq!(b["admission"]["predicted"], json!(7200.0), "{b}");
+    assert_eq!(b["admission"]["credits_needed"], json!(50), "{b}");
+    let (_, b) = h.json("GET", "/api/credits", "alice-token", json!(null));
+    assert_eq!(b["balance"], json!(60), "a refused order costs nothing");
+    let (s, b) = deadline_order(50, json!(3600.0));
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["admission"]["verdict"], json!("admit"), "{b}");
+    assert_eq!(b["credits_ordered"], json!(50));
+    assert_eq!(b["deadline"], json!(3600.0));
+    let (_, b) = h.json(
+        "GET",
+        &format!("/api/bots/tb/{b3}"),
+        "alice-token",
+        json!(null),
+    );
+    assert_eq!(b["deadline"], json!(3600.0), "kept with the BoT: {b}");
+    assert_eq!(b["deadline_met"], json!(null), "not complete yet: {b}");
+    let (s, b) = order("alice-token", &b2, 1);
+    assert_eq!(s, 201, "an order without a deadline is not judged");
+    assert!(b.get("admission").is_none(), "{b}");
     drop(api);
     // Everything above is durable: a reopened store has the same ledger.
     drop(service);
     let audit = store::verify(&dir.path().join("state.sqlite")).unwrap();
-    assert_eq!(audit.orders, 3);
+    assert_eq!(audit.orders, 4);
 }
 
 /// A job of 1e9 operations (one second at the testbed's default speed), no input.
@@ -595,6 +654,7 @@ fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_st
             Some("9A-F2-D"),
             descs,
             Owner::User,
+            None,
         )
         .unwrap();
         g.order(
@@ -605,6 +665,7 @@ fn a_bot_completes_through_server_errors_an_unreachable_dg_and_a_failed_cloud_st
             Some("9A-F1-F"),
             Vec::new(),
             Owner::Service,
+            None,
         )
         .unwrap();
     }
@@ -750,6 +811,7 @@ fn a_failed_or_unanswered_duplication_is_cleaned_up_or_adopted_never_made_twice(
             Some("9A-F1-D"),
             descs,
             Owner::User,
+            None,
         )
         .unwrap();
     }
@@ -838,6 +900,7 @@ fn one_host_hoarding_the_batch_fires_9a_at_once_and_the_service_says_why() {
             Some("9A-F1-D"),
             descs,
             Owner::User,
+            None,
         )
         .unwrap();
     }

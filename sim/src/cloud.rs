@@ -3,7 +3,7 @@
 //! usage policy, and the Oracle's predictions checked at completion points.
 
 use rand_distr::{Distribution, Normal};
-use spequlos_core::admission::{self, Past};
+use spequlos_core::admission;
 use spequlos_core::metrics::PREDICTION_POINTS;
 use spequlos_core::share::{self, Claim};
 use spequlos_core::usage::{self, Source, TaskTable, TaskView};
@@ -168,13 +168,8 @@ impl<M: Model> World<'_, M> {
         let Some(deadline) = bot.deadline.filter(|_| self.sc.cloud.admission) else {
             return;
         };
-        let size = f64::from(bot.progress.total());
-        let similar: Vec<Past> = self
-            .past
-            .iter()
-            .filter(|(n, _)| (0.5..=2.0).contains(&(f64::from(*n) / size)))
-            .map(|(_, p)| *p)
-            .collect();
+        let runs = self.past.iter().map(|&(n, p)| (Some(n), p));
+        let similar = admission::similar(Some(bot.progress.total()), runs);
         let key = bot.controller.bot().clone();
         let credits = self.ledger.order_of(&key).map_or(0, |o| o.ordered);
         let o = &self.sc.oracle;
