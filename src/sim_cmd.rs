@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 use spequlos_check::Limits;
+use spequlos_core::market::Market;
 use spequlos_core::{Oracle, PairMetrics, RunMetrics, Strategy};
 use spequlos_sim::output;
 use spequlos_sim::run::{self, SimError};
@@ -60,6 +61,10 @@ pub struct SimArgs {
     /// before; refused ones run without SpeQuloS (`cloud.admission`).
     #[arg(long)]
     admission: bool,
+    /// Buy Cloud workers on-demand, spot (revoked when the spot price passes the bid), or
+    /// adaptive (spot while the deadline leaves room) (`cloud.market.market`).
+    #[arg(long, value_name = "MARKET")]
+    market: Option<String>,
     /// Run seed (Cloud boot times, random workloads).
     #[arg(long)]
     seed: Option<u64>,
@@ -167,6 +172,17 @@ fn build_scenario(a: &SimArgs) -> Result<Scenario> {
     }
     if a.admission {
         sc.cloud.admission = true;
+    }
+    if let Some(m) = &a.market {
+        sc.cloud.market.market =
+            Market::ALL
+                .into_iter()
+                .find(|k| k.name() == m)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "--market: `{m}` is not on-demand, spot or adaptive"
+                    ))
+                })?;
     }
     if let Some(o) = a.offset {
         sc.trace.offset = o as f64;

@@ -36,7 +36,35 @@ struct Summary {
     speq_users: Option<Vec<UserTotals>>,
     /// With `cloud.admission`: how the deadline orders fared.
     admission: Option<AdmissionTotals>,
+    /// The SpeQuloS run's Cloud workers and deadlines.
+    cloud: Option<CloudTotals>,
     events: u64,
+}
+
+/// What the SpeQuloS run bought and whether its deadlines held.
+#[derive(Serialize)]
+struct CloudTotals {
+    market: &'static str,
+    workers_started: u32,
+    /// Of them, bought on the spot market; and those the provider took back.
+    spot: u32,
+    revoked: u32,
+    credits_spent: u64,
+    deadlines: u32,
+    deadlines_met: u32,
+}
+
+fn cloud_totals(sc: &Scenario, r: &StreamOutput) -> CloudTotals {
+    let b = &r.bots;
+    CloudTotals {
+        market: sc.cloud.market.market.name(),
+        workers_started: b.iter().map(|b| b.metrics.workers_started).sum(),
+        spot: b.iter().map(|b| b.spot).sum(),
+        revoked: b.iter().map(|b| b.revoked).sum(),
+        credits_spent: b.iter().map(|b| b.metrics.credits_spent).sum(),
+        deadlines: b.iter().filter(|b| b.deadline_met().is_some()).count() as u32,
+        deadlines_met: b.iter().filter(|b| b.deadline_met() == Some(true)).count() as u32,
+    }
 }
 
 /// Admission control over a stream's deadline orders, against the same stream with every
@@ -127,6 +155,7 @@ pub fn run(
         baseline_users: base_users,
         speq_users,
         admission,
+        cloud: out.speq.as_ref().map(|r| cloud_totals(sc, r)),
         events: out.baseline.events + out.speq.as_ref().map_or(0, |r| r.events),
     };
     if a.json {
@@ -213,6 +242,18 @@ fn print_table(s: &Summary) {
             num(q.map(|q| q.mean_speedup), 2),
             num(q.map(|q| q.worst_speedup), 2),
             num(q.map(|q| q.mean_tre), 2),
+        );
+    }
+    if let Some(c) = &s.cloud {
+        println!(
+            "  cloud ({}): {} workers started, {} spot, {} revoked; {} credits spent; {} of {} deadlines met",
+            c.market,
+            c.workers_started,
+            c.spot,
+            c.revoked,
+            c.credits_spent,
+            c.deadlines_met,
+            c.deadlines
         );
     }
     if let Some(a) = &s.admission {

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{BotKey, Credits, Ledger};
+use crate::market::{self, MarketView, Purchase};
 use crate::params::QosParams;
 use crate::progress::BotProgress;
 use crate::strategy::{Sizing, Strategy, Usage};
@@ -97,6 +98,9 @@ pub enum Decision {
     DuplicateIncomplete,
     StartWorker {
         id: WorkerId,
+        /// Spot or on-demand (`crate::market`); on-demand without a market.
+        #[serde(default)]
+        purchase: Purchase,
     },
     StopWorker {
         id: WorkerId,
@@ -132,6 +136,16 @@ pub struct QosController {
     /// stopped at the next tick whatever they say.
     #[serde(default)]
     draining: BTreeSet<WorkerId>,
+    /// Running spot workers: their bid, and the thousandths of a credit their ticks cost
+    /// that are not billed yet (the ledger counts whole credits).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    spot: BTreeMap<WorkerId, SpotWorker>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct SpotWorker {
+    bid: f64,
+    unbilled_milli: u64,
 }
 
 impl QosController {
@@ -148,6 +162,7 @@ impl QosController {
             finished: false,
             restarts: 0,
             draining: BTreeSet::new(),
+            spot: BTreeMap::new(),
         }
     }
 
@@ -183,6 +198,7 @@ impl QosController {
     /// longer charged, and the next tick starts a replacement if the order can pay for one.
     pub fn worker_lost(&mut self, id: WorkerId) {
         self.draining.remove(&id);
+        self.spot.remove(&id);
         if self.running.remove(&id).is_some() {
             self.restarts += 1;
         }
@@ -194,6 +210,7 @@ impl QosController {
     /// pay for one.
     pub fn start_failed(&mut self, id: WorkerId, ledger: &mut Ledger) {
         ledger.withdraw_charge(&self.bot, id);
+        self.spot.remove(&id);
         if self.running.remove(&id).is_some() {
             self.restarts += 1;
         }
@@ -215,6 +232,7 @@ impl QosController {
             .collect();
         self.restarts = 0;
         self.draining.clear();
+        self.spot.clear();
         let refund = ledger.close(now, &self.bot).unwrap_or(0);
         self.finished = true;
         out.push(Decision::Finished { refund });
@@ -228,7 +246,7 @@ impl QosController {
     }
 
     /// One Scheduler turn at `now`. `reports` gives the activity of running workers; a running
-    /// worker missing from it counts as booting.
+    /// worker missing from it counts as booting. Workers are bought on-demand.
     pub fn tick(
         &mut self,
         now: f64,
@@ -236,12 +254,27 @@ impl QosController {
         reports: &[WorkerReport],
         ledger: &mut Ledger,
     ) -> Vec<Decision> {
+        self.tick_in(now, p, reports, ledger, None)
+    }
+
+    /// [`QosController::tick`] with a Cloud that sells spot workers too: `market` says the
+    /// price and the policy, by which each worker started is bought and each spot worker
+    /// billed.
+    pub fn tick_in(
+        &mut self,
+        now: f64,
+        p: &BotProgress,
+        reports: &[WorkerReport],
+        ledger: &mut Ledger,
+        market: Option<&MarketView>,
+    ) -> Vec<Decision> {
         let mut out = Vec::new();
         if self.finished {
             return out;
         }
         if p.is_complete() {
             self.draining.clear();
+            self.spot.clear();
             for id in std::mem::take(&mut self.running).into_keys() {
                 out.push(Decision::StopWorker {
                     id,
@@ -273,10 +306,7 @@ impl QosController {
                     out.push(Decision::DuplicateIncomplete);
                 }
                 for _ in 0..n {
-                    let id = self.next_id;
-                    self.next_id += 1;
-                    self.running.insert(id, now);
-                    out.push(Decision::StartWorker { id });
+                    out.push(self.start(now, market));
                 }
                 self.deployments += 1;
                 self.first_deployment.get_or_insert(now);
@@ -287,10 +317,7 @@ impl QosController {
                 .min((balance / self.params.cost_per_tick).min(u32::MAX as u64) as u32);
             self.restarts = 0;
             for _ in 0..n {
-                let id = self.next_id;
-                self.next_id += 1;
-                self.running.insert(id, now);
-                out.push(Decision::StartWorker { id });
+                out.push(self.start(now, market));
             }
         }
         let activity: BTreeMap<WorkerId, Activity> =
@@ -315,10 +342,7 @@ impl QosController {
                 Some(StopReason::CreditsExhausted)
             } else if a == Activity::Idle {
                 Some(StopReason::Idle)
-            } else if ledger
-                .charge(now, &self.bot, id, self.params.cost_per_tick)
-                .is_err()
-            {
+            } else if self.bill(now, id, market, ledger).is_err() {
                 if a == Activity::Owing {
                     self.draining.insert(id);
                     None
@@ -331,6 +355,7 @@ impl QosController {
             match reason {
                 Some(reason) => {
                     self.running.remove(&id);
+                    self.spot.remove(&id);
                     out.push(Decision::StopWorker { id, reason });
                 }
                 None if matches!(a, Activity::Owing | Activity::Asking | Activity::Waiting) => {
@@ -340,6 +365,50 @@ impl QosController {
             }
         }
         out
+    }
+
+    /// A new worker, bought as the market view says.
+    fn start(&mut self, now: f64, market: Option<&MarketView>) -> Decision {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.running.insert(id, now);
+        let purchase = market.map_or(Purchase::OnDemand, |m| market::choose(m, now));
+        if let Purchase::Spot { bid } = purchase {
+            self.spot.insert(
+                id,
+                SpotWorker {
+                    bid,
+                    unbilled_milli: 0,
+                },
+            );
+        }
+        Decision::StartWorker { id, purchase }
+    }
+
+    /// Charges worker `id`'s tick: on-demand in whole ticks, spot at the price now, in
+    /// whole credits once its thousandths add up to one.
+    fn bill(
+        &mut self,
+        now: f64,
+        id: WorkerId,
+        market: Option<&MarketView>,
+        ledger: &mut Ledger,
+    ) -> Result<(), crate::ledger::LedgerError> {
+        let cost = self.params.cost_per_tick;
+        let Some(s) = self.spot.get_mut(&id) else {
+            return ledger.charge(now, &self.bot, id, cost);
+        };
+        let price = market.and_then(MarketView::price);
+        let due =
+            s.unbilled_milli + market::tick_cost_milli(Purchase::Spot { bid: s.bid }, price, cost);
+        let whole = due / 1000;
+        if whole > 0 {
+            ledger.charge(now, &self.bot, id, whole)?;
+        } else if ledger.order_of(&self.bot).is_none_or(|o| !o.open) {
+            return Err(crate::ledger::LedgerError::Closed(self.bot.clone()));
+        }
+        s.unbilled_milli = due % 1000;
+        Ok(())
     }
 
     /// Workers to start with `balance` credits.
@@ -539,7 +608,13 @@ mod tests {
         assert_eq!(c.running().collect::<Vec<_>>(), vec![0]);
         assert_eq!(l.order_of(&bot).unwrap().spent, 1);
         let d = c.tick(240.0, &progress(10, 10, 5), &[], &mut l);
-        assert_eq!(d, vec![Decision::StartWorker { id: 2 }]);
+        assert_eq!(
+            d,
+            vec![Decision::StartWorker {
+                id: 2,
+                purchase: Purchase::OnDemand
+            }]
+        );
         assert_eq!(c.running().collect::<Vec<_>>(), vec![0, 2]);
         assert_eq!(l.order_of(&bot).unwrap().spent, 1 + 2);
         l.verify().unwrap();
@@ -602,7 +677,10 @@ mod tests {
     fn a_worker_that_owes_results_is_told_to_report_and_never_stopped_as_idle() {
         let (mut c, mut l, bot) = setup("9A-F1-F", 3);
         let d = c.tick(0.0, &progress(10, 10, 9), &[], &mut l);
-        assert!(d.contains(&Decision::StartWorker { id: 0 }));
+        assert!(d.contains(&Decision::StartWorker {
+            id: 0,
+            purchase: Purchase::OnDemand
+        }));
         assert_eq!(l.order_of(&bot).unwrap().spent, 1);
         let owing = [WorkerReport {
             id: 0,
@@ -711,7 +789,13 @@ mod tests {
         );
         assert_eq!(l.order_of(&bot).unwrap().spent, 1);
         let d = c.tick(480.0, &progress(10, 10, 9), &[], &mut l);
-        assert_eq!(d, vec![Decision::StartWorker { id: 1 }]);
+        assert_eq!(
+            d,
+            vec![Decision::StartWorker {
+                id: 1,
+                purchase: Purchase::OnDemand
+            }]
+        );
         assert_eq!(l.order_of(&bot).unwrap().spent, 2);
         // Waiting for a copy the dead worker held: kept, charged, told to ask again.
         let d = c.tick(

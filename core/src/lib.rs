@@ -20,6 +20,7 @@ pub use spequlos_check as check;
 pub mod admission;
 pub mod controller;
 pub mod ledger;
+pub mod market;
 pub mod metrics;
 pub mod oracle;
 pub mod params;

@@ -5,7 +5,8 @@
 //! - [`analysis`]: the Oracle's leave-one-out evaluation and the HPDC'12 findings;
 //! - [`validation`]: the cross-validation with the authors' early simulator;
 //! - `report` and `figures` (feature `report`): polars aggregation and plotters figures;
-//!   `fairness`: a shared-grid sweep's per-user table and figures.
+//!   `fairness`: a shared-grid sweep's per-user table and figures; `market`: its deadlines,
+//!   credits and spot workers.
 //!
 //! Heavy crates (polars, plotters) live here, behind the `report` feature, and nowhere else.
 
@@ -14,6 +15,8 @@ pub mod analysis;
 pub mod fairness;
 #[cfg(feature = "report")]
 pub mod figures;
+#[cfg(feature = "report")]
+pub mod market;
 #[cfg(feature = "report")]
 pub mod report;
 pub mod runner;

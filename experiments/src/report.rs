@@ -547,6 +547,7 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
         .collect();
     let shared =
         crate::fairness::fairness(dir, &v, &policy, opts.figures.then_some(fig_dir.as_path()))?;
+    let deadlines = crate::market::market(dir, &v)?;
 
     let base_factors: Vec<String> = factors.iter().filter(|f| !speq_only(f)).cloned().collect();
     let md = markdown(
@@ -561,6 +562,10 @@ pub fn report(dir: &Path, opts: &ReportOptions) -> Result<ReportSummary, ReportE
     )?;
     let mut md = md;
     if let Some(section) = shared {
+        md.push_str(&section.markdown);
+        files.extend(section.files);
+    }
+    if let Some(section) = deadlines {
         md.push_str(&section.markdown);
         files.extend(section.files);
     }

@@ -1061,7 +1061,7 @@ impl Service {
             match *d {
                 // Their effect on the state is the plan's already.
                 Decision::DuplicateIncomplete | Decision::Finished { .. } => {}
-                Decision::StartWorker { id } => {
+                Decision::StartWorker { id, .. } => {
                     let started = {
                         let g = lock(&self.shared);
                         cloud::start_worker(&g.store, self.driver.as_mut(), now, key, id)

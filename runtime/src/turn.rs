@@ -409,7 +409,7 @@ mod tests {
             .decisions
             .iter()
             .filter_map(|d| match d {
-                Decision::StartWorker { id } => Some(*id),
+                Decision::StartWorker { id, .. } => Some(*id),
                 _ => None,
             })
             .collect();

@@ -4,6 +4,7 @@
 
 use rand_distr::{Distribution, Normal};
 use spequlos_core::admission;
+use spequlos_core::market::{self, MarketView, Purchase};
 use spequlos_core::metrics::PREDICTION_POINTS;
 use spequlos_core::share::{self, Claim};
 use spequlos_core::usage::{self, Source, TaskTable, TaskView};
@@ -140,10 +141,7 @@ impl<M: Model> World<'_, M> {
             }
             self.observe(b, t);
             let reports = self.reports(b, &self.bots[b as usize].controller);
-            let bot = &mut self.bots[b as usize];
-            let decisions = bot
-                .controller
-                .tick(t, &bot.progress, &reports, &mut self.ledger);
+            let decisions = self.decide(b, &reports, t);
             if capped {
                 turns.push((b, decisions));
             } else {
@@ -157,6 +155,33 @@ impl<M: Model> World<'_, M> {
             }
         }
         self.next_turn(t);
+    }
+
+    /// BoT `b`'s controller's turn, told the spot market's state when there is one: the
+    /// prices so far and the Oracle's estimate of the time left (the pace so far, without
+    /// history).
+    fn decide(&mut self, b: u32, reports: &[WorkerReport], t: f64) -> Vec<Decision> {
+        let bot = &mut self.bots[b as usize];
+        if self.prices.is_empty() {
+            return bot
+                .controller
+                .tick(t, &bot.progress, reports, &mut self.ledger);
+        }
+        let elapsed = t - bot.arrival;
+        let r = bot.progress.completion();
+        let remaining = self
+            .oracle
+            .predict(&self.oracle_key, r, elapsed)
+            .map(|p| (p.completion - elapsed).max(0.0))
+            .or_else(|| market::pace_remaining(r, elapsed));
+        let view = MarketView {
+            policy: &self.sc.cloud.market,
+            prices: &self.prices[..self.prices.partition_point(|&(s, _)| s <= t)],
+            remaining,
+            deadline: bot.deadline,
+        };
+        bot.controller
+            .tick_in(t, &bot.progress, reports, &mut self.ledger, Some(&view))
     }
 
     /// Admission control at BoT `b`'s first turn: a deadline order is judged from the BoTs of
@@ -244,7 +269,7 @@ impl<M: Model> World<'_, M> {
             let mut kept = 0;
             let mut refused = Vec::new();
             decisions.retain(|d| match d {
-                Decision::StartWorker { id } if kept >= grant => {
+                Decision::StartWorker { id, .. } if kept >= grant => {
                     controller.start_failed(*id, ledger);
                     refused.push(*id);
                     false
@@ -313,8 +338,12 @@ impl<M: Model> World<'_, M> {
     }
 
     fn apply(&mut self, b: u32, decisions: Vec<Decision>, t: f64) {
+        // Spot starts the price refuses: nothing else of them to carry out.
+        let mut refused: Vec<u32> = Vec::new();
         for d in decisions {
             match d {
+                Decision::StopWorker { id, .. } | Decision::Report { id }
+                    if refused.contains(&id) => {}
                 Decision::DuplicateIncomplete => {
                     let first = self.bots[b as usize].first;
                     let copies = usage::copy_set(&Asking::new(self, b, NONE));
@@ -324,7 +353,11 @@ impl<M: Model> World<'_, M> {
                         self.cloud_queue.insert(task);
                     }
                 }
-                Decision::StartWorker { id } => self.start_cloud_worker(b, id, t),
+                Decision::StartWorker { id, purchase } => {
+                    if !self.start_cloud_worker(b, id, purchase, t) {
+                        refused.push(id);
+                    }
+                }
                 Decision::StopWorker { id, .. } => self.stop_cloud_worker(b, id, t),
                 // Simulated workers report a result the moment it is computed: never owing.
                 Decision::Report { .. } => {}
@@ -339,7 +372,7 @@ impl<M: Model> World<'_, M> {
         let new: Vec<u32> = turn
             .iter()
             .filter_map(|d| match d {
-                Decision::StartWorker { id } => Some(*id),
+                Decision::StartWorker { id, .. } => Some(*id),
                 _ => None,
             })
             .collect();
@@ -357,7 +390,24 @@ impl<M: Model> World<'_, M> {
         }
     }
 
-    fn start_cloud_worker(&mut self, b: u32, id: u32, t: f64) {
+    /// Starts BoT `b`'s worker `id`; false if it is a spot worker bid under the price now (its
+    /// controller is told the start failed: uncharged, retried at the next turn).
+    fn start_cloud_worker(&mut self, b: u32, id: u32, purchase: Purchase, t: f64) -> bool {
+        let mut revoked_at = None;
+        if let Purchase::Spot { bid } = purchase {
+            let now = self.prices.partition_point(|&(s, _)| s <= t);
+            if self.prices[..now].last().is_some_and(|&(_, p)| p > bid) {
+                let bot = &mut self.bots[b as usize];
+                bot.controller.start_failed(id, &mut self.ledger);
+                return false;
+            }
+            // Taken back at the first later price above the bid.
+            revoked_at = self.prices[now..]
+                .iter()
+                .find(|&&(_, p)| p > bid)
+                .map(|&(s, _)| s);
+            self.bots[b as usize].spot += 1;
+        }
         let c = &self.sc.cloud;
         let boot = if c.boot_sd > 0.0 {
             Normal::new(c.boot_mean, c.boot_sd)
@@ -381,6 +431,10 @@ impl<M: Model> World<'_, M> {
         self.workers
             .push(Worker::new(id, b, self.cloud_speed, 1, t));
         self.q.push(t + boot, Event::CloudUp { w });
+        if let Some(at) = revoked_at {
+            self.q.push(at, Event::Revoke { w });
+        }
+        true
     }
 
     pub(crate) fn cloud_up(&mut self, w: u32, t: f64) {

@@ -95,6 +95,10 @@ pub fn shares_prefix(base: &Scenario, run: &Scenario) -> bool {
         // A branch carries one BoT's controller and order.
         return false;
     }
+    if run.cloud.market.market != spequlos_core::market::Market::OnDemand {
+        // A branch is ticked without the market's view.
+        return false;
+    }
     let mut r = run.clone();
     r.strategy = base.strategy;
     r.cloud = base.cloud.clone();

@@ -200,7 +200,7 @@ fn csv_field(v: &str) -> String {
     }
 }
 
-pub const BOTS_HEADER: &str = "run,bot,user,arrival,tasks,completed,credits_ordered,credits_spent,workers_started,workers_revoked,workers_preempted,deployed_at,completion_time,t_ideal,tail_duration,tail_slowdown,has_tail,speedup,tre,cloud_share,deadline,admission,predicted,deadline_met\n";
+pub const BOTS_HEADER: &str = "run,bot,user,arrival,tasks,completed,credits_ordered,credits_spent,workers_started,workers_revoked,workers_preempted,deployed_at,completion_time,t_ideal,tail_duration,tail_slowdown,has_tail,speedup,tre,cloud_share,deadline,admission,predicted,deadline_met,workers_spot\n";
 
 /// `bots.csv` rows of one run of a stream (`run` is `baseline` or `speq`); `pairs` compares
 /// each BoT with its baseline (empty for the baseline). Times are from each BoT's arrival.
@@ -217,7 +217,7 @@ pub fn bots(
             .map_or((f64::NAN, f64::NAN), |p| (p.speedup, p.tre));
         let _ = writeln!(
             s,
-            "{run},{i},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{speedup},{tre},{},{},{},{},{}",
+            "{run},{i},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{speedup},{tre},{},{},{},{},{},{}",
             b.user,
             b.arrival,
             b.progress.total(),
@@ -238,6 +238,7 @@ pub fn bots(
             b.admission.map_or("", |a| a.name()),
             b.admission.map_or(f64::NAN, |a| a.predicted()),
             b.deadline_met().map_or(String::new(), |m| m.to_string()),
+            b.spot,
         );
     }
     s

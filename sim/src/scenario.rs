@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use spequlos_check::{self as check, Checked, FieldError};
 use spequlos_core::ledger::MAX_CREDITS;
+use spequlos_core::market::MarketPolicy;
 use spequlos_core::{OracleParams, QosParams, SharePolicy, Strategy};
 
 use crate::workload::WorkloadSpec;
@@ -319,6 +320,86 @@ pub struct CloudSpec {
     /// completed before (`spequlos_core::admission`): a refused one runs without SpeQuloS,
     /// its credits given back.
     pub admission: bool,
+    /// On-demand, spot or adaptive (`spequlos_core::market`); with spot, the prices below.
+    pub market: MarketPolicy,
+    pub spot: SpotPrices,
+}
+
+/// The spot price a run's Cloud sells at: a mean-reverting log-normal walk with spikes, as
+/// the trace generator's spot market (`spequlos_traces::gen::SpotMarket`), drawn from the
+/// run's seed on a stream of its own; read only when `cloud.market` is not on-demand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpotPrices {
+    /// On-demand price of one worker, dollars/hour: spot prices are billed relative to it;
+    /// (0, 10^6]. 0.085: an EC2 m1.small in 2011.
+    pub on_demand: f64,
+    /// Long-run median spot price, dollars/hour; (0, 10^6].
+    pub base: f64,
+    /// Stationary standard deviation of ln(price); [0, 10].
+    pub volatility: f64,
+    /// Correlation of ln(price) between successive changes; [0, 1).
+    pub persistence: f64,
+    /// Mean time between price changes, hours; (0, 10^4].
+    pub change_hours: f64,
+    /// Chance a change is a spike, and the spike's multiplier; [0, 1] and [1, 10^4].
+    pub spike_prob: f64,
+    pub spike_factor: f64,
+}
+
+impl Default for SpotPrices {
+    fn default() -> Self {
+        // The spot10 preset's market.
+        SpotPrices {
+            on_demand: 0.085,
+            base: 0.04,
+            volatility: 0.4,
+            persistence: 0.8,
+            change_hours: 1.0,
+            spike_prob: 0.03,
+            spike_factor: 8.0,
+        }
+    }
+}
+
+impl SpotPrices {
+    /// The price steps `(second, price / on-demand price)` covering `[0, span)`.
+    pub fn path(&self, span: f64, seed: u64) -> Vec<(f64, f64)> {
+        use rand::SeedableRng;
+        let m = spequlos_traces::gen::SpotMarket {
+            budget: 0.0,
+            base_price: self.base,
+            volatility: self.volatility,
+            persistence: self.persistence,
+            change_mean: self.change_hours,
+            spike_prob: self.spike_prob,
+            spike_factor: self.spike_factor,
+            prices: None,
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(5);
+        let span = span.clamp(1.0, 1e11) as spequlos_traces::Seconds;
+        spequlos_traces::gen::price_path(&m, span, &mut rng)
+            .into_iter()
+            .map(|(t, p)| (t, p / self.on_demand))
+            .collect()
+    }
+
+    fn validate(&self) -> Checked {
+        check::real_above("on_demand", self.on_demand, 0.0, 1e6, "$/h")?;
+        check::real_above("base", self.base, 0.0, 1e6, "$/h")?;
+        check::real("volatility", self.volatility, 0.0, 10.0, "")?;
+        if !(self.persistence >= 0.0 && self.persistence < 1.0) {
+            return Err(FieldError::new(
+                "persistence",
+                self.persistence,
+                "in [0, 1)",
+            ));
+        }
+        check::real_above("change_hours", self.change_hours, 0.0, 1e4, "h")?;
+        check::real("spike_prob", self.spike_prob, 0.0, 1.0, "")?;
+        check::real("spike_factor", self.spike_factor, 1.0, 1e4, "")
+    }
 }
 impl Default for CloudSpec {
     fn default() -> Self {
@@ -336,6 +417,8 @@ impl Default for CloudSpec {
             share: SharePolicy::default(),
             preempt: false,
             admission: false,
+            market: MarketPolicy::default(),
+            spot: SpotPrices::default(),
         }
     }
 }
@@ -466,6 +549,8 @@ impl Scenario {
             check::real_above("cloud.revocation_mean_hours", v, 0.0, 1e6, "h")
         })?;
         check::opt(c.cap, |v| check::int("cloud.cap", v.into(), 1, 1_000_000))?;
+        c.market.validate().map_err(|e| e.within("cloud.market"))?;
+        c.spot.validate().map_err(|e| e.within("cloud.spot"))?;
         check::opt(self.model.uniform_speed, |v| {
             check::real_above("model.uniform_speed", v, 0.0, 1e15, "ops/s")
         })?;

@@ -739,3 +739,98 @@ fn admission_refuses_orders_the_history_says_are_late_and_they_run_without_the_c
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
     assert!(open.bots.iter().all(|b| b.admission.is_none()));
 }
+
+#[test]
+fn spot_workers_are_billed_at_the_price_refused_under_it_and_revoked_above_their_bid() {
+    use spequlos_core::market::Market;
+    let mut spec = Scenario::default().trace;
+    spec.hosts = 200;
+    let t = crate::run::load_trace(&spec).unwrap();
+    let mut sc = scenario(xwhep(), 1, 1.0);
+    sc.strategy = "9A-G-R".parse().unwrap();
+    sc.cloud.credits = Some(100_000);
+    // A flat spot price of a quarter of the on-demand one.
+    sc.cloud.spot.volatility = 0.0;
+    sc.cloud.spot.spike_prob = 0.0;
+    sc.cloud.spot.base = sc.cloud.spot.on_demand / 4.0;
+    let mut bots = stream_of(&[(0.0, 100), (3600.0, 100)], 2);
+    let tasks = stream_tasks(&bots, 3.6e6);
+    let oracle = Oracle::default();
+    let key = crate::run::oracle_key(&sc, sc.strategy);
+    let run = |sc: &Scenario, bots: &[crate::stream::BotSpec]| {
+        let out = crate::world::simulate_stream(sc, &t, &tasks, bots, &oracle, key.clone());
+        out.ledger.verify().unwrap();
+        assert!(out.bots.iter().all(|b| b.metrics.completed()));
+        out
+    };
+    let summary = |o: &crate::world::StreamOutput| {
+        o.bots
+            .iter()
+            .map(|b| {
+                let m = &b.metrics;
+                (
+                    m.completion_time,
+                    m.workers_started,
+                    m.credits_spent,
+                    b.spot,
+                    b.revoked,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let on_demand = run(&sc, &bots);
+    sc.cloud.market.market = Market::Spot;
+    let spot = run(&sc, &bots);
+    for (od, sp) in summary(&on_demand).iter().zip(summary(&spot)) {
+        // The credits never ran short: the same Cloud work, at a quarter of the price
+        // (each worker's last fraction of a credit unbilled).
+        assert_eq!((od.0, od.1), (sp.0, sp.1), "the same run");
+        assert!(od.1 > 0 && sp.3 == sp.1 && sp.4 == 0, "{sp:?}");
+        assert!(
+            sp.2 <= od.2 / 4 && sp.2 + u64::from(sp.1) >= od.2 / 4,
+            "{od:?} {sp:?}"
+        );
+    }
+    // Adaptive buys spot without a deadline, on-demand when none can be met.
+    sc.cloud.market.market = Market::Adaptive;
+    let undated: Vec<_> = bots
+        .iter()
+        .map(|b| crate::stream::BotSpec {
+            deadline: None,
+            ..b.clone()
+        })
+        .collect();
+    assert_eq!(summary(&run(&sc, &undated)), summary(&spot));
+    for b in &mut bots {
+        b.deadline = Some(1.0);
+    }
+    let hopeless = run(&sc, &bots);
+    assert_eq!(
+        summary(&hopeless)
+            .iter()
+            .map(|s| (s.0, s.1, s.2))
+            .collect::<Vec<_>>(),
+        summary(&on_demand)
+            .iter()
+            .map(|s| (s.0, s.1, s.2))
+            .collect::<Vec<_>>()
+    );
+    assert!(hopeless.bots.iter().all(|b| b.spot == 0));
+    // Bid under the price: no spot worker ever starts, and nothing is charged.
+    sc.cloud.market.market = Market::Spot;
+    sc.cloud.market.bid = Some(0.2);
+    let refused = run(&sc, &bots);
+    assert!(refused
+        .bots
+        .iter()
+        .all(|b| b.spot == 0 && b.metrics.credits_spent == 0));
+    // Spikes to twice the on-demand price take back the workers bid at most at it; the
+    // replacements finish the BoTs.
+    sc.cloud.market.bid = None;
+    sc.cloud.spot.spike_prob = 0.3;
+    sc.cloud.spot.spike_factor = 8.0;
+    sc.cloud.spot.change_hours = 0.2;
+    let spiky = run(&sc, &bots);
+    let revoked: u32 = spiky.bots.iter().map(|b| b.revoked).sum();
+    assert!(revoked > 0, "{:?}", summary(&spiky));
+}

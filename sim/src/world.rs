@@ -242,6 +242,8 @@ pub(crate) struct Bot {
     pub(crate) running: u32,
     pub(crate) cloud_online: u32,
     pub(crate) revoked: u32,
+    /// Its workers bought on the spot market.
+    pub(crate) spot: u32,
     pub(crate) finished: bool,
 }
 
@@ -280,6 +282,8 @@ pub struct BotOutcome {
     /// Its workers a capped Cloud took back for other BoTs.
     pub preempted: u32,
     pub cloud_running_at_end: u32,
+    /// Its workers bought on the spot market.
+    pub spot: u32,
     /// Seconds after its arrival by which its user wanted it complete.
     pub deadline: Option<f64>,
     /// The verdict on its order (`cloud.admission`).
@@ -354,6 +358,8 @@ pub struct World<'a, M: Model> {
     pub(crate) boot_rng: ChaCha8Rng,
     pub(crate) revoke_rng: ChaCha8Rng,
     pub(crate) jitter_rng: ChaCha8Rng,
+    /// The spot price's steps `(second, × on-demand)` over the run (empty: on-demand only).
+    pub(crate) prices: Vec<(f64, f64)>,
     pub(crate) running_execs: u32,
     /// Every BoT is closed (or the only one is).
     pub(crate) finished: bool,
@@ -515,6 +521,7 @@ impl<'a, M: Model> World<'a, M> {
                     running: 0,
                     cloud_online: 0,
                     revoked: 0,
+                    spot: 0,
                     finished: false,
                 };
                 first = end;
@@ -577,6 +584,11 @@ impl<'a, M: Model> World<'a, M> {
             boot_rng,
             revoke_rng,
             jitter_rng: root,
+            prices: if sc.cloud.market.market == spequlos_core::market::Market::OnDemand {
+                Vec::new()
+            } else {
+                sc.cloud.spot.path(horizon, sc.seed)
+            },
             running_execs: 0,
             finished: false,
             past: Vec::new(),
@@ -1066,6 +1078,7 @@ impl<'a, M: Model> World<'a, M> {
                 revoked: b.revoked,
                 preempted: b.preempted,
                 cloud_running_at_end: b.controller.running().count() as u32,
+                spot: b.spot,
                 deadline: b.deadline.map(|d| d - b.arrival),
                 admission: b.admission,
             })

@@ -686,7 +686,7 @@ fn unit_hash(seed: u64, h: u64, j: u64) -> f64 {
 }
 
 /// Synthetic price steps `(start second, price)` covering `[0, span)`.
-fn price_path(m: &SpotMarket, span: Seconds, rng: &mut ChaCha8Rng) -> Vec<(f64, f64)> {
+pub fn price_path(m: &SpotMarket, span: Seconds, rng: &mut ChaCha8Rng) -> Vec<(f64, f64)> {
     let gap = Exp::new(1.0 / (m.change_mean * HOUR)).unwrap();
     let std = Normal::new(0.0, 1.0).unwrap();
     let mu = m.base_price.ln();
