@@ -10,6 +10,7 @@ mod report_cmd;
 mod scenario_doc;
 mod sim_cmd;
 mod stream_cmd;
+mod stream_gen_cmd;
 mod sweep_cmd;
 mod trace_cmd;
 mod units;
@@ -43,6 +44,9 @@ enum Command {
     Trace(trace_cmd::TraceCmd),
     /// Simulate a BoT on a desktop grid, with and without SpeQuloS.
     Sim(sim_cmd::SimArgs),
+    /// Write a synthetic stream of BoTs (Poisson arrivals, sizes, deadlines) for
+    /// `sim --workload stream:FILE`.
+    Stream(stream_gen_cmd::StreamArgs),
     /// Run a parameter sweep (many simulations, in parallel) into runs.csv.
     Sweep(sweep_cmd::SweepArgs),
     /// Join the outputs of sharded sweeps (`sweep --shard k/n`).
@@ -129,6 +133,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Trace(cmd) => trace_cmd::run(cmd, cli.quiet, &limits),
         Command::Sim(args) => sim_cmd::run(args, cli.quiet, &limits),
+        Command::Stream(args) => stream_gen_cmd::run(args),
         Command::Sweep(args) => sweep_cmd::sweep(args, cli.quiet, &limits),
         Command::Merge(args) => sweep_cmd::merge(args, cli.quiet),
         Command::Report(args) => report_cmd::report(args, cli.quiet),

@@ -313,6 +313,7 @@ fn every_subcommand_has_help_and_version_works() {
         vec!["trace", "convert", "--help"],
         vec!["trace", "presets", "--help"],
         vec!["sim", "--help"],
+        vec!["stream", "--help"],
         vec!["sweep", "--help"],
         vec!["merge", "--help"],
         vec!["report", "--help"],

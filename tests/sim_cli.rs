@@ -594,3 +594,77 @@ fn admission_control_reports_how_deadline_orders_fared() {
         serde_json::from_str(&ok(&["sim", "--workload", &w, "--hosts", "300", "--json"])).unwrap();
     assert!(j["admission"].is_null());
 }
+
+#[test]
+fn a_generated_stream_runs_on_spot_workers_for_fewer_credits() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = dir.path().join("gen.txt");
+    let gen = [
+        "stream",
+        "--bots",
+        "8",
+        "--users",
+        "3",
+        "--gap",
+        "1h",
+        "--tasks",
+        "100:300",
+        "--deadline",
+        "12h:30h",
+        "--deadline-share",
+        "1",
+        "--seed",
+        "3",
+        "--out",
+        common::s(&stream),
+    ];
+    ok(&gen);
+    let text = fs::read_to_string(&stream).unwrap();
+    assert_eq!(
+        text,
+        ok(&gen[..gen.len() - 2]),
+        "the file is what stdout prints"
+    );
+    assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 8);
+    // An existing file is not replaced without --force.
+    let again = run(&gen);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    assert_eq!(fs::read_to_string(&stream).unwrap(), text);
+    let bad = run(&["stream", "--deadline-share", "2"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--deadline-share"));
+
+    let w = format!("stream:{}", stream.display());
+    let cloud = |market: &str| {
+        let j: serde_json::Value = serde_json::from_str(&ok(&[
+            "sim",
+            "--workload",
+            &w,
+            "--hosts",
+            "500",
+            "--strategy",
+            "9C-G-R",
+            "--market",
+            market,
+            "--json",
+        ]))
+        .unwrap();
+        j["cloud"].clone()
+    };
+    let (od, spot) = (cloud("on-demand"), cloud("spot"));
+    assert_eq!(
+        (od["market"].as_str(), od["spot"].as_u64()),
+        (Some("on-demand"), Some(0))
+    );
+    assert_eq!(spot["spot"], spot["workers_started"], "{spot}");
+    assert!(od["workers_started"].as_u64().unwrap() > 0, "{od}");
+    assert!(
+        spot["credits_spent"].as_u64().unwrap() < od["credits_spent"].as_u64().unwrap(),
+        "{od} {spot}"
+    );
+    assert_eq!(od["deadlines"], 8);
+    let e = run(&["sim", "--workload", &w, "--market", "cheap"]);
+    assert_eq!(e.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("--market"));
+}
